@@ -1,0 +1,68 @@
+# Jobline developer tasks. `make` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+CLUSTER := hack/cluster/cluster.sh
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+.PHONY: install
+install: $(VENV)/.installed ## Create the virtualenv with Jobline and its pinned dev tools
+
+.PHONY: lock
+lock: install ## Re-pin constraints.txt from the virtualenv after changing pyproject.toml
+	$(BIN)/pip freeze --exclude-editable | grep -v '^jobline' > constraints.txt
+
+.PHONY: lint
+lint: install ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: format
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: typecheck
+typecheck: install ## mypy --strict over operator/
+	$(BIN)/mypy
+
+.PHONY: unit
+unit: install ## Fast tests that need no cluster
+	$(BIN)/pytest -m "not cluster"
+
+.PHONY: cluster-build
+cluster-build: ## Build (or reuse) the control-plane binaries; the first build takes 5-30 minutes
+	hack/cluster/build.sh
+
+.PHONY: cluster-up
+cluster-up: install ## Start the local control plane (or reuse the running one); prints its kubeconfig
+	@$(CLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane and remove its state
+	@$(CLUSTER) down
+
+.PHONY: cluster-test
+cluster-test: install ## Tests against a cluster: $$KUBECONFIG if set, else the local plane
+	$(BIN)/pytest -m cluster
+
+.PHONY: test
+test: lint typecheck unit cluster-test ## Everything CI runs: lint, typecheck, unit and cluster tests
+
+.PHONY: test-kind
+test-kind: install ## Cluster tests on a throwaway kind cluster (needs Docker and kind)
+	kind create cluster --name jobline-test --kubeconfig .kind-kubeconfig --wait 120s
+	KUBECONFIG=$(CURDIR)/.kind-kubeconfig $(BIN)/pytest -m cluster; \
+	  status=$$?; kind delete cluster --name jobline-test; rm -f .kind-kubeconfig; exit $$status

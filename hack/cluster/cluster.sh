@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The local control plane: a real kube-apiserver, etcd, kube-controller-manager
+# and kube-scheduler, with kwok standing in for kubelets, run by kwokctl from
+# binaries built here (build.sh). Everything listens on 127.0.0.1.
+#
+#   cluster.sh up          start it, or reuse the running one; prints the kubeconfig path
+#   cluster.sh down        stop every process it started and remove its state
+#   cluster.sh status      exit 0 when it is up and serving
+#   cluster.sh kubeconfig  print the kubeconfig path
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+cache="${JOBLINE_CACHE:-$HOME/.cache/jobline}"
+bin="$cache/$CLUSTER_CACHE_KEY/bin"
+state="$cache/cluster" # the running cluster's files: kwok workdir, kubeconfig, logs
+name=jobline
+kubeconfig="$state/kubeconfig"
+helper_pid="$state/sim-logs.pid"
+python="${JOBLINE_PYTHON:-$repo/.venv/bin/python}"
+nodes=(jobline-node-1 jobline-node-2)
+export KWOK_WORKDIR="$state/kwok" GOTOOLCHAIN=local
+
+kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+kwokctl() { "$bin/kwokctl" --name "$name" "$@"; }
+say() { echo "==> $*" >&2; }
+
+serving() {
+  [[ -f "$kubeconfig" ]] && kubectl get --raw /readyz >/dev/null 2>&1
+}
+
+helper_running() {
+  [[ -f "$helper_pid" ]] && kill -0 "$(cat "$helper_pid")" 2>/dev/null
+}
+
+# The kwokctl configuration: our binaries, RBAC on, 127.0.0.1 only, and the
+# Stages: kwok's own node and pod stages (a config holding any Stage replaces
+# all of kwok's defaults) plus ours from sim-stages.yaml.
+write_config() {
+  local stages
+  stages="$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage"
+  {
+    cat <<EOF
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  runtime: binary
+  bindAddress: 127.0.0.1
+  kubeAuthorization: true
+  kubeVersion: $KUBERNETES_VERSION
+  etcdVersion: ${ETCD_VERSION#v}
+  enableCRDs: [Logs]
+  kubeApiserverBinary: $bin/kube-apiserver
+  kubeControllerManagerBinary: $bin/kube-controller-manager
+  kubeSchedulerBinary: $bin/kube-scheduler
+  kubectlBinary: $bin/kubectl
+  etcdBinary: $bin/etcd
+  kwokControllerBinary: $bin/kwok
+componentsPatches:
+# Reach kwok's kubelet API (logs) by the node's 127.0.0.1 address, never by
+# looking up the node's hostname in DNS.
+- name: kube-apiserver
+  extraArgs:
+  - {key: kubelet-preferred-address-types, value: InternalIP}
+---
+# Pods with no Logs object of their own have an empty log.
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: empty-log
+spec:
+  logs:
+  - logsFile: $state/logs/empty.log
+EOF
+    local f
+    for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+      pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      echo "---"
+      cat "$stages/$f"
+    done
+    echo "---"
+    cat "$here/sim-stages.yaml"
+  } >"$state/kwokctl.yaml"
+}
+
+# Nodes are ours rather than `kwokctl scale node`, whose template gives them
+# 192.0.2.x addresses: the apiserver reaches kwok's kubelet API (logs) at the
+# node's address, which must be 127.0.0.1.
+create_nodes() {
+  local node
+  for node in "${nodes[@]}"; do
+    kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $node
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels: {kubernetes.io/hostname: $node, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
+status:
+  addresses:
+  - {type: InternalIP, address: 127.0.0.1}
+  - {type: Hostname, address: $node}
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+EOF
+  done
+  kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null
+}
+
+start_helper() {
+  helper_running && return
+  "$python" "$here/sim_logs.py" --kubeconfig "$kubeconfig" --log-dir "$state/logs/pods" \
+    >>"$state/sim-logs.log" 2>&1 &
+  echo $! >"$helper_pid"
+}
+
+up() {
+  "$here/build.sh"
+  mkdir -p "$state/logs"
+  if serving; then
+    say "reusing the running local cluster"
+    start_helper
+    echo "$kubeconfig"
+    return
+  fi
+  if [[ -d "$KWOK_WORKDIR/clusters/$name" ]]; then
+    say "a stopped or broken local cluster is left over; removing it"
+    down
+    mkdir -p "$state/logs"
+  fi
+  : >"$state/logs/empty.log"
+  write_config
+  say "starting the local cluster (Kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
+  kwokctl create cluster --runtime binary --config "$state/kwokctl.yaml" \
+    --kubeconfig "$kubeconfig" --wait 2m >"$state/kwokctl.log" 2>&1 || {
+    tail -20 "$state/kwokctl.log" >&2
+    say "kwokctl create cluster failed; full log: $state/kwokctl.log"
+    exit 1
+  }
+  create_nodes
+  start_helper
+  say "local cluster is up with ${#nodes[@]} nodes; use: export KUBECONFIG=$kubeconfig"
+  echo "$kubeconfig"
+}
+
+down() {
+  if helper_running; then
+    kill "$(cat "$helper_pid")" 2>/dev/null || true
+  fi
+  if [[ -d "$KWOK_WORKDIR/clusters/$name" ]]; then
+    kwokctl delete cluster --kubeconfig "$kubeconfig" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$state"
+  say "local cluster stopped and removed"
+}
+
+case "${1:-}" in
+up) up ;;
+down) down ;;
+status) serving ;;
+kubeconfig) echo "$kubeconfig" ;;
+*)
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+  ;;
+esac
