@@ -110,7 +110,10 @@ EOF
   kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null
 }
 
-start_helper() {
+mark_and_serve_logs() {
+  # Tells tests that pods here follow the sim.jobline.dev annotations.
+  kubectl -n kube-public create configmap jobline-local-plane \
+    --from-literal=simulation=sim.jobline.dev --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   helper_running && return
   "$python" "$here/sim_logs.py" --kubeconfig "$kubeconfig" --log-dir "$state/logs/pods" \
     >>"$state/sim-logs.log" 2>&1 &
@@ -122,7 +125,7 @@ up() {
   mkdir -p "$state/logs"
   if serving; then
     say "reusing the running local cluster"
-    start_helper
+    mark_and_serve_logs
     echo "$kubeconfig"
     return
   fi
@@ -141,7 +144,7 @@ up() {
     exit 1
   }
   create_nodes
-  start_helper
+  mark_and_serve_logs
   say "local cluster is up with ${#nodes[@]} nodes; use: export KUBECONFIG=$kubeconfig"
   echo "$kubeconfig"
 }

@@ -159,7 +159,9 @@ class LogServer:
         try:
             self.serve(pod)
         except Exception:  # one pod's failure must not stop the others
-            log.exception("cannot serve the log of %s/%s", pod.metadata.namespace, pod.metadata.name)
+            log.exception(
+                "cannot serve the log of %s/%s", pod.metadata.namespace, pod.metadata.name
+            )
 
     def run(self) -> None:
         while True:

@@ -1,0 +1,12 @@
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Everything under tests/cluster/ needs a cluster: `pytest -m "not cluster"` skips it.
+    for item in items:
+        if HERE in Path(item.path).parents:
+            item.add_marker(pytest.mark.cluster)

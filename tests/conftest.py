@@ -1,0 +1,138 @@
+"""Test harness: a Kubernetes cluster for the tests marked `cluster`.
+
+With `--kubeconfig` or `KUBECONFIG` set, that cluster is used as it is (kind,
+k3d, a real cluster). Otherwise the local control plane (hack/cluster) is
+started, or reused when it already runs; one this session started is stopped
+when the session ends. Each cluster test gets a namespace of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+REPO = Path(__file__).resolve().parent.parent
+CLUSTER_SH = REPO / "hack" / "cluster" / "cluster.sh"
+T = TypeVar("T")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--kubeconfig",
+        default=None,
+        help="run cluster tests on this cluster instead of the local control plane",
+    )
+
+
+@dataclass(frozen=True)
+class Cluster:
+    kubeconfig: str
+    api: client.ApiClient
+    simulated: bool  # pods follow the sim.jobline.dev annotations (the local plane)
+
+    def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Runs kubectl against this cluster; the local plane's own build when there is one."""
+        return subprocess.run(
+            [kubectl_binary(), "--kubeconfig", self.kubeconfig, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+def kubectl_binary() -> str:
+    versions = dict(
+        line.split("=", 1)
+        for line in (REPO / "hack" / "cluster" / "versions.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    key = (
+        f"k8s-{versions['KUBERNETES_VERSION']}-etcd-{versions['ETCD_VERSION']}"
+        f"-kwok-{versions['KWOK_VERSION']}"
+    )
+    cache = Path(os.environ.get("JOBLINE_CACHE", Path.home() / ".cache" / "jobline"))
+    built = cache / key / "bin" / "kubectl"
+    return str(built) if built.exists() else shutil.which("kubectl") or "kubectl"
+
+
+def _run_cluster_sh(*args: str) -> subprocess.CompletedProcess[str]:
+    # stderr passes through, so the long first build shows its progress.
+    return subprocess.run(["bash", str(CLUSTER_SH), *args], stdout=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    given = request.config.getoption("--kubeconfig") or os.environ.get("KUBECONFIG")
+    started_here = False
+    if given:
+        kubeconfig = given
+    else:
+        already_running = _run_cluster_sh("status").returncode == 0
+        up = _run_cluster_sh("up")
+        if up.returncode != 0:
+            pytest.exit(f"the local control plane did not start: {CLUSTER_SH} up failed", 3)
+        kubeconfig = up.stdout.strip().splitlines()[-1]
+        started_here = not already_running
+    api = config.new_client_from_config(config_file=kubeconfig)
+    try:
+        yield Cluster(kubeconfig, api, simulated=_is_local_plane(api))
+    finally:
+        api.close()
+        if started_here:
+            _run_cluster_sh("down")
+
+
+def _is_local_plane(api: client.ApiClient) -> bool:
+    try:
+        client.CoreV1Api(api).read_namespaced_config_map("jobline-local-plane", "kube-public")
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise
+    return True
+
+
+@pytest.fixture
+def sim(cluster: Cluster) -> None:
+    """Skips a test whose pods must follow the sim.jobline.dev annotations."""
+    if not cluster.simulated:
+        pytest.skip(
+            "needs the local control plane's simulated pods (sim.jobline.dev annotations); "
+            "this cluster runs real containers"
+        )
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(cluster.api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float = 60, interval: float = 0.25
+) -> T:
+    """Polls probe until it returns something truthy; fails naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what} (last seen: {last!r})")
