@@ -55,7 +55,9 @@ cluster-down: ## Stop the local control plane and remove its state
 	@$(CLUSTER) down
 
 .PHONY: cluster-test
-cluster-test: install ## Tests against a cluster: $$KUBECONFIG if set, else the local plane
+cluster-test: install ## Cluster tests: on KUBECONFIG when set, else on the local plane
+	@# Build here rather than inside pytest, whose output capture would hide the progress.
+	@if [ -z "$$KUBECONFIG" ]; then hack/cluster/build.sh; fi
 	$(BIN)/pytest -m cluster
 
 .PHONY: test
