@@ -24,6 +24,10 @@ install: $(VENV)/.installed ## Create the virtualenv with Jobline and its pinned
 lock: install ## Re-pin constraints.txt from the virtualenv after changing pyproject.toml
 	$(BIN)/pip freeze --exclude-editable | grep -v '^jobline' > constraints.txt
 
+.PHONY: crds
+crds: install ## Regenerate crds/*.yaml from the pydantic models
+	$(PY) -c 'from pathlib import Path; from jobline import crds; crds.write(Path("crds"))'
+
 .PHONY: lint
 lint: install ## ruff check and format check
 	$(BIN)/ruff check .

@@ -1,0 +1,311 @@
+"""The Pipeline and PipelineJob resources: the single source of their CRDs.
+
+`make crds` turns these models into crds/*.yaml (see jobline.crds). What a
+schema can say is said here, with CEL rules (`x-kubernetes-validations`)
+where a plain schema cannot; the operator checks the rest when it acts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from kube_custom_resource import schema
+from kube_custom_resource.custom_resource import CustomResource
+from pydantic import Field, StringConstraints
+
+API_GROUP = "jobline.dev"
+API_VERSION = "v1alpha1"
+CATEGORY = "jobline"
+LABEL_PIPELINE = f"{API_GROUP}/pipeline"
+LABEL_PIPELINEJOB = f"{API_GROUP}/pipelinejob"
+
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+VALUE_MAX = 4096  # bounds CEL cost and status size
+
+
+def cel(rule: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message, **extra}]}
+
+
+class Phase(schema.Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    STOPPING = "STOPPING"
+    COMPLETE = "COMPLETE"
+    ERROR = "ERROR"
+    STOPPED = "STOPPED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.COMPLETE, Phase.ERROR, Phase.STOPPED)
+
+
+class ConcurrencyPolicy(schema.Enum):
+    QUEUE = "Queue"
+    ALLOW = "Allow"
+    FORBID = "Forbid"
+    REPLACE = "Replace"
+
+
+class TriggerType(schema.Enum):
+    MANUAL = "Manual"
+    SCHEDULE = "Schedule"
+
+
+# --- Pipeline -------------------------------------------------------------
+
+
+class Container(schema.BaseModel, extra="allow"):
+    """A core/v1 Container; the apiserver validates the rest when the Job is created."""
+
+    name: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="The container's name."
+    )
+    image: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="The container image."
+    )
+
+
+class PodSpec(schema.BaseModel, extra="allow"):
+    """A core/v1 PodSpec; validated in full when the Job is created."""
+
+    containers: Annotated[list[Container], Field(min_length=1)] = Field(
+        description="The pod's containers; the first one is the run's main container."
+    )
+
+
+class PodTemplate(schema.BaseModel, extra="allow"):
+    """A core/v1 PodTemplateSpec, as in a Job."""
+
+    metadata: schema.Dict[str, Any] = Field(
+        default_factory=dict, description="Labels and annotations."
+    )
+    spec: PodSpec = Field(description="The pod's spec.")
+
+
+class Variable(
+    schema.BaseModel,
+    json_schema_extra=cel(
+        "!has(self.enum) || !has(self.default) || self.default in self.enum",
+        "a variable's default must be one of its enum values",
+        fieldPath=".default",
+    ),
+):
+    """A declared input of the pipeline, injected into every container as an env var."""
+
+    name: Annotated[str, StringConstraints(pattern=ENV_NAME, max_length=128)] = Field(
+        description="The environment variable's name."
+    )
+    default: schema.Optional[Annotated[str, StringConstraints(max_length=VALUE_MAX)]] = Field(
+        None, description="The value when a run gives none."
+    )
+    description: schema.Optional[str] = Field(None, description="What the variable is for.")
+    required: bool = Field(False, description="A run must give a value (or there is a default).")
+    enum: schema.Optional[
+        Annotated[
+            list[Annotated[str, StringConstraints(max_length=VALUE_MAX)]], Field(max_length=100)
+        ]
+    ] = Field(None, description="The only values allowed.")
+
+
+class History(schema.BaseModel):
+    successful_runs: Annotated[int, Field(ge=0)] = Field(
+        10, description="Finished successful PipelineJobs kept."
+    )
+    failed_runs: Annotated[int, Field(ge=0)] = Field(
+        10, description="Finished failed or stopped PipelineJobs kept."
+    )
+
+
+class LogsSpec(schema.BaseModel):
+    tail_lines: Annotated[int, Field(ge=1, le=1000)] = Field(
+        100, description="Lines of log kept in each PipelineJob's status (1-1000)."
+    )
+
+
+class PipelineSpec(schema.BaseModel):
+    description: schema.Optional[str] = Field(None, description="What the pipeline does.")
+    template: PodTemplate = Field(description="The pod template of every run's Job.")
+    variables: Annotated[
+        list[Variable],
+        Field(
+            max_length=100,
+            # Names are unique: the apiserver rejects a duplicate key of a map-type list.
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+            },
+        ),
+    ] = Field(default_factory=list, description="Declared inputs, injected as env vars.")
+    schedule: schema.Optional[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        None, description="A 5-field cron schedule; none: runs are started by hand."
+    )
+    time_zone: Annotated[str, StringConstraints(min_length=1)] = Field(
+        "UTC", description="The IANA time zone of the schedule."
+    )
+    suspend: bool = Field(False, description="True: the schedule creates no runs.")
+    starting_deadline_seconds: schema.Optional[Annotated[int, Field(ge=0)]] = Field(
+        None, description="A missed scheduled run older than this is skipped."
+    )
+    concurrency_policy: ConcurrencyPolicy = Field(
+        ConcurrencyPolicy.QUEUE,
+        description="What a run does when maxConcurrentRuns are running: Queue, Allow, "
+        "Forbid or Replace.",
+    )
+    max_concurrent_runs: Annotated[int, Field(ge=1)] = Field(
+        1, description="Runs of this pipeline that may run at once (Queue, Forbid, Replace)."
+    )
+    backoff_limit: Annotated[int, Field(ge=0, le=100)] = Field(
+        0, description="Pod retries within one run."
+    )
+    active_deadline_seconds: schema.Optional[Annotated[int, Field(ge=1)]] = Field(
+        None, description="Run timeout: the run is STOPPED after this long."
+    )
+    pending_deadline_seconds: Annotated[int, Field(ge=1)] = Field(
+        600,
+        description="Longest a pod may stay unstarted (image pull, unschedulable) before "
+        "the run fails.",
+    )
+    history: History = Field(default_factory=History, description="Finished runs kept.")
+    logs: LogsSpec = Field(default_factory=LogsSpec, description="The log tail kept in status.")
+
+
+class Condition(schema.BaseModel):
+    type: str = Field(description="The condition's type.")
+    status: str = Field(description="True, False or Unknown.")
+    reason: schema.Optional[str] = Field(None, description="Machine-readable reason.")
+    message: schema.Optional[str] = Field(None, description="Human-readable message.")
+    last_transition_time: schema.Optional[dt.datetime] = Field(
+        None, description="When the status last changed."
+    )
+    observed_generation: schema.Optional[int] = Field(
+        None, description="The generation this condition was set for."
+    )
+
+
+class LastRun(schema.BaseModel):
+    name: str
+    phase: schema.Optional[Phase] = None
+    exit_code: schema.Optional[int] = None
+    start_time: schema.Optional[dt.datetime] = None
+    end_time: schema.Optional[dt.datetime] = None
+
+
+class PipelineStatus(schema.BaseModel):
+    observed_generation: schema.Optional[int] = None
+    conditions: list[Condition] = Field(default_factory=list)
+    active_runs: list[str] = Field(default_factory=list, description="Runs holding a slot.")
+    queued_runs: int = Field(0, description="Runs waiting for a slot.")
+    last_run: schema.Optional[LastRun] = None
+    last_schedule_time: schema.Optional[dt.datetime] = None
+    next_schedule_time: schema.Optional[dt.datetime] = None
+    last_successful_time: schema.Optional[dt.datetime] = None
+
+
+# kube-custom-resource configures CRDs through class keywords and a metaclass
+# that mypy cannot follow.
+class Pipeline(  # type: ignore[call-arg,metaclass]
+    CustomResource,
+    version=API_VERSION,
+    short_names=["pl"],
+    subresources={"status": {}},
+    printer_columns=[
+        {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+        {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
+        {"name": "Active", "type": "integer", "jsonPath": ".status.activeRuns.length()"},
+        {"name": "Last Run", "type": "string", "jsonPath": ".status.lastRun.name"},
+        {"name": "Last Status", "type": "string", "jsonPath": ".status.lastRun.phase"},
+    ],
+):
+    """What to run, when, and with which limits."""
+
+    spec: PipelineSpec
+    status: PipelineStatus = Field(default_factory=PipelineStatus)
+
+
+# --- PipelineJob ----------------------------------------------------------
+
+
+class PipelineRef(schema.BaseModel):
+    name: Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN, max_length=253)] = Field(
+        description="The Pipeline's name, in the PipelineJob's namespace."
+    )
+
+
+class PipelineJobSpec(
+    schema.BaseModel,
+    json_schema_extra=cel(
+        "!has(oldSelf.stopped) || !oldSelf.stopped || (has(self.stopped) && self.stopped)",
+        "spec.stopped cannot be set back to false once a run is stopped",
+    ),
+):
+    pipeline_ref: Annotated[
+        PipelineRef,
+        Field(json_schema_extra=cel("self == oldSelf", "spec.pipelineRef is immutable")),
+    ] = Field(description="The Pipeline this is a run of.")
+    variables: Annotated[
+        dict[str, Annotated[str, StringConstraints(max_length=VALUE_MAX)]], Field(max_length=100)
+    ] = Field(default_factory=dict, description="Values for the Pipeline's declared variables.")
+    priority: int = Field(0, description="Higher runs first when queued.")
+    stopped: bool = Field(False, description="Set true to stop the run.")
+
+
+class Trigger(schema.BaseModel):
+    type: TriggerType = Field(TriggerType.MANUAL, description="Manual or Schedule.")
+    scheduled_time: schema.Optional[dt.datetime] = Field(
+        None, description="The cron time a scheduled run was created for."
+    )
+
+
+class Output(schema.BaseModel, extra="allow"):
+    name: str
+    records: schema.Optional[int] = None
+
+
+class LogTail(schema.BaseModel):
+    sequence: int = Field(0, description="The number of the first kept line (from 0).")
+    lines: list[str] = Field(default_factory=list, description="The last lines of the log.")
+    total_lines: int = Field(0, description="Lines the run has logged so far.")
+    truncated: bool = Field(False, description="Lines or bytes were cut to keep status small.")
+    update_time: schema.Optional[dt.datetime] = None
+
+
+class PipelineJobStatus(schema.BaseModel):
+    phase: schema.Optional[Phase] = None
+    reason: schema.Optional[str] = None
+    message: schema.Optional[str] = None
+    exit_code: schema.Optional[int] = None
+    start_time: schema.Optional[dt.datetime] = None
+    end_time: schema.Optional[dt.datetime] = None
+    duration_seconds: schema.Optional[float] = None
+    attempts: int = 0
+    job_name: schema.Optional[str] = None
+    pod_name: schema.Optional[str] = None
+    queue_position: schema.Optional[int] = None
+    trigger: schema.Optional[Trigger] = None
+    variables: dict[str, str] = Field(default_factory=dict)
+    outputs: list[Output] = Field(default_factory=list)
+    logs: schema.Optional[LogTail] = None
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: schema.Optional[int] = None
+
+
+class PipelineJob(  # type: ignore[call-arg,metaclass]
+    CustomResource,
+    version=API_VERSION,
+    short_names=["pj"],
+    subresources={"status": {}},
+    printer_columns=[
+        {"name": "Pipeline", "type": "string", "jsonPath": ".spec.pipelineRef.name"},
+        {"name": "Status", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Exit", "type": "integer", "jsonPath": ".status.exitCode"},
+        {"name": "Started", "type": "date", "jsonPath": ".status.startTime"},
+        {"name": "Duration", "type": "number", "jsonPath": ".status.durationSeconds"},
+    ],
+):
+    """One run of a Pipeline."""
+
+    spec: PipelineJobSpec
+    status: PipelineJobStatus = Field(default_factory=PipelineJobStatus)
