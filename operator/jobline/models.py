@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from kube_custom_resource import schema
 from kube_custom_resource.custom_resource import CustomResource
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 API_GROUP = "jobline.dev"
 API_VERSION = "v1alpha1"
@@ -23,6 +23,11 @@ LABEL_PIPELINEJOB = f"{API_GROUP}/pipelinejob"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 VALUE_MAX = 4096  # bounds CEL cost and status size
+
+
+def to_json(model: BaseModel, **options: Any) -> dict[str, Any]:
+    """The model as the API's JSON (camelCase keys)."""
+    return BaseModel.model_dump(model, mode="json", by_alias=True, **options)
 
 
 def cel(rule: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""The batch/v1 Job of a run: a pure function of the Pipeline and the PipelineJob."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from jobline.models import (
+    API_GROUP,
+    API_VERSION,
+    LABEL_PIPELINE,
+    LABEL_PIPELINEJOB,
+    Pipeline,
+    PipelineJob,
+    TriggerType,
+    to_json,
+)
+
+NAME_MAX = 63  # a Job's name becomes a label value on its pods: at most 63 characters
+HASH_LEN = 10
+
+
+def short_name(name: str) -> str:
+    """`name` when it fits in 63 characters, else a prefix and a hash of the whole.
+
+    Deterministic, so the same run always maps to the same Job (never two).
+    """
+    if len(name) <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:HASH_LEN]
+    prefix = name[: NAME_MAX - HASH_LEN - 1].rstrip("-.")
+    return f"{prefix}-{digest}"
+
+
+def job_name(run_name: str) -> str:
+    return short_name(run_name)
+
+
+def run_labels(pipeline_name: str, run_name: str) -> dict[str, str]:
+    return {LABEL_PIPELINE: short_name(pipeline_name), LABEL_PIPELINEJOB: short_name(run_name)}
+
+
+def build_job(pipeline: Pipeline, run: PipelineJob, variables: dict[str, str]) -> dict[str, Any]:
+    """The Job to create for `run`, with `variables` already resolved and validated."""
+    spec = pipeline.spec
+    meta = run.metadata
+    labels = run_labels(pipeline.metadata.name, meta.name)
+    template = to_json(spec.template, exclude_none=True)
+    template_meta = template.setdefault("metadata", {})
+    template_meta["labels"] = {**template_meta.get("labels", {}), **labels}
+    pod_spec = template["spec"]
+    pod_spec["restartPolicy"] = "Never"
+
+    env = {
+        **variables,
+        "JOBLINE_PIPELINE": pipeline.metadata.name,
+        "JOBLINE_PIPELINEJOB": meta.name,
+    }
+    trigger = run.status.trigger
+    if trigger and trigger.type == TriggerType.SCHEDULE and trigger.scheduled_time:
+        env["JOBLINE_SCHEDULED_TIME"] = trigger.scheduled_time.isoformat().replace("+00:00", "Z")
+    for container in [*pod_spec.get("initContainers", []), *pod_spec["containers"]]:
+        container["env"] = _with_env(container.get("env", []), env)
+
+    job_spec: dict[str, Any] = {
+        "backoffLimit": spec.backoff_limit,
+        "template": template,
+    }
+    if spec.active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(meta.name),
+            "namespace": meta.namespace,
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                    "kind": "PipelineJob",
+                    "name": meta.name,
+                    "uid": meta.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": job_spec,
+    }
+
+
+def _with_env(existing: list[dict[str, Any]], values: dict[str, str]) -> list[dict[str, Any]]:
+    """The container's env with `values` set, replacing same-named entries."""
+    kept = [e for e in existing if e.get("name") not in values]
+    return kept + [{"name": k, "value": v} for k, v in values.items()]
