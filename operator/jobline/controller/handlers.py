@@ -1,0 +1,69 @@
+"""kopf registrations: the only module that knows kopf. Each handler hands the
+object to the reconciler, which does the work on its own threads.
+
+Only `on.event` handlers are used: kopf then puts no finalizers and writes no
+progress annotations on our objects; deletion is left to the garbage collector
+(a Job is owned by its PipelineJob, a PipelineJob by its Pipeline).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from jobline.controller.informers import Informer
+from jobline.controller.kube import Kube
+from jobline.controller.reconciler import Reconciler
+from jobline.models import API_GROUP, API_VERSION
+
+log = logging.getLogger(__name__)
+WORKERS = 4
+
+
+def kube_api_client() -> client.ApiClient:
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+        return client.ApiClient()
+    except config.ConfigException:
+        api: client.ApiClient = config.new_client_from_config()  # type: ignore[no-untyped-call]
+        return api
+
+
+@kopf.on.startup()
+def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.posting.enabled = False  # the reconciler posts its own, meaningful Events
+    settings.persistence.finalizer = "jobline.dev/unused"  # no handler asks for one
+    api = kube_api_client()
+    namespaces = memo.get("namespaces") or None
+    jobs = Informer(api, "Job", namespaces)
+    pods = Informer(api, "Pod", namespaces)
+    reconciler = Reconciler(Kube(api), jobs, pods)
+    jobs.on_event, pods.on_event = reconciler.on_job, reconciler.on_pod
+    jobs.start()
+    pods.start()
+    reconciler.start(WORKERS)
+    memo["reconciler"] = reconciler
+    memo["informers"] = [jobs, pods]
+    log.info("Jobline operator started (namespaces: %s)", ", ".join(namespaces or ["all"]))
+
+
+@kopf.on.cleanup()
+def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    for informer in memo.get("informers", []):
+        informer.stop()
+    reconciler = memo.get("reconciler")
+    if reconciler:
+        reconciler.queue.stop()
+
+
+@kopf.on.event(API_GROUP, API_VERSION, "pipelinejobs")
+def pipelinejob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["reconciler"].on_run(event["type"], dict(event["object"]))
+
+
+@kopf.on.event(API_GROUP, API_VERSION, "pipelines")
+def pipeline_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["reconciler"].on_pipeline(event["type"], dict(event["object"]))
