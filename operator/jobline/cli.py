@@ -31,14 +31,20 @@ def main() -> None:
 def operator(namespaces: tuple[str, ...], verbose: bool) -> None:
     """Run the Jobline operator against the current kubeconfig's cluster."""
     import kopf
+    from kubernetes.config import ConfigException
 
-    import jobline.controller.handlers  # noqa: F401  (registers the handlers)
+    from jobline.controller import handlers  # registers the handlers
+
+    try:
+        handlers.kube_api_client().close()
+    except ConfigException as e:
+        raise click.ClickException(f"no cluster to run against: {e}") from None
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    for noisy in ("kubernetes", "urllib3", "aiohttp"):
+    for noisy in ("kubernetes", "urllib3", "aiohttp", "kopf.objects"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     kopf.run(
         standalone=True,

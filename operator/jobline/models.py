@@ -81,11 +81,18 @@ class PodSpec(schema.BaseModel, extra="allow"):
     )
 
 
+class TemplateMetadata(schema.BaseModel, extra="allow"):
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels of every run's pod.")
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Annotations of every run's pod."
+    )
+
+
 class PodTemplate(schema.BaseModel, extra="allow"):
     """A core/v1 PodTemplateSpec, as in a Job."""
 
-    metadata: schema.Dict[str, Any] = Field(
-        default_factory=dict, description="Labels and annotations."
+    metadata: TemplateMetadata = Field(
+        default_factory=TemplateMetadata, description="Labels and annotations."
     )
     spec: PodSpec = Field(description="The pod's spec.")
 

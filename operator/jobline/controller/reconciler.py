@@ -47,6 +47,8 @@ Key = tuple[str, str]  # (namespace, name)
 LOG_REFRESH_SECONDS = 5.0
 RETRY_SECONDS = 5.0
 TERMINAL = tuple(p.value for p in Phase if p.terminal)
+# Reasons for which the operator ends a run whose Job has not ended by itself.
+ENDED_BY_OPERATOR = {"PendingDeadlineExceeded", "ImagePullFailed", "Unschedulable", "Stopped"}
 EVENT_BY_PHASE = {
     Phase.QUEUED: ("Normal", "Queued"),
     Phase.RUNNING: ("Normal", "Started"),
@@ -204,8 +206,9 @@ class Reconciler:
                 )
             return
         if run.status.phase and run.status.phase.terminal:
-            # A run can end before its Job does (a pending deadline): finish the Job too.
-            if job is not None and not job_finished(job):
+            # The operator can end a run before its Job ends (a pending deadline, a stop):
+            # finish the Job too, also when a restart came between the two steps.
+            if job is not None and run.status.reason in ENDED_BY_OPERATOR:
                 self._delete_job(job)
             return
         if job is None:
@@ -314,7 +317,7 @@ class Reconciler:
             raw["metadata"].get("generation"),
             pod_deleted,
         )
-        if stopping or (status.phase and status.phase.terminal and not job_finished(job)):
+        if stopping or (not job_finished(job) and status.reason in ENDED_BY_OPERATOR):
             self._delete_job(job)
         self._write(raw, status)
         if status.phase == Phase.RUNNING:
