@@ -36,7 +36,7 @@ def operator(namespaces: tuple[str, ...], verbose: bool) -> None:
     from jobline.controller import handlers  # registers the handlers
 
     try:
-        handlers.kube_api_client().close()
+        handlers.kube_api_client().close()  # type: ignore[no-untyped-call]
     except ConfigException as e:
         raise click.ClickException(f"no cluster to run against: {e}") from None
 
