@@ -60,3 +60,7 @@ def crds() -> None:
     from jobline.crds import render_all
 
     click.echo(render_all(), nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,3 +10,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.cluster)
+
+
+from tests.cluster.jobline_fixtures import jl, operator  # noqa: E402, F401  (fixtures)

@@ -317,7 +317,10 @@ class Reconciler:
             raw["metadata"].get("generation"),
             pod_deleted,
         )
-        if stopping or (not job_finished(job) and status.reason in ENDED_BY_OPERATOR):
+        ended_by_operator = bool(status.phase and status.phase.terminal) and (
+            status.reason in ENDED_BY_OPERATOR
+        )
+        if stopping or (ended_by_operator and not job_finished(job)):
             self._delete_job(job)
         self._write(raw, status)
         if status.phase == Phase.RUNNING:

@@ -1,0 +1,209 @@
+"""Fixtures and helpers for tests of the operator: CRDs installed, the operator
+running as its own process (`jobline operator`), Pipelines and runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from jobline.crds import definitions
+from jobline.models import API_GROUP, API_VERSION
+from tests.conftest import Cluster, wait_for
+
+TERMINAL = ("COMPLETE", "ERROR", "STOPPED")
+
+
+class Operator:
+    """`jobline operator` as a child process that a test may kill and start again."""
+
+    def __init__(self, kubeconfig: str, log_path: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1"}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jobline.cli", "operator"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup of any kind, as when a node dies."""
+        if self.process:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.process = None
+
+
+def install_crds(cluster: Cluster) -> None:
+    ext = client.ApiextensionsV1Api(cluster.api)
+    for manifest in definitions().values():
+        name = manifest["metadata"]["name"]
+        try:
+            current = ext.read_custom_resource_definition(name)
+            manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
+            ext.replace_custom_resource_definition(name, manifest)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            ext.create_custom_resource_definition(manifest)
+
+        def established(name: str = name) -> bool:
+            crd = ext.read_custom_resource_definition(name)
+            return any(
+                c.type == "Established" and c.status == "True" for c in crd.status.conditions or []
+            )
+
+        wait_for(f"CRD {name}", established)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    install_crds(cluster)
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    op = Operator(cluster.kubeconfig, log_path)
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+        if os.environ.get("JOBLINE_TEST_SHOW_OPERATOR_LOG"):
+            sys.stderr.write(log_path.read_text())
+
+
+class Jobline:
+    """Pipelines and runs in one test namespace."""
+
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.custom = client.CustomObjectsApi(cluster.api)
+        self.batch = client.BatchV1Api(cluster.api)
+        self.core = client.CoreV1Api(cluster.api)
+
+    def pipeline(
+        self,
+        name: str,
+        annotations: dict[str, str] | None = None,
+        containers: list[dict[str, Any]] | None = None,
+        **spec: Any,
+    ) -> dict[str, Any]:
+        body = {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "Pipeline",
+            "metadata": {"name": name},
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": annotations or {}},
+                    "spec": {
+                        "containers": containers
+                        or [{"name": "main", "image": "busybox:1.36", "command": ["true"]}]
+                    },
+                },
+                **spec,
+            },
+        }
+        created: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, "pipelines", body
+        )
+        return created
+
+    def start(self, name: str, pipeline: str, **spec: Any) -> dict[str, Any]:
+        body = {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "PipelineJob",
+            "metadata": {"name": name},
+            "spec": {"pipelineRef": {"name": pipeline}, **spec},
+        }
+        created: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, "pipelinejobs", body
+        )
+        return created
+
+    def run(self, name: str) -> dict[str, Any]:
+        got: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, "pipelinejobs", name
+        )
+        return got
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.run(name).get("status") or {})
+
+    def patch(self, name: str, spec: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, "pipelinejobs", name, {"spec": spec}
+        )
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, "pipelinejobs", name
+        )
+
+    def wait_phase(self, name: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
+        return wait_for(
+            f"{name} to reach {' or '.join(phases)}",
+            lambda: (s := self.status(name)).get("phase") in phases and s,
+            timeout,
+        )
+
+    def wait_done(self, name: str, timeout: float = 60) -> dict[str, Any]:
+        return self.wait_phase(name, *TERMINAL, timeout=timeout)
+
+    def jobs(self) -> list[Any]:
+        return list(self.batch.list_namespaced_job(self.namespace).items)
+
+    def pods(self, run: str) -> list[Any]:
+        return list(
+            self.core.list_namespaced_pod(
+                self.namespace, label_selector=f"jobline.dev/pipelinejob={run}"
+            ).items
+        )
+
+    def main_env(self, run: str) -> dict[str, str]:
+        [job] = [j for j in self.jobs() if j.metadata.name == run]
+        container = job.spec.template.spec.containers[0]
+        return {e.name: e.value for e in container.env or []}
+
+
+@pytest.fixture
+def jl(cluster: Cluster, namespace: str, operator: Operator) -> Jobline:
+    return Jobline(cluster, namespace)
+
+
+def eventually_gone(what: str, probe: Any, timeout: float = 60) -> None:
+    """Waits until probe() is empty or raises 404."""
+
+    def gone() -> bool:
+        try:
+            return not probe()
+        except ApiException as e:
+            return e.status == 404
+
+    wait_for(what, gone, timeout)
+
+
+def now() -> float:
+    return time.monotonic()
