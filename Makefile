@@ -46,6 +46,17 @@ typecheck: install ## mypy --strict over operator/
 unit: install ## Fast tests that need no cluster
 	$(BIN)/pytest -m "not cluster"
 
+.PHONY: run
+run: install ## Quickstart: local control plane (or KUBECONFIG), CRDs, operator, and a first run
+	@hack/run-local.sh
+
+.PHONY: stop
+stop: ## Stop the operator started by `make run` and the local control plane
+	@if [ -f $${JOBLINE_CACHE:-$$HOME/.cache/jobline}/operator.pid ]; then \
+	  kill $$(cat $${JOBLINE_CACHE:-$$HOME/.cache/jobline}/operator.pid) 2>/dev/null || true; \
+	  rm -f $${JOBLINE_CACHE:-$$HOME/.cache/jobline}/operator.pid; echo "==> operator stopped"; fi
+	@$(CLUSTER) down
+
 .PHONY: cluster-build
 cluster-build: ## Build (or reuse) the control-plane binaries; the first build takes 5-30 minutes
 	hack/cluster/build.sh

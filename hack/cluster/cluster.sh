@@ -121,7 +121,7 @@ mark_and_serve_logs() {
 }
 
 up() {
-  "$here/build.sh"
+  "$here/build.sh" >&2 # stdout carries only the kubeconfig path
   mkdir -p "$state/logs"
   if serving; then
     say "reusing the running local cluster"
