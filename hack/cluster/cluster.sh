@@ -7,6 +7,7 @@
 #   cluster.sh down        stop every process it started and remove its state
 #   cluster.sh status      exit 0 when it is up and serving
 #   cluster.sh kubeconfig  print the kubeconfig path
+#   cluster.sh audit-log   print the path of the apiserver's audit log
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -50,6 +51,7 @@ options:
   runtime: binary
   bindAddress: 127.0.0.1
   kubeAuthorization: true
+  kubeAuditPolicy: $here/audit-policy.yaml
   kubeVersion: $KUBERNETES_VERSION
   etcdVersion: ${ETCD_VERSION#v}
   enableCRDs: [Logs]
@@ -165,8 +167,9 @@ up) up ;;
 down) down ;;
 status) serving ;;
 kubeconfig) echo "$kubeconfig" ;;
+audit-log) echo "$KWOK_WORKDIR/clusters/$name/logs/audit.log" ;;
 *)
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
   ;;
 esac

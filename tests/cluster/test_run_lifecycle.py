@@ -50,6 +50,10 @@ def test_run_completes_with_exit_code_times_and_log(jl: Jobline) -> None:
     assert (owner.kind, owner.name, owner.controller) == ("PipelineJob", "ok-1", True)
     run_owners = jl.run("ok-1")["metadata"]["ownerReferences"]
     assert [(o["kind"], o["name"]) for o in run_owners] == [("Pipeline", "ok")]
+    events = jl.core.list_namespaced_event(
+        jl.namespace, field_selector="involvedObject.kind=PipelineJob,involvedObject.name=ok-1"
+    ).items
+    assert {"Queued", "Started", "Completed"} <= {e.reason for e in events}
 
 
 def test_exit_code_3_is_an_error(jl: Jobline) -> None:
