@@ -91,7 +91,8 @@ class Reconciler:
         self.pipelines: dict[Key, Obj] = {}
         self._admission: dict[Key, threading.Lock] = {}
         self._last_log_fetch: dict[Key, float] = {}
-        self._final_log_pods: set[str] = set()  # pod UIDs whose last log was captured
+        self._final_log_pod: dict[Key, str] = {}  # the pod whose last log was captured
+        self._key_by_uid: dict[str, Key] = {}
         self._pod_deleted: set[Key] = set()
 
     # --- events in ------------------------------------------------------
@@ -101,10 +102,13 @@ class Reconciler:
         with self._lock:
             if event == "DELETED":
                 self.runs.pop(key, None)
+                self._key_by_uid.pop(body["metadata"]["uid"], None)
                 self._last_log_fetch.pop(key, None)
+                self._final_log_pod.pop(key, None)
                 self._pod_deleted.discard(key)
             else:
                 self.runs[key] = body
+                self._key_by_uid[body["metadata"]["uid"]] = key
         if event == "DELETED":  # its slot is free: let the next run in
             self.queue_waiting(key[0], body["spec"]["pipelineRef"]["name"])
         else:
@@ -144,12 +148,8 @@ class Reconciler:
         self.queue.add(run_key)
 
     def _run_of_job(self, job: Obj) -> Key | None:
-        uid = controller_uid(job)
         with self._lock:
-            for key, run in self.runs.items():
-                if run["metadata"]["uid"] == uid:
-                    return key
-        return None
+            return self._key_by_uid.get(controller_uid(job) or "")
 
     def runs_of(self, namespace: str, pipeline: str | None, label: str | None = None) -> list[Key]:
         """Runs of a Pipeline, by its name or by its (possibly shortened) label value."""
@@ -349,7 +349,7 @@ class Reconciler:
         uid = pod["metadata"]["uid"]
         ended = pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
         with self._lock:
-            if uid in self._final_log_pods:
+            if self._final_log_pod.get(key) == uid:
                 return None
             last = self._last_log_fetch.get(key, 0.0)
             due = force or ended or time.monotonic() - last >= LOG_REFRESH_SECONDS
@@ -362,7 +362,7 @@ class Reconciler:
             return None
         if ended or force:
             with self._lock:
-                self._final_log_pods.add(uid)
+                self._final_log_pod[key] = uid
         return make_tail(raw, tail_lines, now)
 
     # --- admission ------------------------------------------------------

@@ -20,6 +20,7 @@ class WorkQueue(Generic[K]):
         self._dirty: set[K] = set()  # queued, waiting for a worker
         self._processing: set[K] = set()
         self._delayed: list[tuple[float, int, K]] = []
+        self._due: dict[K, float] = {}  # the earliest pending timer of each key
         self._counter = 0
         self._stopped = False
 
@@ -33,9 +34,14 @@ class WorkQueue(Generic[K]):
                 self._cond.notify()
 
     def add_after(self, key: K, seconds: float) -> None:
+        """Adds the key after `seconds`, unless a timer of the key is due no later."""
+        when = time.monotonic() + seconds
         with self._cond:
+            if self._due.get(key, float("inf")) <= when:
+                return
+            self._due[key] = when
             self._counter += 1
-            heapq.heappush(self._delayed, (time.monotonic() + seconds, self._counter, key))
+            heapq.heappush(self._delayed, (when, self._counter, key))
             self._cond.notify()
 
     def _get(self) -> K | None:
@@ -43,7 +49,9 @@ class WorkQueue(Generic[K]):
             while not self._stopped:
                 now = time.monotonic()
                 while self._delayed and self._delayed[0][0] <= now:
-                    _, _, key = heapq.heappop(self._delayed)
+                    when, _, key = heapq.heappop(self._delayed)
+                    if self._due.get(key) == when:
+                        del self._due[key]
                     if key not in self._dirty:
                         self._dirty.add(key)
                         if key not in self._processing:
