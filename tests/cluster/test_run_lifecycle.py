@@ -48,6 +48,7 @@ def test_run_completes_with_exit_code_times_and_log(jl: Jobline) -> None:
     assert job.metadata.labels == {"jobline.dev/pipeline": "ok", "jobline.dev/pipelinejob": "ok-1"}
     [owner] = job.metadata.owner_references
     assert (owner.kind, owner.name, owner.controller) == ("PipelineJob", "ok-1", True)
+    assert not jl.run("ok-1")["metadata"].get("finalizers")  # deletion never waits on us
     run_owners = jl.run("ok-1")["metadata"]["ownerReferences"]
     assert [(o["kind"], o["name"]) for o in run_owners] == [("Pipeline", "ok")]
     events = jl.core.list_namespaced_event(
