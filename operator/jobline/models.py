@@ -19,6 +19,8 @@ API_VERSION = "v1alpha1"
 CATEGORY = "jobline"
 LABEL_PIPELINE = f"{API_GROUP}/pipeline"
 LABEL_PIPELINEJOB = f"{API_GROUP}/pipelinejob"
+# On runs created by a schedule: the cron time they are for (RFC 3339).
+ANNOTATION_SCHEDULED_TIME = f"{API_GROUP}/scheduled-time"
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
@@ -226,7 +228,7 @@ class Pipeline(  # type: ignore[call-arg,metaclass]
     printer_columns=[
         {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
         {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
-        {"name": "Active", "type": "integer", "jsonPath": ".status.activeRuns.length()"},
+        {"name": "Active", "type": "string", "jsonPath": ".status.activeRuns"},
         {"name": "Last Run", "type": "string", "jsonPath": ".status.lastRun.name"},
         {"name": "Last Status", "type": "string", "jsonPath": ".status.lastRun.phase"},
     ],

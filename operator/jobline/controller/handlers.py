@@ -17,6 +17,7 @@ from kubernetes import client, config
 from jobline import __version__
 from jobline.controller.informers import Informer
 from jobline.controller.kube import Kube
+from jobline.controller.pipelines import PipelineReconciler
 from jobline.controller.reconciler import Reconciler
 from jobline.models import API_GROUP, API_VERSION
 
@@ -43,11 +44,14 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     jobs = Informer(api, "Job", namespaces)
     pods = Informer(api, "Pod", namespaces)
     reconciler = Reconciler(Kube(api), jobs, pods)
+    pipelines = PipelineReconciler(reconciler)
     jobs.on_event, pods.on_event = reconciler.on_job, reconciler.on_pod
     jobs.start()
     pods.start()
     reconciler.start(WORKERS)
+    pipelines.start()
     memo["reconciler"] = reconciler
+    memo["pipelines"] = pipelines
     memo["informers"] = [jobs, pods]
     log.info("Jobline operator started (namespaces: %s)", ", ".join(namespaces or ["all"]))
 
@@ -56,9 +60,9 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
 def cleanup(memo: kopf.Memo, **_: Any) -> None:
     for informer in memo.get("informers", []):
         informer.stop()
-    reconciler = memo.get("reconciler")
-    if reconciler:
-        reconciler.queue.stop()
+    for reconciler in (memo.get("reconciler"), memo.get("pipelines")):
+        if reconciler:
+            reconciler.queue.stop()
 
 
 @kopf.on.event(API_GROUP, API_VERSION, "pipelinejobs")
@@ -68,4 +72,4 @@ def pipelinejob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(API_GROUP, API_VERSION, "pipelines")
 def pipeline_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo["reconciler"].on_pipeline(event["type"], dict(event["object"]))
+    memo["pipelines"].on_pipeline(event["type"], dict(event["object"]))

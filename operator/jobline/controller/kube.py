@@ -75,6 +75,33 @@ class Kube:
             )
         )
 
+    def create_run(self, namespace: str, body: Obj) -> None:
+        self.custom.create_namespaced_custom_object(
+            API_GROUP, API_VERSION, namespace, "pipelinejobs", body
+        )
+
+    def delete_run(self, namespace: str, name: str) -> None:
+        try:
+            self.custom.delete_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, "pipelinejobs", name
+            )
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
+    def patch_pipeline_status(self, namespace: str, name: str, status: Obj) -> Obj:
+        return _json(
+            self.custom.patch_namespaced_custom_object_status(
+                API_GROUP,
+                API_VERSION,
+                namespace,
+                "pipelines",
+                name,
+                {"status": status},
+                _preload_content=False,
+            )
+        )
+
     def add_run_owner(self, namespace: str, name: str, owners: list[Obj]) -> Obj:
         return _json(
             self.custom.patch_namespaced_custom_object(

@@ -25,18 +25,27 @@ from jobline.controller.kube import Kube
 from jobline.controller.workqueue import WorkQueue
 from jobline.core.jobs import build_job, job_name, short_name
 from jobline.core.logtail import make_tail
-from jobline.core.status import Outcome, compute_status, finish, job_finished, started
+from jobline.core.pipelines import admit, holds_slot, waiting
+from jobline.core.status import (
+    Outcome,
+    compute_status,
+    finish,
+    job_finished,
+    parse_time,
+    started,
+)
 from jobline.core.variables import InvalidVariables, resolve_variables
 from jobline.models import (
+    ANNOTATION_SCHEDULED_TIME,
     API_GROUP,
     API_VERSION,
     LABEL_PIPELINE,
-    ConcurrencyPolicy,
     Phase,
     Pipeline,
     PipelineJob,
     PipelineJobStatus,
     Trigger,
+    TriggerType,
     to_json,
 )
 
@@ -48,7 +57,13 @@ LOG_REFRESH_SECONDS = 5.0
 RETRY_SECONDS = 5.0
 TERMINAL = tuple(p.value for p in Phase if p.terminal)
 # Reasons for which the operator ends a run whose Job has not ended by itself.
-ENDED_BY_OPERATOR = {"PendingDeadlineExceeded", "ImagePullFailed", "Unschedulable", "Stopped"}
+ENDED_BY_OPERATOR = {
+    "PendingDeadlineExceeded",
+    "ImagePullFailed",
+    "Unschedulable",
+    "Stopped",
+    "Replaced",
+}
 EVENT_BY_PHASE = {
     Phase.QUEUED: ("Normal", "Queued"),
     Phase.RUNNING: ("Normal", "Started"),
@@ -93,6 +108,8 @@ class Reconciler:
         self._last_log_fetch: dict[Key, float] = {}
         self._final_log_pod: dict[Key, str] = {}  # the pod whose last log was captured
         self._key_by_uid: dict[str, Key] = {}
+        # Told when a Pipeline's runs change, so that its status follows them.
+        self.pipeline_changed: Callable[[Key], None] = lambda key: None
         self._pod_deleted: set[Key] = set()
 
     # --- events in ------------------------------------------------------
@@ -109,10 +126,12 @@ class Reconciler:
             else:
                 self.runs[key] = body
                 self._key_by_uid[body["metadata"]["uid"]] = key
-        if event == "DELETED":  # its slot is free: let the next run in
-            self.queue_waiting(key[0], body["spec"]["pipelineRef"]["name"])
-        else:
-            self.queue.add(key)
+        pipeline = body["spec"]["pipelineRef"]["name"]
+        if event == "DELETED" or not (body.get("status") or {}).get("phase"):
+            # A slot was freed, or a newcomer may change everyone's queue position.
+            self.queue_waiting(key[0], pipeline)
+        self.queue.add(key)
+        self.pipeline_changed((key[0], pipeline))
 
     def on_pipeline(self, event: str | None, body: Obj) -> None:
         key = key_of(body)
@@ -232,7 +251,7 @@ class Reconciler:
                 ),
             )
             return
-        namespace = run.metadata.namespace or ""
+        namespace, name = key_of(raw)
         ref = run.spec.pipeline_ref.name
         with self._lock:
             pipeline_raw = self.pipelines.get((namespace, ref))
@@ -254,19 +273,34 @@ class Reconciler:
             return
 
         with self._admission_lock(namespace, ref):
-            position = self._queue_position(run, pipeline)
-            if position is not None:
+            active, queued = self.slots(namespace, ref)
+            spec = pipeline.spec
+            admission = admit(
+                raw, spec.concurrency_policy, spec.max_concurrent_runs, active, queued
+            )
+            if admission.forbidden:
+                message = (
+                    f"{len(active)} run(s) of {ref} already hold its {spec.max_concurrent_runs} "
+                    "slot(s) and its concurrencyPolicy is Forbid"
+                )
+                self._finish(raw, run, Outcome(Phase.STOPPED, "Forbidden", message))
+                self.kube.post_event(
+                    pipeline_raw, "Normal", "RunSkipped", f"{name}: {message}", self.clock()
+                )
+                return
+            if not admission.start:
                 self._write_queued(
                     raw,
                     run,
                     "WaitingForRun",
-                    f"waiting for a free slot: {pipeline.spec.max_concurrent_runs} run(s) of "
+                    f"waiting for a free slot: {spec.max_concurrent_runs} run(s) of "
                     f"{ref} may run at once",
-                    position,
+                    admission.queue_position,
                 )
                 return
-            if run.status.trigger is None:
-                run.status.trigger = Trigger()
+            for victim in admission.replace:
+                self._replace(victim, name)
+            run.status.trigger = trigger_of(raw)
             body = build_job(pipeline, run, variables)
             try:
                 created = self.kube.create_job(body)
@@ -371,53 +405,44 @@ class Reconciler:
         with self._lock:
             return self._admission.setdefault((namespace, pipeline), threading.Lock())
 
-    def _queue_position(self, run: PipelineJob, pipeline: Pipeline) -> int | None:
-        """None when the run may start now, else its place in the queue (1 = next).
+    def slots(self, namespace: str, pipeline: str) -> tuple[list[Obj], list[Obj]]:
+        """The runs of a Pipeline holding a slot, and those waiting for one.
 
-        Called under the Pipeline's admission lock, and every Job this process
-        creates is in the Job cache before the lock is released, so two runs can
-        never both take the last slot.
+        A Job whose run is not (yet) known holds a slot too: after a restart,
+        kopf may deliver the runs after the Job informer has listed their Jobs.
         """
-        spec = pipeline.spec
-        if spec.concurrency_policy == ConcurrencyPolicy.ALLOW:
-            return None
-        namespace = run.metadata.namespace
-        label = short_name(pipeline.metadata.name)
+        label = short_name(pipeline)
         with self._lock:
-            runs = {r["metadata"]["uid"]: r for r in self.runs.values()}
-        active = 0
-        for job in self.jobs.items():
-            meta = job["metadata"]
-            if (
-                meta["namespace"] != namespace
-                or meta.get("labels", {}).get(LABEL_PIPELINE) != label
-            ):
-                continue
-            owner = runs.get(controller_uid(job) or "")
-            phase = (owner or {}).get("status", {}).get("phase")
-            if owner is not None and phase not in TERMINAL and not job_finished(job):
-                active += 1
-        waiting = sorted(
-            (
-                r
-                for r in runs.values()
-                if r["metadata"]["namespace"] == namespace
-                and r["spec"]["pipelineRef"]["name"] == pipeline.metadata.name
-                and not r["spec"].get("stopped")
-                and r.get("status", {}).get("phase") in (None, "QUEUED")
-                and not r.get("status", {}).get("jobName")
-            ),
-            key=lambda r: (
-                -int(r["spec"].get("priority", 0)),
-                r["metadata"]["creationTimestamp"],
-                r["metadata"]["name"],
-            ),
+            runs = [r for r in self.runs.values() if r["metadata"]["namespace"] == namespace]
+            by_uid = {r["metadata"]["uid"]: r for r in runs}
+        jobs = [
+            j
+            for j in self.jobs.items()
+            if j["metadata"]["namespace"] == namespace
+            and j["metadata"].get("labels", {}).get(LABEL_PIPELINE) == label
+        ]
+        with_job = {controller_uid(j) for j in jobs}
+        active = [
+            by_uid.get(controller_uid(j) or "") or _placeholder(j)
+            for j in jobs
+            if not job_finished(j)
+        ]
+        active = [r for r in active if holds_slot(r, True)]
+        mine = [r for r in runs if r["spec"]["pipelineRef"]["name"] == pipeline]
+        queued = [r for r in mine if waiting(r, r["metadata"]["uid"] in with_job)]
+        return active, queued
+
+    def _replace(self, victim: Obj, by: str) -> None:
+        """Ends an active run to make room for `by` (concurrencyPolicy Replace)."""
+        run = PipelineJob.model_validate(victim)
+        self._finish(
+            victim,
+            run,
+            Outcome(Phase.STOPPED, "Replaced", f"replaced by the newer run {by}"),
         )
-        free = max(0, spec.max_concurrent_runs - active)
-        index = next(
-            (i for i, r in enumerate(waiting) if r["metadata"]["uid"] == run.metadata.uid), 0
-        )
-        return None if index < free else index - free + 1
+        job = self.jobs.get(key_of(victim)[0], job_name(run.metadata.name))
+        if job is not None:
+            self._delete_job(job)
 
     # --- writing --------------------------------------------------------
 
@@ -442,15 +467,13 @@ class Reconciler:
     ) -> None:
         status = run.status.model_copy(deep=True)
         status.queue_position = position
-        if status.trigger is None:
-            status.trigger = Trigger()
+        status.trigger = status.trigger or trigger_of(raw)
         outcome = Outcome(Phase.QUEUED, reason, message)
         self._write(raw, finish(status, outcome, raw["metadata"].get("generation"), self.clock()))
 
     def _finish(self, raw: Obj, run: PipelineJob, outcome: Outcome) -> None:
         status = run.status.model_copy(deep=True)
-        if status.trigger is None:
-            status.trigger = Trigger()
+        status.trigger = status.trigger or trigger_of(raw)
         self._write(raw, finish(status, outcome, raw["metadata"].get("generation"), self.clock()))
 
     def _write(self, raw: Obj, status: PipelineJobStatus) -> None:
@@ -485,20 +508,37 @@ class Reconciler:
             self.kube.delete_job(*key_of(job))
 
 
+def trigger_of(run: Obj) -> Trigger:
+    """Schedule when the run was created by a schedule (it carries the time), else Manual."""
+    scheduled = run["metadata"].get("annotations", {}).get(ANNOTATION_SCHEDULED_TIME)
+    if scheduled:
+        return Trigger(type=TriggerType.SCHEDULE, scheduled_time=parse_time(scheduled))
+    return Trigger()
+
+
+def _placeholder(job: Obj) -> Obj:
+    """Stands for the unknown run of a Job: it holds a slot until its run is known."""
+    return {
+        "metadata": {**job["metadata"], "uid": controller_uid(job)},
+        "spec": {},
+        "status": {"phase": Phase.RUNNING.value},
+    }
+
+
 def _comparable(status: Obj) -> Obj:
     """The status without empty fields and the log tail's own timestamp."""
     cleaned = json.loads(json.dumps(status))
     logs = cleaned.get("logs")
     if isinstance(logs, dict):
         logs.pop("updateTime", None)
-    return _drop_empty(cleaned)  # type: ignore[no-any-return]
+    return drop_empty(cleaned)  # type: ignore[no-any-return]
 
 
-def _drop_empty(value: Any) -> Any:
+def drop_empty(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _drop_empty(v) for k, v in value.items() if v not in (None, [], {})}
+        return {k: drop_empty(v) for k, v in value.items() if v not in (None, [], {})}
     if isinstance(value, list):
-        return [_drop_empty(v) for v in value]
+        return [drop_empty(v) for v in value]
     return value
 
 
