@@ -207,3 +207,25 @@ def eventually_gone(what: str, probe: Any, timeout: float = 60) -> None:
 
 def now() -> float:
     return time.monotonic()
+
+
+def pipeline_status(jl: Jobline, name: str) -> dict[str, Any]:
+    got = jl.custom.get_namespaced_custom_object(
+        API_GROUP, API_VERSION, jl.namespace, "pipelines", name
+    )
+    return dict(got.get("status") or {})
+
+
+def runs_of(jl: Jobline, pipeline: str) -> list[dict[str, Any]]:
+    items = jl.custom.list_namespaced_custom_object(
+        API_GROUP, API_VERSION, jl.namespace, "pipelinejobs"
+    )["items"]
+    return [r for r in items if r["spec"]["pipelineRef"]["name"] == pipeline]
+
+
+def events_of(jl: Jobline, kind: str, name: str) -> list[Any]:
+    return list(
+        jl.core.list_namespaced_event(
+            jl.namespace, field_selector=f"involvedObject.kind={kind},involvedObject.name={name}"
+        ).items
+    )

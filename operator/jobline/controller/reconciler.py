@@ -27,6 +27,7 @@ from jobline.core.jobs import build_job, job_name, short_name
 from jobline.core.logtail import make_tail
 from jobline.core.pipelines import admit, holds_slot, waiting
 from jobline.core.status import (
+    ENDED_BY_OPERATOR,
     Outcome,
     compute_status,
     finish,
@@ -56,14 +57,6 @@ Key = tuple[str, str]  # (namespace, name)
 LOG_REFRESH_SECONDS = 5.0
 RETRY_SECONDS = 5.0
 TERMINAL = tuple(p.value for p in Phase if p.terminal)
-# Reasons for which the operator ends a run whose Job has not ended by itself.
-ENDED_BY_OPERATOR = {
-    "PendingDeadlineExceeded",
-    "ImagePullFailed",
-    "Unschedulable",
-    "Stopped",
-    "Replaced",
-}
 EVENT_BY_PHASE = {
     Phase.QUEUED: ("Normal", "Queued"),
     Phase.RUNNING: ("Normal", "Started"),

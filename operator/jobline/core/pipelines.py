@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobline.core.status import ENDED_BY_OPERATOR
 from jobline.models import ConcurrencyPolicy, LastRun, Phase
 
 Run = dict[str, Any]
@@ -18,9 +19,12 @@ def phase_of(run: Run) -> str | None:
     return phase
 
 
-def holds_slot(run: Run, has_job: bool) -> bool:
-    """A run holds one of its Pipeline's slots from its Job's creation until it ends."""
-    return has_job and phase_of(run) not in TERMINAL
+def holds_slot(run: Run, has_unfinished_job: bool) -> bool:
+    """A run holds one of its Pipeline's slots while its Job is not finished, unless the
+    operator ended the run (stopped, replaced, ...) and is deleting that Job."""
+    status = run.get("status") or {}
+    ended_by_operator = phase_of(run) in TERMINAL and status.get("reason") in ENDED_BY_OPERATOR
+    return has_unfinished_job and not ended_by_operator
 
 
 def waiting(run: Run, has_job: bool) -> bool:

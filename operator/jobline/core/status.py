@@ -14,6 +14,15 @@ from typing import Any
 from jobline.models import Condition, LogTail, Output, Phase, PipelineJob, PipelineJobStatus
 
 IMAGE_PULL_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+# Reasons for which the operator ends a run whose Job has not ended by itself:
+# the operator deletes that Job, and the run's slot is free at once.
+ENDED_BY_OPERATOR = {
+    "PendingDeadlineExceeded",
+    "ImagePullFailed",
+    "Unschedulable",
+    "Stopped",
+    "Replaced",
+}
 CONDITION_BY_PHASE = {
     Phase.RUNNING: "Running",
     Phase.STOPPING: "Running",

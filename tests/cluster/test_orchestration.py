@@ -1,0 +1,221 @@
+"""Pipeline-level behaviour: concurrency policies, schedules, history, Pipeline status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+import pytest
+from kubernetes import watch
+
+from jobline.core.pipelines import queue_order
+from tests.cluster.jobline_fixtures import (
+    Jobline,
+    Operator,
+    events_of,
+    pipeline_status,
+    runs_of,
+)
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.usefixtures("sim")
+
+
+class JobWatch:
+    """Records, from a watch, the order Jobs appear and how many are unfinished at once."""
+
+    def __init__(self, jl: Jobline) -> None:
+        self.created: list[str] = []
+        self.unfinished: set[str] = set()
+        self.most_unfinished = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(jl,), daemon=True)
+        self._thread.start()
+
+    def _run(self, jl: Jobline) -> None:
+        w = watch.Watch()
+        for event in w.stream(jl.batch.list_namespaced_job, jl.namespace, timeout_seconds=300):
+            if self._stop.is_set():
+                return
+            job = event["raw_object"]
+            name = job["metadata"]["name"]
+            done = any(
+                c["type"] in ("Complete", "Failed") and c["status"] == "True"
+                for c in job.get("status", {}).get("conditions") or []
+            )
+            if event["type"] == "ADDED" and name not in self.created:
+                self.created.append(name)
+            if event["type"] == "DELETED" or done:
+                self.unfinished.discard(name)
+            else:
+                self.unfinished.add(name)
+            self.most_unfinished = max(self.most_unfinished, len(self.unfinished))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def test_queue_with_two_slots_and_priorities(jl: Jobline) -> None:
+    # All 20 runs exist before their Pipeline, so every admission sees the whole queue.
+    names = [f"q-{i:02d}" for i in range(20)]
+    for i, name in enumerate(names):
+        jl.start(name, "queued", priority=10 if i % 4 == 0 else 0)
+    watcher = JobWatch(jl)
+    jl.pipeline(
+        "queued",
+        {"sim.jobline.dev/duration": "1s"},
+        maxConcurrentRuns=2,
+        history={"successfulRuns": 20},
+    )
+    try:
+        statuses = {n: jl.wait_done(n, timeout=180) for n in names}
+    finally:
+        watcher.stop()
+    assert {s["phase"] for s in statuses.values()} == {"COMPLETE"}
+    assert watcher.most_unfinished <= 2
+    expected = [r["metadata"]["name"] for r in queue_order(runs_of(jl, "queued"))]
+    assert watcher.created == expected
+
+
+def test_queue_positions_are_kept_current(jl: Jobline) -> None:
+    jl.pipeline("line", {"sim.jobline.dev/duration": "300s"})
+    jl.start("line-0", "line")
+    jl.wait_phase("line-0", "RUNNING")
+    jl.start("line-1", "line")
+    jl.start("line-2", "line")
+    wait_for("positions 1 and 2", lambda: jl.status("line-2").get("queuePosition") == 2)
+    jl.start("line-vip", "line", priority=5)
+    wait_for("the VIP first", lambda: jl.status("line-vip").get("queuePosition") == 1)
+    wait_for("the others pushed back", lambda: jl.status("line-2").get("queuePosition") == 3)
+    status = wait_for(
+        "Pipeline status", lambda: (s := pipeline_status(jl, "line")).get("queuedRuns") == 3 and s
+    )
+    assert status["activeRuns"] == ["line-0"]
+    jl.patch("line-0", {"stopped": True})  # frees the slot at once
+    jl.wait_phase("line-vip", "RUNNING")
+    wait_for("line-1 next", lambda: jl.status("line-1").get("queuePosition") == 1)
+
+
+def test_forbid(jl: Jobline) -> None:
+    jl.pipeline("solo", {"sim.jobline.dev/duration": "300s"}, concurrencyPolicy="Forbid")
+    jl.start("solo-1", "solo")
+    jl.wait_phase("solo-1", "RUNNING")
+    jl.start("solo-2", "solo")
+    status = jl.wait_done("solo-2")
+    assert (status["phase"], status["reason"]) == ("STOPPED", "Forbidden")
+    assert "Forbid" in status["message"]
+    assert jl.status("solo-1")["phase"] == "RUNNING"
+    assert "RunSkipped" in {e.reason for e in events_of(jl, "Pipeline", "solo")}
+
+
+def test_replace(jl: Jobline) -> None:
+    jl.pipeline("fresh", {"sim.jobline.dev/duration": "300s"}, concurrencyPolicy="Replace")
+    jl.start("fresh-1", "fresh")
+    jl.wait_phase("fresh-1", "RUNNING")
+    jl.start("fresh-2", "fresh")
+    old = jl.wait_done("fresh-1")
+    assert (old["phase"], old["reason"]) == ("STOPPED", "Replaced")
+    assert "fresh-2" in old["message"]
+    jl.wait_phase("fresh-2", "RUNNING")
+    wait_for("the old Job gone", lambda: [j.metadata.name for j in jl.jobs()] == ["fresh-2"])
+
+
+def test_allow_runs_everything_together(jl: Jobline) -> None:
+    jl.pipeline("crowd", {"sim.jobline.dev/duration": "300s"}, concurrencyPolicy="Allow")
+    for i in range(4):
+        jl.start(f"crowd-{i}", "crowd")
+    wait_for(
+        "all four RUNNING at once",
+        lambda: all(jl.status(f"crowd-{i}").get("phase") == "RUNNING" for i in range(4)),
+    )
+
+
+def test_history_is_trimmed_oldest_first(jl: Jobline) -> None:
+    jl.pipeline("tidy", concurrencyPolicy="Allow", history={"successfulRuns": 2, "failedRuns": 1})
+    for i in range(4):
+        jl.start(f"tidy-ok-{i}", "tidy")
+        jl.wait_done(f"tidy-ok-{i}")
+    for i in range(2):
+        jl.start(f"tidy-stop-{i}", "tidy", stopped=True)
+        jl.wait_done(f"tidy-stop-{i}")
+    wait_for(
+        "history trimmed",
+        lambda: (
+            sorted(r["metadata"]["name"] for r in runs_of(jl, "tidy"))
+            == ["tidy-ok-2", "tidy-ok-3", "tidy-stop-1"]
+        ),
+    )
+    status = pipeline_status(jl, "tidy")
+    assert status["lastRun"]["name"] == "tidy-stop-1"
+    assert status["lastSuccessfulTime"]
+
+
+def test_invalid_schedule_and_zone_are_not_ready_but_manual_runs_work(jl: Jobline) -> None:
+    jl.pipeline("badcron", schedule="every day at 2")
+    jl.pipeline("badzone", schedule="0 2 * * *", timeZone="Mars/Olympus")
+    for name, reason in (("badcron", "InvalidSchedule"), ("badzone", "InvalidTimeZone")):
+        ready = wait_for(
+            f"{name} Ready=False",
+            lambda name=name: next(
+                (
+                    c
+                    for c in pipeline_status(jl, name).get("conditions", [])
+                    if c["type"] == "Ready"
+                ),
+                None,
+            ),
+        )
+        assert (ready["status"], ready["reason"]) == ("False", reason)
+        assert ready["message"]
+    jl.start("manual", "badcron")
+    assert jl.wait_done("manual")["phase"] == "COMPLETE"
+
+
+def wait_past_minute(after: float) -> dt.datetime:
+    """Sleeps until `after` seconds past the next minute; returns that minute (UTC)."""
+    now = time.time()
+    boundary = (int(now) // 60 + 1) * 60
+    time.sleep(boundary + after - now)
+    return dt.datetime.fromtimestamp(boundary, dt.UTC)
+
+
+def test_schedule_every_minute_creates_scheduled_runs(jl: Jobline) -> None:
+    jl.pipeline("minutely", schedule="* * * * *")
+    run: dict[str, Any] = wait_for(
+        "a scheduled run", lambda: next(iter(runs_of(jl, "minutely")), None), timeout=75
+    )
+    name = run["metadata"]["name"]
+    status = jl.wait_done(name)
+    scheduled = status["trigger"]["scheduledTime"]
+    assert status["trigger"]["type"] == "Schedule"
+    minute = int(dt.datetime.fromisoformat(scheduled.replace("Z", "+00:00")).timestamp()) // 60
+    assert name == f"minutely-{minute}"
+    assert jl.main_env(name)["JOBLINE_SCHEDULED_TIME"] == scheduled
+    pl = pipeline_status(jl, "minutely")
+    assert pl["lastScheduleTime"] == scheduled
+    assert pl["nextScheduleTime"] > scheduled
+    assert "RunCreated" in {e.reason for e in events_of(jl, "Pipeline", "minutely")}
+
+
+def test_operator_down_across_a_scheduled_time(jl: Jobline, operator: Operator) -> None:
+    operator.stop()
+    try:
+        jl.pipeline("within", schedule="* * * * *", startingDeadlineSeconds=50)
+        jl.pipeline("beyond", schedule="* * * * *", startingDeadlineSeconds=5)
+        jl.pipeline("paused", schedule="* * * * *", suspend=True)
+        if time.time() % 60 > 40:  # leave room before the boundary for the creates above
+            time.sleep(25)
+        missed = wait_past_minute(12)
+    finally:
+        operator.start()
+    minute = int(missed.timestamp()) // 60
+    caught_up = wait_for("the catch-up run", lambda: runs_of(jl, "within"), timeout=30)
+    assert [r["metadata"]["name"] for r in caught_up] == [f"within-{minute}"]
+    wait_for(
+        "RunSkipped",
+        lambda: "RunSkipped" in {e.reason for e in events_of(jl, "Pipeline", "beyond")},
+    )
+    assert runs_of(jl, "beyond") == []
+    assert runs_of(jl, "paused") == []
