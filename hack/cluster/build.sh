@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local control plane from the pinned Go modules in hack/cluster/*/:
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok,
-# kwokctl and helm. Binaries are cached outside the checkout, keyed by version,
+# kwokctl, and helm for the chart tests. Binaries are cached outside the checkout, keyed by version,
 # so every clone on this machine shares one build.
 #
 # The first build compiles several thousand packages and takes 15-30 minutes
@@ -14,14 +14,15 @@ source "$here/versions.env"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 bin_dir="${JOBLINE_CACHE:-$HOME/.cache/jobline}/$CLUSTER_CACHE_KEY/bin"
-mkdir -p "$bin_dir"
+helm_bin_dir="${JOBLINE_CACHE:-$HOME/.cache/jobline}/helm-$HELM_VERSION/bin"
 
-# build_group NAME MODULE_DIR LDFLAGS OUTPUT=PACKAGE...
+# build_group NAME MODULE_DIR BIN_DIR LDFLAGS OUTPUT=PACKAGE...
 # Compiles the packages with `go build -v`, turning its package lines into a
 # progress counter, then links each binary. Skips binaries already cached.
 build_group() {
-  local name="$1" module_dir="$2" ldflags="$3"
-  shift 3
+  local name="$1" module_dir="$2" bin_dir="$3" ldflags="$4"
+  shift 4
+  mkdir -p "$bin_dir"
   local missing=() pair
   for pair in "$@"; do
     [[ -x "$bin_dir/${pair%%=*}" ]] || missing+=("$pair")
@@ -59,16 +60,21 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_ldflags+=" -X $pkg.gitTreeState=clean"
 done
 
-build_group "kubernetes $KUBERNETES_VERSION + etcd $ETCD_VERSION" "$here/k8s" "-s -w $k8s_ldflags" \
+build_group "kubernetes $KUBERNETES_VERSION + etcd $ETCD_VERSION" "$here/k8s" "$bin_dir" "-s -w $k8s_ldflags" \
   kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver \
   kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager \
   kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler \
   kubectl=k8s.io/kubernetes/cmd/kubectl \
   etcd=go.etcd.io/etcd/server/v3
 
-build_group "kwok $KWOK_VERSION" "$here/kwok" \
+build_group "kwok $KWOK_VERSION" "$here/kwok" "$bin_dir" \
   "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBERNETES_VERSION#v}" \
   kwok=sigs.k8s.io/kwok/cmd/kwok \
   kwokctl=sigs.k8s.io/kwok/cmd/kwokctl
 
-echo "==> binaries ready in $bin_dir"
+# helm is for the chart tests only; kept apart so that its version is its own key.
+build_group "helm $HELM_VERSION" "$here/helm" "$helm_bin_dir" \
+  "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+  helm=helm.sh/helm/v3/cmd/helm
+
+echo "==> binaries ready in $bin_dir and $helm_bin_dir"

@@ -1,22 +1,68 @@
-"""The `jobline` command (also installed as `kubectl-jobline`)."""
+"""The `jobline` command (also installed as `kubectl-jobline`, so `kubectl jobline` works)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
+import yaml
 
 from jobline import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+TERMINAL = ("COMPLETE", "ERROR", "STOPPED")
+
+
+class Context:
+    def __init__(self, namespace: str | None, kubeconfig: str | None, context: str | None) -> None:
+        self.namespace = namespace
+        self.kubeconfig = kubeconfig
+        self.context = context
+
+    def runs(self) -> Any:
+        from jobline.runs_api import Runs, connect
+
+        api, default_namespace = connect(self.kubeconfig, self.context)
+        return Runs(api, self.namespace or default_namespace)
+
+
+def user_errors(fn: F) -> F:
+    """Turns a UserError into one line on stderr and exit status 1, never a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from jobline.runs_api import UserError
+
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            raise click.ClickException(str(e)) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jobline")
-def main() -> None:
+@click.option("-n", "--namespace", help="Namespace of the runs (default: the context's).")
+@click.option("--kubeconfig", type=click.Path(), help="Path to the kubeconfig file.")
+@click.option("--context", "kube_context", help="The kubeconfig context to use.")
+@click.pass_context
+def main(
+    ctx: click.Context, namespace: str | None, kubeconfig: str | None, kube_context: str | None
+) -> None:
     """Run batch data pipelines on Kubernetes.
 
     Pipelines say what to run and when; each run is a PipelineJob that
     Jobline turns into a Kubernetes Job.
     """
+    ctx.obj = Context(namespace, kubeconfig, kube_context)
 
 
 @main.command()
@@ -28,10 +74,45 @@ def main() -> None:
     help="Watch only this namespace (repeatable). Default: all namespaces.",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Log debug messages too.")
-def operator(namespaces: tuple[str, ...], verbose: bool) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Human-readable lines, or one JSON object per line.",
+)
+@click.option(
+    "--metrics-address",
+    default="127.0.0.1:9090",
+    show_default=True,
+    help="Where to serve Prometheus metrics (/metrics); empty: nowhere.",
+)
+@click.option(
+    "--health-address",
+    default="127.0.0.1:8081",
+    show_default=True,
+    help="Where to serve the liveness probe (/healthz); empty: nowhere.",
+)
+@click.option(
+    "--peering",
+    metavar="NAME",
+    help="Run as one of several replicas coordinated by kopf peering NAME (needs kopf's "
+    "peering CRDs); default: standalone, one replica only.",
+)
+@click.option("--priority", type=int, default=0, help="Peering priority; unique per replica.")
+def operator(
+    namespaces: tuple[str, ...],
+    verbose: bool,
+    log_format: str,
+    metrics_address: str,
+    health_address: str,
+    peering: str | None,
+    priority: int,
+) -> None:
     """Run the Jobline operator against the current kubeconfig's cluster."""
     import kopf
     from kubernetes.config import ConfigException
+    from prometheus_client import start_http_server
 
     from jobline.controller import handlers  # registers the handlers
 
@@ -39,27 +120,269 @@ def operator(namespaces: tuple[str, ...], verbose: bool) -> None:
         handlers.kube_api_client().close()  # type: ignore[no-untyped-call]
     except ConfigException as e:
         raise click.ClickException(f"no cluster to run against: {e}") from None
-
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    kopf.configure(
+        verbose=verbose,
+        log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL,
+        log_prefix=log_format == "text",
     )
     for noisy in ("kubernetes", "urllib3", "aiohttp", "kopf.objects"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if metrics_address:
+        host, _, port = metrics_address.rpartition(":")
+        start_http_server(int(port), addr=host or "0.0.0.0")
     kopf.run(
-        standalone=True,
+        standalone=peering is None,
+        peering_name=peering,
+        priority=priority,
         clusterwide=not namespaces,
         namespaces=list(namespaces),
+        liveness_endpoint=f"http://{health_address}/healthz" if health_address else None,
         memo=kopf.Memo(namespaces=list(namespaces)),
     )
 
 
 @main.command()
 def crds() -> None:
-    """Print the CustomResourceDefinitions (kubectl apply -f - installs them)."""
+    """Print the CustomResourceDefinitions (pipe them to `kubectl apply -f -`)."""
     from jobline.crds import render_all
 
     click.echo(render_all(), nl=False)
+
+
+def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
+    variables = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--var")
+        variables[name] = value
+    return variables
+
+
+@main.command()
+@click.argument("pipeline")
+@click.option(
+    "--var", "variables", multiple=True, metavar="NAME=VALUE", help="A variable (repeatable)."
+)
+@click.option(
+    "--priority", type=int, default=0, show_default=True, help="Higher runs first when queued."
+)
+@click.option("--wait", is_flag=True, help="Wait for the run to end; exit with its exit code.")
+@click.option("--follow", "-f", is_flag=True, help="Stream the run's log while it runs.")
+@click.pass_obj
+@user_errors
+def start(
+    obj: Context, pipeline: str, variables: tuple[str, ...], priority: int, wait: bool, follow: bool
+) -> None:
+    """Start a run of PIPELINE and print its name."""
+    parsed = parse_vars(variables)
+    runs = obj.runs()
+    run = runs.start(pipeline, parsed, priority)
+    name = run["metadata"]["name"]
+    click.echo(name)
+    if follow:
+        stream_logs(runs, name, sequence=0, follow=True, ndjson=False)
+    if wait or follow:
+        final = wait_for_end(runs, name)
+        status = final.get("status", {})
+        click.echo(f"{name} {status.get('phase')}: {status.get('message', '')}", err=True)
+        sys.exit(exit_status(status))
+
+
+def wait_for_end(runs: Any, name: str) -> dict[str, Any]:
+    while True:
+        for run in runs.watch_run(name, timeout=300):
+            if (run.get("status") or {}).get("phase") in TERMINAL:
+                return dict(run)
+
+
+def exit_status(status: dict[str, Any]) -> int:
+    """The run's exit code; 1 when it failed or stopped without one."""
+    if status.get("exitCode") is not None:
+        return int(status["exitCode"])
+    return 0 if status.get("phase") == "COMPLETE" else 1
+
+
+def age(stamp: str | None, now: dt.datetime) -> str:
+    if not stamp:
+        return ""
+    seconds = int((now - dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def run_row(run: dict[str, Any], now: dt.datetime, with_namespace: bool) -> list[str]:
+    status = run.get("status") or {}
+    exit_code = status.get("exitCode")
+    duration = status.get("durationSeconds")
+    row = [
+        run["metadata"]["name"],
+        run["spec"]["pipelineRef"]["name"],
+        status.get("phase", ""),
+        "" if exit_code is None else str(exit_code),
+        age(status.get("startTime"), now),
+        "" if duration is None else f"{duration:g}s",
+        age(run["metadata"]["creationTimestamp"], now),
+    ]
+    return [run["metadata"]["namespace"], *row] if with_namespace else row
+
+
+@main.command("list")
+@click.option("--pipeline", "-p", help="Only the runs of this pipeline.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Runs of every namespace.")
+@click.pass_obj
+@user_errors
+def list_runs(obj: Context, pipeline: str | None, all_namespaces: bool) -> None:
+    """List runs, newest first."""
+    runs = obj.runs().list(all_namespaces, pipeline)
+    if not runs:
+        click.echo("No runs found.", err=True)
+        return
+    header = ["NAME", "PIPELINE", "STATUS", "EXIT", "STARTED", "DURATION", "AGE"]
+    if all_namespaces:
+        header = ["NAMESPACE", *header]
+    now = dt.datetime.now(dt.UTC)
+    click.echo(table([header] + [run_row(r, now, all_namespaces) for r in runs]))
+
+
+@main.command()
+@click.argument("run")
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
+@click.pass_obj
+@user_errors
+def get(obj: Context, run: str, output: str) -> None:
+    """Show one run."""
+    found = obj.runs().get(run)
+    if output == "json":
+        click.echo(json.dumps(found, indent=2))
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(found, sort_keys=False), nl=False)
+    else:
+        header = ["NAME", "PIPELINE", "STATUS", "EXIT", "STARTED", "DURATION", "AGE"]
+        now = dt.datetime.now(dt.UTC)
+        click.echo(table([header, run_row(found, now, False)]))
+        message = (found.get("status") or {}).get("message")
+        if message:
+            click.echo(f"\n{(found.get('status') or {}).get('reason')}: {message}")
+
+
+@main.command()
+@click.argument("run")
+@click.option(
+    "--sequence", type=int, default=0, show_default=True, help="First line number to show (from 0)."
+)
+@click.option("--follow", "-f", is_flag=True, help="Keep streaming until the run ends.")
+@click.option("-o", "--output", type=click.Choice(["text", "ndjson"]), default="text")
+@click.pass_obj
+@user_errors
+def logs(obj: Context, run: str, sequence: int, follow: bool, output: str) -> None:
+    """Print a run's log from line SEQUENCE: from its pod while the pod exists, else the
+    tail kept in the run's status."""
+    stream_logs(obj.runs(), run, sequence, follow, output == "ndjson")
+
+
+def emit(number: int, line: str, ndjson: bool) -> None:
+    if ndjson:
+        click.echo(json.dumps({"sequence": number, "line": line}, ensure_ascii=False))
+    else:
+        click.echo(line)
+
+
+def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool) -> None:
+    run = runs.get(name)
+    status = run.get("status") or {}
+    if follow and status.get("phase") not in TERMINAL:
+        run = wait_for_pod(runs, name)
+        status = run.get("status") or {}
+    pod = status.get("podName")
+    stream = None
+    if pod:
+        container = "main"
+        stream = runs.pod_log(pod, _main_container(runs, run, container), follow)
+    if stream is None:
+        tail = status.get("logs") or {}
+        first = tail.get("sequence", 0)
+        if sequence < first and tail.get("lines"):
+            click.echo(
+                f"lines {sequence}-{first - 1} are gone with the pod; showing the kept tail "
+                f"from line {first}",
+                err=True,
+            )
+        for offset, line in enumerate(tail.get("lines", [])):
+            if first + offset >= sequence:
+                emit(first + offset, line, ndjson)
+        return
+    if (
+        follow
+    ):  # kwok, and a kubelet whose pod lingers, may hold the stream open: end it with the run
+        threading.Thread(target=_close_when_done, args=(runs, name, stream), daemon=True).start()
+    number = 0
+    buffer = b""
+    try:
+        for chunk in stream.stream(1024, decode_content=True):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                if number >= sequence:
+                    emit(number, raw.decode("utf-8", errors="replace"), ndjson)
+                number += 1
+    except Exception:
+        if not getattr(stream, "_jobline_closed", False):
+            raise
+    if buffer and number >= sequence:
+        emit(number, buffer.decode("utf-8", errors="replace"), ndjson)
+
+
+def _main_container(runs: Any, run: dict[str, Any], default: str) -> str:
+    try:
+        pipeline = runs.pipeline(run["spec"]["pipelineRef"]["name"])
+        return str(pipeline["spec"]["template"]["spec"]["containers"][0]["name"])
+    except Exception:
+        return default
+
+
+def wait_for_pod(runs: Any, name: str) -> dict[str, Any]:
+    for run in runs.watch_run(name, timeout=3600):
+        status = run.get("status") or {}
+        if status.get("phase") in ("RUNNING", *TERMINAL):
+            return dict(run)
+    return dict(runs.get(name))
+
+
+def _close_when_done(runs: Any, name: str, stream: Any) -> None:
+    wait_for_end(runs, name)
+    stream._jobline_closed = True
+    stream.close()
+
+
+@main.command()
+@click.argument("run")
+@click.pass_obj
+@user_errors
+def stop(obj: Context, run: str) -> None:
+    """Stop a run (it ends STOPPED; its log tail is kept)."""
+    obj.runs().stop(run)
+    click.echo(f"{run} stopping")
+
+
+@main.command()
+@click.argument("run")
+@click.pass_obj
+@user_errors
+def delete(obj: Context, run: str) -> None:
+    """Delete a run, stopping it first if it runs (its Job and pods go too)."""
+    obj.runs().delete(run)
+    click.echo(f"{run} deleted")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,12 +31,23 @@ class Operator:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.metrics_port = free_port()
+        self.health_port = free_port()
 
     def start(self) -> None:
         env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "jobline.cli", "operator"],
+            [
+                sys.executable,
+                "-m",
+                "jobline.cli",
+                "operator",
+                "--metrics-address",
+                f"127.0.0.1:{self.metrics_port}",
+                "--health-address",
+                f"127.0.0.1:{self.health_port}",
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -56,6 +68,13 @@ class Operator:
             except subprocess.TimeoutExpired:
                 self.kill()
             self.process = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def install_crds(cluster: Cluster) -> None:

@@ -17,6 +17,7 @@ from kubernetes import client, config
 from jobline import __version__
 from jobline.controller.informers import Informer
 from jobline.controller.kube import Kube
+from jobline.controller.metrics import register_run_gauges
 from jobline.controller.pipelines import PipelineReconciler
 from jobline.controller.reconciler import Reconciler
 from jobline.models import API_GROUP, API_VERSION
@@ -50,6 +51,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     pods.start()
     reconciler.start(WORKERS)
     pipelines.start()
+    register_run_gauges(lambda: list(reconciler.runs.values()))
     memo["reconciler"] = reconciler
     memo["pipelines"] = pipelines
     memo["informers"] = [jobs, pods]

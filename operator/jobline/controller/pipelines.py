@@ -12,7 +12,7 @@ import logging
 
 from kubernetes.client.exceptions import ApiException
 
-from jobline.controller.reconciler import Key, Obj, Reconciler, drop_empty, key_of
+from jobline.controller.reconciler import Key, Obj, Reconciler, drop_empty, key_of, object_ref
 from jobline.controller.workqueue import WorkQueue
 from jobline.core.pipelines import history_to_delete, last_run, last_successful_time, phase_of
 from jobline.core.schedule import InvalidSchedule, InvalidTimeZone, decide, parse_schedule, run_name
@@ -53,7 +53,11 @@ class PipelineReconciler:
         try:
             self._reconcile(key)
         except Exception as e:  # one Pipeline's trouble never stops the others
-            log.exception("reconciling Pipeline %s/%s failed: %s; retrying", *key, e)
+            log.exception(
+                "reconciling failed: %s; retrying",
+                e,
+                extra={"k8s_ref": {"kind": "Pipeline", "namespace": key[0], "name": key[1]}},
+            )
             self.queue.add_after(key, RETRY_SECONDS)
 
     def _reconcile(self, key: Key) -> None:
@@ -157,6 +161,7 @@ class PipelineReconciler:
         self.kube.post_event(
             pipeline, "Normal", "RunCreated", f"created {name} for {stamp}", self.clock()
         )
+        log.info("created scheduled run %s for %s", name, stamp, extra=object_ref(pipeline))
 
 
 def _keep_transition_time(

@@ -20,6 +20,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from jobline.controller import metrics
 from jobline.controller.informers import Informer
 from jobline.controller.kube import Kube
 from jobline.controller.workqueue import WorkQueue
@@ -101,6 +102,7 @@ class Reconciler:
         self._last_log_fetch: dict[Key, float] = {}
         self._final_log_pod: dict[Key, str] = {}  # the pod whose last log was captured
         self._key_by_uid: dict[str, Key] = {}
+        self._first_seen: dict[str, float] = {}  # run UID -> when first seen without a Job
         # Told when a Pipeline's runs change, so that its status follows them.
         self.pipeline_changed: Callable[[Key], None] = lambda key: None
         self._pod_deleted: set[Key] = set()
@@ -116,9 +118,12 @@ class Reconciler:
                 self._last_log_fetch.pop(key, None)
                 self._final_log_pod.pop(key, None)
                 self._pod_deleted.discard(key)
+                self._first_seen.pop(body["metadata"]["uid"], None)
             else:
                 self.runs[key] = body
                 self._key_by_uid[body["metadata"]["uid"]] = key
+                if not (body.get("status") or {}).get("jobName"):
+                    self._first_seen.setdefault(body["metadata"]["uid"], time.monotonic())
         pipeline = body["spec"]["pipelineRef"]["name"]
         if event == "DELETED" or not (body.get("status") or {}).get("phase"):
             # A slot was freed, or a newcomer may change everyone's queue position.
@@ -193,7 +198,11 @@ class Reconciler:
                 return
             self._reconcile(key)
         except Exception as e:  # one run's trouble never stops the others
-            log.exception("reconciling PipelineJob %s/%s failed: %s; retrying", *key, e)
+            log.exception(
+                "reconciling failed: %s; retrying",
+                e,
+                extra={"k8s_ref": {"kind": "PipelineJob", "namespace": key[0], "name": key[1]}},
+            )
             self.queue.add_after(key, RETRY_SECONDS)
 
     def _reconcile(self, key: Key) -> None:
@@ -309,6 +318,10 @@ class Reconciler:
                     return
                 raise
             self.jobs.put(created)
+        seen = self._first_seen.pop(run.metadata.uid or "", None)
+        if seen is not None:
+            metrics.JOB_CREATION_LATENCY.observe(time.monotonic() - seen)
+        log.info("created Job %s", created["metadata"]["name"], extra=object_ref(raw))
         status = run.status.model_copy(deep=True)
         status.job_name = created["metadata"]["name"]
         status.variables = variables
@@ -427,6 +440,9 @@ class Reconciler:
 
     def _replace(self, victim: Obj, by: str) -> None:
         """Ends an active run to make room for `by` (concurrencyPolicy Replace)."""
+        if not victim["spec"]:  # a Job whose run is not known yet: end the Job alone
+            self._delete_job(self.jobs.get(*key_of(victim)) or victim)
+            return
         run = PipelineJob.model_validate(victim)
         self._finish(
             victim,
@@ -478,6 +494,19 @@ class Reconciler:
         updated = self.kube.patch_run_status(*key_of(raw), new)
         self._store(updated)
         if status.phase and old.get("phase") != status.phase.value:
+            log.info(
+                "%s -> %s (%s): %s",
+                old.get("phase") or "new",
+                status.phase.value,
+                status.reason,
+                status.message,
+                extra=object_ref(raw),
+            )
+            if status.phase.terminal:
+                namespace = raw["metadata"]["namespace"]
+                metrics.RUNS_FINISHED.labels(namespace, status.phase.value).inc()
+                if status.duration_seconds is not None:
+                    metrics.RUN_DURATION.labels(namespace).observe(status.duration_seconds)
             event_type, reason = EVENT_BY_PHASE.get(status.phase, ("Normal", status.reason or ""))
             if reason:
                 self.kube.post_event(
@@ -498,7 +527,22 @@ class Reconciler:
 
     def _delete_job(self, job: Obj) -> None:
         if not job["metadata"].get("deletionTimestamp"):
+            log.info("deleting Job %s", job["metadata"]["name"], extra=object_ref(job))
             self.kube.delete_job(*key_of(job))
+
+
+def object_ref(obj: Obj) -> dict[str, Any]:
+    """Logging `extra` naming the object: kopf's formatters print it as [namespace/name]
+    in text and as an "object" field in JSON."""
+    meta = obj["metadata"]
+    return {
+        "k8s_ref": {
+            "kind": obj.get("kind"),
+            "namespace": meta.get("namespace"),
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+        }
+    }
 
 
 def trigger_of(run: Obj) -> Trigger:

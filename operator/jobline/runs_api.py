@@ -1,0 +1,191 @@
+"""What the `jobline` command asks of the cluster: Pipelines and runs of one namespace."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+
+from jobline.models import API_GROUP, API_VERSION
+
+Obj = dict[str, Any]
+
+
+class UserError(Exception):
+    """A mistake or a condition the user can act on: printed as one line, exit status 1."""
+
+
+def connect(kubeconfig: str | None, context: str | None) -> tuple[client.ApiClient, str]:
+    """An API client and the context's namespace (default: "default")."""
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        chosen = next((c for c in contexts if c["name"] == context), None) if context else current
+        if context and chosen is None:
+            raise UserError(f"context {context!r} is not in the kubeconfig")
+        namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
+        api = config.new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
+    except config.ConfigException as e:
+        raise UserError(f"no usable kubeconfig: {e}") from None
+    return api, namespace
+
+
+def explain(error: ApiException, what: str) -> UserError:
+    if error.status == 404:
+        return UserError(f"{what} not found")
+    if error.status in (401, 403):
+        return UserError(f"permission denied for {what}: {_message(error)}")
+    if error.status == 422:
+        return UserError(f"the cluster rejected {what}: {_message(error)}")
+    return UserError(f"{what}: {error.status} {_message(error)}")
+
+
+def _message(error: ApiException) -> str:
+    try:
+        return str(json.loads(error.body or "")["message"])
+    except (ValueError, KeyError, TypeError):
+        return str(error.reason)
+
+
+class Runs:
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as e:
+            raise explain(e, what) from None
+        except OSError as e:  # urllib3 wraps connection failures in OSError subclasses
+            host = self.api.configuration.host
+            raise UserError(f"cannot reach the cluster at {host}: {e}") from None
+
+    def pipeline(self, name: str) -> Obj:
+        what = f"Pipeline {name!r} in namespace {self.namespace!r}"
+        found: Obj = self._call(
+            what,
+            self.custom.get_namespaced_custom_object,
+            API_GROUP,
+            API_VERSION,
+            self.namespace,
+            "pipelines",
+            name,
+        )
+        return found
+
+    def start(self, pipeline: str, variables: dict[str, str], priority: int) -> Obj:
+        self.pipeline(pipeline)  # a clear error for an unknown pipeline, before creating anything
+        body = {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "PipelineJob",
+            "metadata": {"generateName": f"{pipeline}-"},
+            "spec": {
+                "pipelineRef": {"name": pipeline},
+                "variables": variables,
+                "priority": priority,
+            },
+        }
+        created: Obj = self._call(
+            f"a run of {pipeline!r}",
+            self.custom.create_namespaced_custom_object,
+            API_GROUP,
+            API_VERSION,
+            self.namespace,
+            "pipelinejobs",
+            body,
+        )
+        return created
+
+    def get(self, name: str) -> Obj:
+        found: Obj = self._call(
+            f"run {name!r} in namespace {self.namespace!r}",
+            self.custom.get_namespaced_custom_object,
+            API_GROUP,
+            API_VERSION,
+            self.namespace,
+            "pipelinejobs",
+            name,
+        )
+        return found
+
+    def list(self, all_namespaces: bool, pipeline: str | None) -> list[Obj]:
+        if all_namespaces:
+            listed = self._call(
+                "runs",
+                self.custom.list_cluster_custom_object,
+                API_GROUP,
+                API_VERSION,
+                "pipelinejobs",
+            )
+        else:
+            listed = self._call(
+                f"runs in namespace {self.namespace!r}",
+                self.custom.list_namespaced_custom_object,
+                API_GROUP,
+                API_VERSION,
+                self.namespace,
+                "pipelinejobs",
+            )
+        runs: list[Obj] = [
+            r
+            for r in listed["items"]
+            if not pipeline or r["spec"]["pipelineRef"]["name"] == pipeline
+        ]
+        return sorted(runs, key=lambda r: r["metadata"]["creationTimestamp"], reverse=True)
+
+    def stop(self, name: str) -> None:
+        self.get(name)
+        self._call(
+            f"run {name!r}",
+            self.custom.patch_namespaced_custom_object,
+            API_GROUP,
+            API_VERSION,
+            self.namespace,
+            "pipelinejobs",
+            name,
+            {"spec": {"stopped": True}},
+        )
+
+    def delete(self, name: str) -> None:
+        self._call(
+            f"run {name!r} in namespace {self.namespace!r}",
+            self.custom.delete_namespaced_custom_object,
+            API_GROUP,
+            API_VERSION,
+            self.namespace,
+            "pipelinejobs",
+            name,
+        )
+
+    def watch_run(self, name: str, timeout: int) -> Iterator[Obj]:
+        """The run now and at each change, until `timeout` seconds pass."""
+        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+            self.custom.list_namespaced_custom_object,
+            API_GROUP,
+            API_VERSION,
+            self.namespace,
+            "pipelinejobs",
+            field_selector=f"metadata.name={name}",
+            timeout_seconds=timeout,
+        )
+        try:
+            for event in stream:
+                yield event["raw_object"]
+        except ApiException as e:
+            raise explain(e, f"run {name!r}") from None
+
+    def pod_log(self, pod: str, container: str, follow: bool) -> Any:
+        """The pod's log as a stream of bytes, or None when the pod is gone."""
+        try:
+            return self.core.read_namespaced_pod_log(
+                pod, self.namespace, container=container, follow=follow, _preload_content=False
+            )
+        except ApiException as e:
+            if e.status in (400, 404):
+                return None
+            raise explain(e, f"the log of pod {pod!r}") from None
