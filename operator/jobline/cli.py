@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
+import socket
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -99,7 +100,11 @@ def main(
     help="Run as one of several replicas coordinated by kopf peering NAME (needs kopf's "
     "peering CRDs); default: standalone, one replica only.",
 )
-@click.option("--priority", type=int, default=0, help="Peering priority; unique per replica.")
+@click.option(
+    "--priority",
+    type=int,
+    help="Peering priority, unique per replica (default: derived from the host name).",
+)
 def operator(
     namespaces: tuple[str, ...],
     verbose: bool,
@@ -107,7 +112,7 @@ def operator(
     metrics_address: str,
     health_address: str,
     peering: str | None,
-    priority: int,
+    priority: int | None,
 ) -> None:
     """Run the Jobline operator against the current kubeconfig's cluster."""
     import kopf
@@ -130,6 +135,9 @@ def operator(
     if metrics_address:
         host, _, port = metrics_address.rpartition(":")
         start_http_server(int(port), addr=host or "0.0.0.0")
+    if priority is None:  # replicas are pods with distinct names: hash the name
+        digest = hashlib.sha256(socket.gethostname().encode()).hexdigest()
+        priority = int(digest[:7], 16)
     kopf.run(
         standalone=peering is None,
         peering_name=peering,
@@ -305,10 +313,8 @@ def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool)
         run = wait_for_pod(runs, name)
         status = run.get("status") or {}
     pod = status.get("podName")
-    stream = None
-    if pod:
-        container = "main"
-        stream = runs.pod_log(pod, _main_container(runs, run, container), follow)
+    container = _main_container(runs, run, "main")
+    stream = runs.pod_log(pod, container, follow) if pod else None
     if stream is None:
         tail = status.get("logs") or {}
         first = tail.get("sequence", 0)
@@ -322,10 +328,27 @@ def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool)
             if first + offset >= sequence:
                 emit(first + offset, line, ndjson)
         return
-    if (
-        follow
-    ):  # kwok, and a kubelet whose pod lingers, may hold the stream open: end it with the run
-        threading.Thread(target=_close_when_done, args=(runs, name, stream), daemon=True).start()
+    printed = 0  # lines of the pod's log already read (printed or skipped)
+    while True:
+        printed = _print_lines(stream, printed, sequence, ndjson)
+        if not follow:
+            return
+        # The stream ended or went quiet: the run may be over (kwok never ends a
+        # follow stream on its own), else read on from where we were.
+        if (runs.get(name).get("status") or {}).get("phase") in TERMINAL:
+            final = runs.pod_log(pod, container, follow=False)
+            if final is not None:
+                _print_lines(final, printed, sequence, ndjson)
+            return
+        stream = runs.pod_log(pod, container, follow=True)
+        if stream is None:
+            return
+
+
+def _print_lines(stream: Any, already: int, sequence: int, ndjson: bool) -> int:
+    """Prints the stream's lines after the first `already`; returns the lines read."""
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
     number = 0
     buffer = b""
     try:
@@ -333,14 +356,18 @@ def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool)
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for raw in lines:
-                if number >= sequence:
+                if number >= already and number >= sequence:
                     emit(number, raw.decode("utf-8", errors="replace"), ndjson)
                 number += 1
-    except Exception:
-        if not getattr(stream, "_jobline_closed", False):
-            raise
-    if buffer and number >= sequence:
-        emit(number, buffer.decode("utf-8", errors="replace"), ndjson)
+    except (ReadTimeoutError, ProtocolError):
+        buffer = b""  # quiet for a while: the caller decides whether to read on
+    finally:
+        stream.release_conn()
+    if buffer:  # a last line without a newline
+        if number >= already and number >= sequence:
+            emit(number, buffer.decode("utf-8", errors="replace"), ndjson)
+        number += 1
+    return max(number, already)
 
 
 def _main_container(runs: Any, run: dict[str, Any], default: str) -> str:
@@ -357,12 +384,6 @@ def wait_for_pod(runs: Any, name: str) -> dict[str, Any]:
         if status.get("phase") in ("RUNNING", *TERMINAL):
             return dict(run)
     return dict(runs.get(name))
-
-
-def _close_when_done(runs: Any, name: str, stream: Any) -> None:
-    wait_for_end(runs, name)
-    stream._jobline_closed = True
-    stream.close()
 
 
 @main.command()

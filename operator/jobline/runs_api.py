@@ -8,6 +8,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from jobline.models import API_GROUP, API_VERSION
 
@@ -61,9 +62,10 @@ class Runs:
             return fn(*args, **kwargs)
         except ApiException as e:
             raise explain(e, what) from None
-        except OSError as e:  # urllib3 wraps connection failures in OSError subclasses
+        except (OSError, HTTPError) as e:  # connection refused, DNS, TLS, timeouts
             host = self.api.configuration.host
-            raise UserError(f"cannot reach the cluster at {host}: {e}") from None
+            reason = getattr(e, "reason", None) or e
+            raise UserError(f"cannot reach the cluster at {host}: {reason}") from None
 
     def pipeline(self, name: str) -> Obj:
         what = f"Pipeline {name!r} in namespace {self.namespace!r}"
@@ -183,7 +185,14 @@ class Runs:
         """The pod's log as a stream of bytes, or None when the pod is gone."""
         try:
             return self.core.read_namespaced_pod_log(
-                pod, self.namespace, container=container, follow=follow, _preload_content=False
+                pod,
+                self.namespace,
+                container=container,
+                follow=follow,
+                _preload_content=False,
+                # A quiet follow stream times out now and then, so the caller can check
+                # whether the run has ended.
+                _request_timeout=(10, 3) if follow else 60,
             )
         except ApiException as e:
             if e.status in (400, 404):

@@ -8,7 +8,8 @@ SCRIPT = """
 import logging, kopf
 from jobline.controller.reconciler import object_ref
 kopf.configure(log_format=kopf.LogFormat.{fmt}, log_prefix={prefix})
-run = {{"kind": "PipelineJob", "metadata": {{"namespace": "data", "name": "nightly-1", "uid": "u"}}}}
+meta = {{"namespace": "data", "name": "nightly-1", "uid": "u"}}
+run = {{"kind": "PipelineJob", "metadata": meta}}
 logging.getLogger("jobline.controller").info("created Job %s", "nightly-1", extra=object_ref(run))
 """
 

@@ -48,7 +48,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: [create]
 {{- if .Values.peering.enabled }}
 - apiGroups: [kopf.dev]
-  resources: [kopfpeerings]
+  resources: [{{ ternary "kopfpeerings" "clusterkopfpeerings" (gt (len .Values.watchNamespaces) 0) }}]
   verbs: [get, list, watch, patch]
 {{- end }}
 {{- end -}}
