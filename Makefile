@@ -74,6 +74,9 @@ cluster-test: install ## Cluster tests: on KUBECONFIG when set, else on the loca
 	@# Build here rather than inside pytest, whose output capture would hide the progress.
 	@if [ -z "$$KUBECONFIG" ]; then hack/cluster/build.sh; fi
 	$(BIN)/pytest -m cluster
+	@echo "==> again, with the operator authenticated as the Helm chart's ServiceAccount"
+	$(BIN)/pytest -m cluster --operator-as-chart \
+	  tests/cluster/test_run_lifecycle.py tests/cluster/test_orchestration.py -k "not operator_down"
 
 .PHONY: test
 test: lint typecheck unit cluster-test ## Everything CI runs: lint, typecheck, unit and cluster tests

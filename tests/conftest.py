@@ -33,6 +33,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run cluster tests on this cluster instead of the local control plane",
     )
+    parser.addoption(
+        "--operator-as-chart",
+        action="store_true",
+        help="install the Helm chart and run the operator with its ServiceAccount's token, "
+        "proving the chart's RBAC is enough",
+    )
 
 
 @dataclass(frozen=True)
@@ -51,19 +57,28 @@ class Cluster:
         )
 
 
-def kubectl_binary() -> str:
-    versions = dict(
+def _versions() -> dict[str, str]:
+    return dict(
         line.split("=", 1)
         for line in (REPO / "hack" / "cluster" / "versions.env").read_text().splitlines()
         if "=" in line and not line.startswith("#")
     )
-    key = (
-        f"k8s-{versions['KUBERNETES_VERSION']}-etcd-{versions['ETCD_VERSION']}"
-        f"-kwok-{versions['KWOK_VERSION']}"
-    )
-    cache = Path(os.environ.get("JOBLINE_CACHE", Path.home() / ".cache" / "jobline"))
-    built = cache / key / "bin" / "kubectl"
+
+
+def _cache() -> Path:
+    return Path(os.environ.get("JOBLINE_CACHE", Path.home() / ".cache" / "jobline"))
+
+
+def kubectl_binary() -> str:
+    v = _versions()
+    key = f"k8s-{v['KUBERNETES_VERSION']}-etcd-{v['ETCD_VERSION']}-kwok-{v['KWOK_VERSION']}"
+    built = _cache() / key / "bin" / "kubectl"
     return str(built) if built.exists() else shutil.which("kubectl") or "kubectl"
+
+
+def helm_binary() -> str:
+    built = _cache() / f"helm-{_versions()['HELM_VERSION']}" / "bin" / "helm"
+    return str(built) if built.exists() else shutil.which("helm") or "helm"
 
 
 def _run_cluster_sh(*args: str) -> subprocess.CompletedProcess[str]:

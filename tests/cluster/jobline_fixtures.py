@@ -100,10 +100,20 @@ def install_crds(cluster: Cluster) -> None:
 
 
 @pytest.fixture(scope="session")
-def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    install_crds(cluster)
-    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    op = Operator(cluster.kubeconfig, log_path)
+def operator(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Operator]:
+    folder = tmp_path_factory.mktemp("operator")
+    kubeconfig = cluster.kubeconfig
+    if request.config.getoption("--operator-as-chart"):
+        from tests.cluster.chart import install, service_account_kubeconfig
+
+        install(cluster)  # the chart's CRDs, ServiceAccount and RBAC
+        kubeconfig = service_account_kubeconfig(cluster, folder / "operator.kubeconfig")
+    else:
+        install_crds(cluster)
+    log_path = folder / "operator.log"
+    op = Operator(kubeconfig, log_path)
     op.start()
     try:
         yield op

@@ -1,0 +1,166 @@
+"""The Helm chart: it lints, renders what it should, rejects bad values, installs, and
+gives the operator's ServiceAccount exactly what it needs (the run-lifecycle tests
+pass as that identity: `make test` runs them with --operator-as-chart)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from jobline.crds import definitions, render
+from tests.cluster.chart import CHART, NAMESPACE, RELEASE, helm, install, service_account_kubeconfig
+from tests.conftest import Cluster
+
+
+def render_chart(*values: str) -> list[dict[str, Any]]:
+    args = [arg for value in values for arg in ("--set", value)]
+    result = helm(None, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def kinds(docs: list[dict[str, Any]]) -> list[str]:
+    return sorted(d["kind"] for d in docs)
+
+
+def test_lint() -> None:
+    result = helm(None, "lint", "--strict", str(CHART))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_chart_crds_are_the_generated_ones() -> None:
+    for name, manifest in definitions().items():
+        assert (CHART / "crds" / name).read_text() == render(manifest), (
+            f"charts/jobline/crds/{name} differs from crds/{name}: copy it over"
+        )
+
+
+def test_default_render() -> None:
+    docs = render_chart()
+    assert kinds(docs) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+    ]
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    [container] = pod["containers"]
+    assert container["args"][0] == "operator"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]
+    assert container["resources"]["limits"]["memory"]
+
+
+def test_rules_are_least_privilege() -> None:
+    [role] = [d for d in render_chart() if d["kind"] == "ClusterRole"]
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
+        assert "secrets" not in rule["resources"], rule
+        if "pods" in rule["resources"]:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+        assert "pods/exec" not in rule["resources"], rule
+
+
+def test_namespaced_mode_uses_roles() -> None:
+    docs = render_chart("watchNamespaces={data,etl}")
+    assert kinds(docs) == [
+        "Deployment",
+        "Role",
+        "Role",
+        "RoleBinding",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+    ]
+    assert sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role") == [
+        "data",
+        "etl",
+    ]
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=data" in args and "--namespace=etl" in args
+
+
+def test_optional_service_monitor_and_peering() -> None:
+    docs = render_chart(
+        "metrics.serviceMonitor.enabled=true", "replicaCount=2", "peering.enabled=true"
+    )
+    assert "ServiceMonitor" in kinds(docs)
+    assert "ClusterKopfPeering" in kinds(docs)
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    assert "strategy" not in deployment["spec"]
+    assert "--peering=jobline" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "replicaCount=0",
+        "logFormat=xml",
+        "replicaCount=2",  # more than one replica needs peering
+        "unknownKey=1",
+        "watchNamespaces[0]=Not_A_Namespace",
+        "metrics.port=70000",
+    ],
+)
+def test_schema_rejects_bad_values(value: str) -> None:
+    result = helm(None, "template", RELEASE, str(CHART), "--set", value)
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+
+
+def test_install_creates_what_it_should(cluster: Cluster) -> None:
+    install(cluster)
+    apps = client.AppsV1Api(cluster.api)
+    deployment = apps.read_namespaced_deployment(RELEASE, NAMESPACE)
+    assert deployment.spec.template.spec.service_account_name == RELEASE
+    core = client.CoreV1Api(cluster.api)
+    core.read_namespaced_service_account(RELEASE, NAMESPACE)
+    core.read_namespaced_service(f"{RELEASE}-metrics", NAMESPACE)
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    rbac.read_cluster_role(RELEASE)
+    rbac.read_cluster_role_binding(RELEASE)
+
+
+def test_operator_identity_is_denied_secrets_and_pod_creation(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    install(cluster)
+    kubeconfig = service_account_kubeconfig(cluster, tmp_path / "sa.kubeconfig")
+    from kubernetes import config
+
+    api = config.new_client_from_config(config_file=kubeconfig)
+    try:
+        core = client.CoreV1Api(api)
+        core.list_namespaced_pod(NAMESPACE)  # allowed: it watches pods
+        for attempt in (
+            lambda: core.list_secret_for_all_namespaces(),
+            lambda: core.read_namespaced_secret("anything", NAMESPACE),
+            lambda: core.create_namespaced_pod(
+                NAMESPACE,
+                {
+                    "metadata": {"name": "sneaky"},
+                    "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+                },
+            ),
+            lambda: core.delete_namespaced_pod("anything", NAMESPACE),
+        ):
+            with pytest.raises(ApiException) as denied:
+                attempt()
+            assert denied.value.status == 403
+    finally:
+        api.close()
