@@ -81,6 +81,12 @@ cluster-test: install ## Cluster tests: on KUBECONFIG when set, else on the loca
 .PHONY: test
 test: lint typecheck unit cluster-test ## Everything CI runs: lint, typecheck, unit and cluster tests
 
+IMAGE ?= ghcr.io/jobline-dev/jobline:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+.PHONY: image
+image: ## Build the operator's container image (needs a Docker engine)
+	docker build -t $(IMAGE) .
+
 .PHONY: test-kind
 test-kind: install ## Cluster tests on a throwaway kind cluster (needs Docker and kind)
 	kind create cluster --name jobline-test --kubeconfig .kind-kubeconfig --wait 120s
