@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
-from tests.cluster.jobline_fixtures import Jobline
+from tests.cluster.jobline_fixtures import Jobline, pipeline_status
+from tests.conftest import wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 pytestmark = pytest.mark.usefixtures("sim")
@@ -28,3 +31,38 @@ def test_hello(jl: Jobline) -> None:
     assert (status["phase"], status["exitCode"]) == ("COMPLETE", 0)
     assert status["variables"] == {"WHO": "data team"}
     assert status["logs"]["lines"] == ["hello from Jobline", "loading 3 tables", "done"]
+
+
+def test_meltano_elt(jl: Jobline) -> None:
+    apply(jl, EXAMPLES / "meltano-elt")
+    status = jl.wait_done("sales-elt-backfill")
+    assert (status["phase"], status["exitCode"]) == ("COMPLETE", 0)
+    assert status["variables"] == {
+        "START_DATE": "2024-06-01",
+        "FULL_REFRESH": "true",
+        "TARGET_SCHEMA": "raw",
+    }
+    assert status["outputs"] == [{"name": "orders", "records": 1234}]
+    assert jl.main_env("sales-elt-backfill")["TARGET_SCHEMA"] == "raw"
+
+
+def test_dbt_nightly_is_scheduled(jl: Jobline) -> None:
+    apply(jl, EXAMPLES / "dbt-nightly")
+    status = wait_for(
+        "the schedule to be computed",
+        lambda: (s := pipeline_status(jl, "dbt-nightly")).get("nextScheduleTime") and s,
+    )
+    [ready] = [c for c in status["conditions"] if c["type"] == "Ready"]
+    assert ready["status"] == "True"
+    next_run = dt.datetime.fromisoformat(status["nextScheduleTime"].replace("Z", "+00:00"))
+    assert next_run.astimezone(ZoneInfo("Europe/London")).strftime("%H:%M") == "02:00"
+
+
+def test_priority_queue(jl: Jobline) -> None:
+    apply(jl, EXAMPLES / "priority-queue")
+    statuses = {
+        n: jl.wait_done(n, timeout=90) for n in ("load-routine-1", "load-routine-2", "load-urgent")
+    }
+    assert {s["phase"] for s in statuses.values()} == {"COMPLETE"}
+    # The urgent run, queued behind whatever was running, goes before routine-2.
+    assert statuses["load-urgent"]["startTime"] <= statuses["load-routine-2"]["startTime"]
