@@ -43,6 +43,8 @@ def test_run_completes_with_exit_code_times_and_log(jl: Jobline) -> None:
         "Complete": "True",
         "Failed": "False",
         "Stopped": "False",
+        "Reconciling": "False",
+        "Stalled": "False",
     }
     [job] = jl.jobs()
     assert job.metadata.labels == {"jobline.dev/pipeline": "ok", "jobline.dev/pipelinejob": "ok-1"}

@@ -160,9 +160,17 @@ def test_conditions_follow_the_phase_and_keep_transition_times() -> None:
         "Complete": "False",
         "Failed": "False",
         "Stopped": "False",
+        "Reconciling": "True",
+        "Stalled": "False",
     }
     done = conditions_for(running, Outcome(Phase.COMPLETE, "Completed", "m"), NOW)
     by_type = {c.type: c for c in done}
     assert by_type["Complete"].status == "True"
     assert by_type["Complete"].last_transition_time == NOW
     assert by_type["Failed"].last_transition_time == earlier  # unchanged: still False
+    assert (by_type["Reconciling"].status, by_type["Stalled"].status) == ("False", "False")
+    failed = conditions_for(done, Outcome(Phase.ERROR, "Failed", "m"), NOW)
+    assert {c.type: c.status for c in failed}["Stalled"] == "True"
+    assert (by_type["Reconciling"].status, by_type["Stalled"].status) == ("False", "False")
+    failed = conditions_for(done, Outcome(Phase.ERROR, "Failed", "m"), NOW)
+    assert {c.type: c.status for c in failed}["Stalled"] == "True"

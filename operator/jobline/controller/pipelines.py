@@ -119,7 +119,17 @@ class PipelineReconciler:
             runs.remove(doomed)
 
         status.observed_generation = raw["metadata"].get("generation")
-        status.conditions = [_keep_transition_time(ready, current.conditions, now)]
+        # Stalled mirrors a False Ready for kstatus readers (Flux, kpt, ...).
+        stalled = Condition(
+            type="Stalled",
+            status="True" if ready.status == "False" else "False",
+            reason=ready.reason if ready.status == "False" else None,
+            message=ready.message if ready.status == "False" else None,
+        )
+        status.conditions = [
+            _keep_transition_time(ready, current.conditions, now),
+            _keep_transition_time(stalled, current.conditions, now),
+        ]
         status.active_runs = sorted(r["metadata"]["name"] for r in runs if phase_of(r) in ACTIVE)
         status.queued_runs = sum(1 for r in runs if phase_of(r) in (None, Phase.QUEUED.value))
         status.last_run = last_run(runs)

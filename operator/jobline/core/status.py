@@ -224,23 +224,28 @@ def finish(
 
 
 def conditions_for(current: list[Condition], outcome: Outcome, now: dt.datetime) -> list[Condition]:
-    """Running, Complete, Failed and Stopped: True for the phase's own, False for the rest.
+    """Running, Complete, Failed and Stopped: True for the phase's own, False for the rest
+    (for `kubectl wait --for=condition=Complete`); and kstatus' Reconciling (True until
+    the run ends) and Stalled (True when it failed), for Flux and other kstatus readers.
 
     A condition's lastTransitionTime moves only when its status changes.
     """
     active = CONDITION_BY_PHASE.get(outcome.phase)
+    truth = {kind: kind == active for kind in ("Running", "Complete", "Failed", "Stopped")}
+    truth["Reconciling"] = not outcome.phase.terminal
+    truth["Stalled"] = outcome.phase == Phase.ERROR
     by_type = {c.type: c for c in current}
     result = []
-    for kind in ("Running", "Complete", "Failed", "Stopped"):
-        value = "True" if kind == active else "False"
+    for kind, true in truth.items():
+        value = "True" if true else "False"
         old = by_type.get(kind)
         unchanged = old is not None and old.status == value
         result.append(
             Condition(
                 type=kind,
                 status=value,
-                reason=outcome.reason if value == "True" else None,
-                message=outcome.message if value == "True" else None,
+                reason=outcome.reason if true else None,
+                message=outcome.message if true else None,
                 last_transition_time=old.last_transition_time if old and unchanged else now,
             )
         )
