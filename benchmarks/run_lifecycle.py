@@ -116,7 +116,14 @@ def main() -> None:
     ns = f"bench-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": ns}})
     operator = subprocess.Popen(
-        [sys.executable, "-m", "jobline.cli", "operator"],
+        [
+            sys.executable,
+            "-m",
+            "jobline.cli",
+            "operator",
+            "--metrics-address=",
+            "--health-address=",
+        ],
         env={**os.environ, "KUBECONFIG": kubeconfig},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,0 +1,111 @@
+"""What a cluster full of pods that are not Jobline's costs the operator.
+
+    .venv/bin/python benchmarks/unrelated_pods.py [--pods 1000]
+
+Starts `jobline operator` on the local control plane (or KUBECONFIG), lets it
+settle, then measures its CPU time and memory over the same length of time
+twice: once idle, once while N unrelated pods are created, scheduled and run
+(by kwok) in another namespace. The operator watches only objects with the
+jobline.dev/pipelinejob label, selected by the apiserver, so both columns
+should match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from kubernetes import client, config
+
+REPO = Path(__file__).resolve().parents[1]
+CLUSTER_SH = REPO / "hack" / "cluster" / "cluster.sh"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(pid: int, seconds: float, work: object = None) -> tuple[float, float]:
+    cpu0 = cpu_seconds(pid)
+    start = time.monotonic()
+    if callable(work):
+        work()
+    time.sleep(max(0.0, seconds - (time.monotonic() - start)))
+    return cpu_seconds(pid) - cpu0, rss_mib(pid)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pods", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    kubeconfig = (
+        os.environ.get("KUBECONFIG")
+        or subprocess.run(
+            ["bash", str(CLUSTER_SH), "up"], stdout=subprocess.PIPE, text=True, check=True
+        ).stdout.split()[-1]
+    )
+    api = config.new_client_from_config(config_file=kubeconfig)
+    core = client.CoreV1Api(api)
+    operator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jobline.cli",
+            "operator",
+            "--metrics-address=",
+            "--health-address=",
+        ],
+        env={**os.environ, "KUBECONFIG": kubeconfig},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ns = f"noise-{uuid.uuid4().hex[:6]}"
+    try:
+        time.sleep(5)  # startup: imports, lists and watches
+        idle_cpu, idle_rss = measure(operator.pid, args.seconds)
+        core.create_namespace({"metadata": {"name": ns}})
+
+        def create_pods() -> None:
+            def one(i: int) -> None:
+                core.create_namespaced_pod(
+                    ns,
+                    {
+                        "metadata": {"name": f"noise-{i}", "labels": {"app": "noise"}},
+                        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+                    },
+                )
+
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(one, range(args.pods)))
+
+        busy_cpu, busy_rss = measure(operator.pid, args.seconds, create_pods)
+        running = sum(1 for p in core.list_namespaced_pod(ns).items if p.status.phase == "Running")
+    finally:
+        operator.terminate()
+        operator.wait(timeout=20)
+        core.delete_namespace(ns)
+    print(f"\noperator over {args.seconds:.0f} s; {running}/{args.pods} unrelated pods Running\n")
+    print("|                       | idle cluster | + unrelated pods |")
+    print("|-----------------------|--------------|------------------|")
+    print(f"| operator CPU time (s) | {idle_cpu:12.2f} | {busy_cpu:16.2f} |")
+    print(f"| operator RSS (MiB)    | {idle_rss:12.1f} | {busy_rss:16.1f} |")
+
+
+if __name__ == "__main__":
+    main()
