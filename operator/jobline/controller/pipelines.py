@@ -30,6 +30,7 @@ from jobline.models import (
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
+PIPELINE_STATUS_DELAY = 1.0
 ACTIVE = (Phase.RUNNING.value, Phase.STOPPING.value)
 
 
@@ -40,7 +41,9 @@ class PipelineReconciler:
         self.clock = runs.clock
         self.queue: WorkQueue[Key] = WorkQueue()
         self._skipped_reported: dict[Key, dt.datetime] = {}
-        runs.pipeline_changed = self.queue.add
+        # Run changes come in bursts (created, started, ended within a second or two):
+        # one Pipeline status update a second at most is enough for people to read.
+        runs.pipeline_changed = lambda key: self.queue.add_after(key, PIPELINE_STATUS_DELAY)
 
     def start(self, workers: int = 2) -> None:
         self.queue.run_workers(workers, self.reconcile)
