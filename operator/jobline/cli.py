@@ -15,9 +15,9 @@ import click
 import yaml
 
 from jobline import __version__
+from jobline.models import TERMINAL_PHASES
 
 F = TypeVar("F", bound=Callable[..., Any])
-TERMINAL = ("COMPLETE", "ERROR", "STOPPED")
 
 
 class Context:
@@ -200,7 +200,7 @@ def start(
 def wait_for_end(runs: Any, name: str) -> dict[str, Any]:
     while True:
         for run in runs.watch_run(name, timeout=300):
-            if (run.get("status") or {}).get("phase") in TERMINAL:
+            if (run.get("status") or {}).get("phase") in TERMINAL_PHASES:
                 return dict(run)
 
 
@@ -309,7 +309,7 @@ def emit(number: int, line: str, ndjson: bool) -> None:
 def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool) -> None:
     run = runs.get(name)
     status = run.get("status") or {}
-    if follow and status.get("phase") not in TERMINAL:
+    if follow and status.get("phase") not in TERMINAL_PHASES:
         run = wait_for_pod(runs, name)
         status = run.get("status") or {}
     pod = status.get("podName")
@@ -335,7 +335,7 @@ def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool)
             return
         # The stream ended or went quiet: the run may be over (kwok never ends a
         # follow stream on its own), else read on from where we were.
-        if (runs.get(name).get("status") or {}).get("phase") in TERMINAL:
+        if (runs.get(name).get("status") or {}).get("phase") in TERMINAL_PHASES:
             final = runs.pod_log(pod, container, follow=False)
             if final is not None:
                 _print_lines(final, printed, sequence, ndjson)
@@ -381,7 +381,7 @@ def _main_container(runs: Any, run: dict[str, Any], default: str) -> str:
 def wait_for_pod(runs: Any, name: str) -> dict[str, Any]:
     for run in runs.watch_run(name, timeout=3600):
         status = run.get("status") or {}
-        if status.get("phase") in ("RUNNING", *TERMINAL):
+        if status.get("phase") in ("RUNNING", *TERMINAL_PHASES):
             return dict(run)
     return dict(runs.get(name))
 

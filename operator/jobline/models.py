@@ -46,7 +46,11 @@ class Phase(schema.Enum):
 
     @property
     def terminal(self) -> bool:
-        return self in (Phase.COMPLETE, Phase.ERROR, Phase.STOPPED)
+        return self.value in TERMINAL_PHASES
+
+
+# Phases that never change again, as they appear in status.phase.
+TERMINAL_PHASES = ("COMPLETE", "ERROR", "STOPPED")
 
 
 class ConcurrencyPolicy(schema.Enum):

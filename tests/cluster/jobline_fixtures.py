@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from jobline.crds import definitions
-from jobline.models import API_GROUP, API_VERSION
+from jobline.models import API_GROUP, API_VERSION, TERMINAL_PHASES
 from tests.conftest import Cluster, wait_for
-
-TERMINAL = ("COMPLETE", "ERROR", "STOPPED")
 
 
 class Operator:
@@ -199,7 +196,7 @@ class Jobline:
         )
 
     def wait_done(self, name: str, timeout: float = 60) -> dict[str, Any]:
-        return self.wait_phase(name, *TERMINAL, timeout=timeout)
+        return self.wait_phase(name, *TERMINAL_PHASES, timeout=timeout)
 
     def jobs(self) -> list[Any]:
         return list(self.batch.list_namespaced_job(self.namespace).items)
@@ -232,10 +229,6 @@ def eventually_gone(what: str, probe: Any, timeout: float = 60) -> None:
             return e.status == 404
 
     wait_for(what, gone, timeout)
-
-
-def now() -> float:
-    return time.monotonic()
 
 
 def pipeline_status(jl: Jobline, name: str) -> dict[str, Any]:

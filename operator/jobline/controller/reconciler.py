@@ -57,7 +57,6 @@ Key = tuple[str, str]  # (namespace, name)
 
 LOG_REFRESH_SECONDS = 5.0
 RETRY_SECONDS = 5.0
-TERMINAL = tuple(p.value for p in Phase if p.terminal)
 EVENT_BY_PHASE = {
     Phase.QUEUED: ("Normal", "Queued"),
     Phase.RUNNING: ("Normal", "Started"),

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobline.core.status import ENDED_BY_OPERATOR
-from jobline.models import ConcurrencyPolicy, LastRun, Phase
+from jobline.models import TERMINAL_PHASES, ConcurrencyPolicy, LastRun, Phase
 
 Run = dict[str, Any]
-TERMINAL = {p.value for p in Phase if p.terminal}
 
 
 def phase_of(run: Run) -> str | None:
@@ -23,7 +22,9 @@ def holds_slot(run: Run, has_unfinished_job: bool) -> bool:
     """A run holds one of its Pipeline's slots while its Job is not finished, unless the
     operator ended the run (stopped, replaced, ...) and is deleting that Job."""
     status = run.get("status") or {}
-    ended_by_operator = phase_of(run) in TERMINAL and status.get("reason") in ENDED_BY_OPERATOR
+    ended_by_operator = (
+        phase_of(run) in TERMINAL_PHASES and status.get("reason") in ENDED_BY_OPERATOR
+    )
     return has_unfinished_job and not ended_by_operator
 
 
