@@ -27,10 +27,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import local
 from kubernetes import client, config, watch
+from local import CLUSTER_SH, REPO
 
-REPO = Path(__file__).resolve().parents[1]
-CLUSTER_SH = REPO / "hack" / "cluster" / "cluster.sh"
 GROUP, VERSION = "jobline.dev", "v1alpha1"
 
 
@@ -85,12 +85,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
 
-    kubeconfig = (
-        os.environ.get("KUBECONFIG")
-        or subprocess.run(
-            ["bash", str(CLUSTER_SH), "up"], stdout=subprocess.PIPE, text=True, check=True
-        ).stdout.split()[-1]
-    )
+    kubeconfig = local.kubeconfig()
     audit = Path(
         subprocess.run(
             ["bash", str(CLUSTER_SH), "audit-log"], stdout=subprocess.PIPE, text=True, check=True
@@ -115,19 +110,7 @@ def main() -> None:
 
     ns = f"bench-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": ns}})
-    operator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jobline.cli",
-            "operator",
-            "--metrics-address=",
-            "--health-address=",
-        ],
-        env={**os.environ, "KUBECONFIG": kubeconfig},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    operator = local.start_operator(kubeconfig)
     seen = Seen()
 
     def on_job(obj: dict[str, Any]) -> None:

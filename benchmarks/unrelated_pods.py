@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import local
 from kubernetes import client, config
 
-REPO = Path(__file__).resolve().parents[1]
-CLUSTER_SH = REPO / "hack" / "cluster" / "cluster.sh"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -54,27 +51,10 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
-    kubeconfig = (
-        os.environ.get("KUBECONFIG")
-        or subprocess.run(
-            ["bash", str(CLUSTER_SH), "up"], stdout=subprocess.PIPE, text=True, check=True
-        ).stdout.split()[-1]
-    )
+    kubeconfig = local.kubeconfig()
     api = config.new_client_from_config(config_file=kubeconfig)
     core = client.CoreV1Api(api)
-    operator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jobline.cli",
-            "operator",
-            "--metrics-address=",
-            "--health-address=",
-        ],
-        env={**os.environ, "KUBECONFIG": kubeconfig},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    operator = local.start_operator(kubeconfig)
     ns = f"noise-{uuid.uuid4().hex[:6]}"
     try:
         time.sleep(5)  # startup: imports, lists and watches
