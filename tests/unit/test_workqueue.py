@@ -9,7 +9,7 @@ def run_queue(queue: WorkQueue[str], seen: list[str], hold: float = 0.0) -> None
         seen.append(key)
         time.sleep(hold)
 
-    queue.run_workers(2, process)
+    queue.run_workers(2, process, on_error=lambda key, error: None)
 
 
 def wait_until(predicate: object, timeout: float = 5) -> None:
@@ -48,7 +48,7 @@ def test_a_key_is_never_processed_twice_at_once_and_late_adds_run_again() -> Non
             active.discard(key)
             done.append(key)
 
-    queue.run_workers(4, process)
+    queue.run_workers(4, process, on_error=lambda key, error: None)
     queue.add("a")
     time.sleep(0.01)
     queue.add("a")  # while "a" is processed: one more pass afterwards, not a parallel one
@@ -68,3 +68,21 @@ def test_add_after_keeps_only_the_earliest_timer() -> None:
     time.sleep(0.5)
     queue.stop()
     assert seen == ["a", "a"]  # at 0.05 and at 0.2
+
+
+def test_a_failed_key_is_reported_and_retried() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    attempts: list[str] = []
+    errors: list[tuple[str, str]] = []
+
+    def process(key: str) -> None:
+        attempts.append(key)
+        if len(attempts) == 1:
+            raise RuntimeError("apiserver away")
+
+    queue.run_workers(1, process, lambda key, error: errors.append((key, str(error))), 0.05)
+    queue.add("a")
+    wait_until(lambda: len(attempts) >= 2)
+    queue.stop()
+    assert attempts == ["a", "a"]
+    assert errors == [("a", "apiserver away")]

@@ -12,7 +12,15 @@ import logging
 
 from kubernetes.client.exceptions import ApiException
 
-from jobline.controller.reconciler import Key, Obj, Reconciler, drop_empty, key_of, object_ref
+from jobline.controller.reconciler import (
+    Key,
+    Obj,
+    Reconciler,
+    drop_empty,
+    failure_logger,
+    key_of,
+    object_ref,
+)
 from jobline.controller.workqueue import WorkQueue
 from jobline.core.pipelines import history_to_delete, last_run, last_successful_time, phase_of
 from jobline.core.schedule import InvalidSchedule, InvalidTimeZone, decide, parse_schedule, run_name
@@ -46,24 +54,13 @@ class PipelineReconciler:
         runs.pipeline_changed = lambda key: self.queue.add_after(key, PIPELINE_STATUS_DELAY)
 
     def start(self, workers: int = 2) -> None:
-        self.queue.run_workers(workers, self.reconcile)
+        self.queue.run_workers(workers, self.reconcile, failure_logger("Pipeline"), RETRY_SECONDS)
 
     def on_pipeline(self, event: str | None, body: Obj) -> None:
         self.runs.on_pipeline(event, body)
         self.queue.add(key_of(body))
 
     def reconcile(self, key: Key) -> None:
-        try:
-            self._reconcile(key)
-        except Exception as e:  # one Pipeline's trouble never stops the others
-            log.exception(
-                "reconciling failed: %s; retrying",
-                e,
-                extra={"k8s_ref": {"kind": "Pipeline", "namespace": key[0], "name": key[1]}},
-            )
-            self.queue.add_after(key, RETRY_SECONDS)
-
-    def _reconcile(self, key: Key) -> None:
         namespace, name = key
         with self.runs._lock:
             raw = self.runs.pipelines.get(key)

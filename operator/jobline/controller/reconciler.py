@@ -187,22 +187,16 @@ class Reconciler:
     # --- reconciling ----------------------------------------------------
 
     def start(self, workers: int = 4) -> None:
-        self.queue.run_workers(workers, self.reconcile)
+        self.queue.run_workers(
+            workers, self.reconcile, failure_logger("PipelineJob"), RETRY_SECONDS
+        )
 
     def reconcile(self, key: Key) -> None:
-        try:
-            # Decisions need the whole picture of Jobs and pods: wait for the first lists.
-            if not (self.jobs.synced.wait(60) and self.pods.synced.wait(60)):
-                self.queue.add_after(key, RETRY_SECONDS)
-                return
-            self._reconcile(key)
-        except Exception as e:  # one run's trouble never stops the others
-            log.exception(
-                "reconciling failed: %s; retrying",
-                e,
-                extra={"k8s_ref": {"kind": "PipelineJob", "namespace": key[0], "name": key[1]}},
-            )
+        # Decisions need the whole picture of Jobs and pods: wait for the first lists.
+        if not (self.jobs.synced.wait(60) and self.pods.synced.wait(60)):
             self.queue.add_after(key, RETRY_SECONDS)
+            return
+        self._reconcile(key)
 
     def _reconcile(self, key: Key) -> None:
         with self._lock:
@@ -528,6 +522,16 @@ class Reconciler:
         if not job["metadata"].get("deletionTimestamp"):
             log.info("deleting Job %s", job["metadata"]["name"], extra=object_ref(job))
             self.kube.delete_job(*key_of(job))
+
+
+def failure_logger(kind: str) -> Callable[[Key, Exception], None]:
+    """Logs a failed reconciliation of an object of `kind`; the work queue retries it."""
+
+    def log_failure(key: Key, error: Exception) -> None:
+        ref = {"k8s_ref": {"kind": kind, "namespace": key[0], "name": key[1]}}
+        log.error("reconciling failed: %s; retrying", error, exc_info=error, extra=ref)
+
+    return log_failure
 
 
 def object_ref(obj: Obj) -> dict[str, Any]:

@@ -72,11 +72,24 @@ class WorkQueue(Generic[K]):
                 self._queue.append(key)
                 self._cond.notify()
 
-    def run_workers(self, count: int, process: Callable[[K], None]) -> list[threading.Thread]:
+    def run_workers(
+        self,
+        count: int,
+        process: Callable[[K], None],
+        on_error: Callable[[K, Exception], None],
+        retry_after: float = 5.0,
+    ) -> list[threading.Thread]:
+        """Processes keys on `count` threads. A key whose processing raised is reported
+        to `on_error` and processed again after `retry_after` seconds: one object's
+        trouble never stops the others."""
+
         def work() -> None:
             while (key := self._get()) is not None:
                 try:
                     process(key)
+                except Exception as e:
+                    on_error(key, e)
+                    self.add_after(key, retry_after)
                 finally:
                     self._done(key)
 
