@@ -13,37 +13,21 @@ should match.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import local
 from kubernetes import client, config
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
 
 def measure(pid: int, seconds: float, work: object = None) -> tuple[float, float]:
-    cpu0 = cpu_seconds(pid)
+    cpu0 = local.cpu_seconds(pid)
     start = time.monotonic()
     if callable(work):
         work()
     time.sleep(max(0.0, seconds - (time.monotonic() - start)))
-    return cpu_seconds(pid) - cpu0, rss_mib(pid)
+    return local.cpu_seconds(pid) - cpu0, local.rss_mib(pid)
 
 
 def main() -> None:

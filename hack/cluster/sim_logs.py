@@ -8,6 +8,12 @@ helper watches pods, and for each one annotated with
     sim.jobline.dev/log-lines: "5000"              (line 0 ... line 4999)
     sim.jobline.dev/log-base64: "<base64>"         (raw bytes, may be invalid UTF-8)
 
+and, for generated lines only,
+
+    sim.jobline.dev/log-line-bytes: "1024"   (each line padded with "x" to this width)
+    sim.jobline.dev/log-over: "20s"          (lines appended as time passes, over 20 s,
+                                              each stamped when written: a growing log)
+
 writes the file and creates the Logs object, owned by the pod so that the
 garbage collector removes it with the pod. Files of deleted pods are removed.
 Every other pod gets the empty log of the cluster-wide ClusterLogs default.
@@ -22,11 +28,14 @@ import argparse
 import base64
 import binascii
 import datetime as dt
+import itertools
 import logging
 import os
 import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,40 +45,117 @@ from kubernetes.client.rest import ApiException
 ANNOTATION_LOG = "sim.jobline.dev/log"
 ANNOTATION_LOG_LINES = "sim.jobline.dev/log-lines"
 ANNOTATION_LOG_BASE64 = "sim.jobline.dev/log-base64"
-MAX_GENERATED_LINES = 1_000_000
+ANNOTATION_LINE_BYTES = "sim.jobline.dev/log-line-bytes"
+ANNOTATION_LOG_OVER = "sim.jobline.dev/log-over"
+MAX_GENERATED_LINES = 100_000_000
+MAX_LINE_BYTES = 1024 * 1024
+WRITE_BATCH_BYTES = 1024 * 1024  # generated logs are written in batches, never held whole
 KWOK_GROUP, KWOK_VERSION = "kwok.x-k8s.io", "v1alpha1"
 
 log = logging.getLogger("sim-logs")
 
 
-def log_content(annotations: dict[str, str]) -> bytes | None:
-    """The log a pod's annotations ask for, or None when they ask for none."""
+def generated_line(number: int, width: int) -> bytes:
+    """Line `number` of a generated log: "line N", padded with "x" to `width` bytes."""
+    text = f"line {number}"
+    if width > len(text) + 1:
+        text += " " + "x" * (width - len(text) - 1)
+    return text.encode()
+
+
+def log_lines(annotations: dict[str, str]) -> Iterator[bytes] | None:
+    """The lines (without newlines) a pod's annotations ask for, or None when none."""
     if ANNOTATION_LOG_BASE64 in annotations:
         try:
-            return base64.b64decode(annotations[ANNOTATION_LOG_BASE64], validate=True)
+            raw = base64.b64decode(annotations[ANNOTATION_LOG_BASE64], validate=True)
         except (binascii.Error, ValueError):
-            return b"sim-logs: sim.jobline.dev/log-base64 is not valid base64\n"
+            raw = b"sim-logs: sim.jobline.dev/log-base64 is not valid base64\n"
+        return iter(split_lines(raw))
     if ANNOTATION_LOG_LINES in annotations:
         try:
             count = min(int(annotations[ANNOTATION_LOG_LINES]), MAX_GENERATED_LINES)
+            width = min(int(annotations.get(ANNOTATION_LINE_BYTES, "0")), MAX_LINE_BYTES)
         except ValueError:
-            return b"sim-logs: sim.jobline.dev/log-lines is not a number\n"
-        return "".join(f"line {i}\n" for i in range(count)).encode()
+            return iter([b"sim-logs: sim.jobline.dev/log-lines or log-line-bytes is not a number"])
+        return (generated_line(i, width) for i in range(count))
     if ANNOTATION_LOG in annotations:
-        return annotations[ANNOTATION_LOG].encode()
+        return iter(split_lines(annotations[ANNOTATION_LOG].encode()))
     return None
+
+
+def log_content(annotations: dict[str, str]) -> bytes | None:
+    """The whole log a pod's annotations ask for (small logs and tests), or None."""
+    lines = log_lines(annotations)
+    return None if lines is None else b"".join(line + b"\n" for line in lines)
+
+
+def split_lines(content: bytes) -> list[bytes]:
+    lines = content.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # a trailing newline ends the last line; it does not start another
+    return lines
+
+
+def spread_seconds(annotations: dict[str, str]) -> float:
+    """How long a generated log takes to be written (sim.jobline.dev/log-over), 0 for at once."""
+    value = annotations.get(ANNOTATION_LOG_OVER, "0").strip().removesuffix("s")
+    try:
+        return max(0.0, float(value)) if ANNOTATION_LOG_LINES in annotations else 0.0
+    except ValueError:
+        return 0.0
+
+
+def cri_line(stamp: dt.datetime, line: bytes) -> bytes:
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f000Z").encode() + b" stdout F " + line + b"\n"
 
 
 def cri_format(content: bytes, start: dt.datetime) -> bytes:
     """Content as a CRI log file: one `<RFC3339Nano> stdout F <line>` per line."""
-    lines = content.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # a trailing newline ends the last line; it does not start another
-    out = []
-    for i, line in enumerate(lines):
-        stamp = (start + dt.timedelta(microseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
-        out.append(stamp.encode() + b" stdout F " + line + b"\n")
-    return b"".join(out)
+    return b"".join(
+        cri_line(start + dt.timedelta(microseconds=i), line)
+        for i, line in enumerate(split_lines(content))
+    )
+
+
+def write_at_once(path: Path, lines: Iterator[bytes], start: dt.datetime) -> int:
+    """Writes the whole log before kwok can see it; returns its size in bytes."""
+    tmp = path.with_suffix(".tmp")
+    size = 0
+    with tmp.open("wb") as out:
+        batch: list[bytes] = []
+        batch_bytes = 0
+        for i, line in enumerate(lines):
+            batch.append(cri_line(start + dt.timedelta(microseconds=i), line))
+            batch_bytes += len(line)
+            if batch_bytes >= WRITE_BATCH_BYTES:
+                out.write(b"".join(batch))
+                size, batch, batch_bytes = size + batch_bytes, [], 0
+        out.write(b"".join(batch))
+        size += batch_bytes
+    tmp.replace(path)  # kwok never sees a half-written file
+    return size
+
+
+def write_over_time(path: Path, lines: Iterator[bytes], seconds: float, count: int) -> None:
+    """Appends the lines as time passes, each stamped with the time it is written, as a
+    running program's log grows: line i is written about i/count * seconds after the start.
+    Each write holds whole lines only."""
+    begin = time.monotonic()
+    last = dt.datetime.now(dt.UTC)
+    written = 0
+    with path.open("ab") as out:
+        while written < count:
+            due = min(count, int(count * (time.monotonic() - begin) / seconds) + 1)
+            batch: list[bytes] = []
+            for line in itertools.islice(lines, due - written):
+                now = max(dt.datetime.now(dt.UTC), last + dt.timedelta(microseconds=1))
+                batch.append(cri_line(now, line))
+                last = now
+            if batch:
+                out.write(b"".join(batch))
+                out.flush()
+            written = due
+            time.sleep(0.05)
 
 
 class LogServer:
@@ -87,13 +173,21 @@ class LogServer:
         meta = pod.metadata
         if meta.uid in self.served or meta.deletion_timestamp:
             return
-        content = log_content(meta.annotations or {})
-        if content is None:
+        annotations = meta.annotations or {}
+        lines = log_lines(annotations)
+        if lines is None:
             return
         path = self.file_for(pod)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(cri_format(content, dt.datetime.now(dt.UTC)))
-        tmp.replace(path)  # kwok never sees a half-written file
+        spread = spread_seconds(annotations)
+        if spread:
+            path.write_bytes(b"")  # kwok serves what is there so far
+            count = min(int(annotations[ANNOTATION_LOG_LINES]), MAX_GENERATED_LINES)
+            threading.Thread(
+                target=write_over_time, args=(path, lines, spread, count), daemon=True
+            ).start()
+            size_note = f"{count} lines over {spread:g} s"
+        else:
+            size_note = f"{write_at_once(path, lines, dt.datetime.now(dt.UTC))} bytes"
         main_container = pod.spec.containers[0].name
         body = {
             "apiVersion": f"{KWOK_GROUP}/{KWOK_VERSION}",
@@ -127,7 +221,7 @@ class LogServer:
             else:
                 raise
         self.served[meta.uid] = path
-        log.info("serving %d bytes of log for %s/%s", len(content), meta.namespace, meta.name)
+        log.info("serving %s of log for %s/%s", size_note, meta.namespace, meta.name)
 
     def _with_resource_version(self, namespace: str, name: str, body: dict[str, Any]) -> Any:
         current = self.custom.get_namespaced_custom_object(
