@@ -29,9 +29,10 @@ crds: install ## Regenerate crds/*.yaml from the pydantic models
 	$(PY) -c 'from pathlib import Path; from jobline import crds; crds.write(Path("crds"))'
 
 .PHONY: lint
-lint: install ## ruff check and format check
+lint: install ## ruff check, format check, and the import layers (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	cd operator && ../$(BIN)/lint-imports --config ../pyproject.toml
 
 .PHONY: format
 format: install ## Apply ruff's fixes and formatting

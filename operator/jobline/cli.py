@@ -252,15 +252,31 @@ def run_row(run: dict[str, Any], now: dt.datetime, with_namespace: bool) -> list
 @user_errors
 def list_runs(obj: Context, pipeline: str | None, all_namespaces: bool) -> None:
     """List runs, newest first."""
-    runs = obj.runs().list(all_namespaces, pipeline)
-    if not runs:
+    rows = obj.runs().list(all_namespaces, pipeline)
+    if not rows:
         click.echo("No runs found.", err=True)
         return
     header = ["NAME", "PIPELINE", "STATUS", "EXIT", "STARTED", "DURATION", "AGE"]
     if all_namespaces:
         header = ["NAMESPACE", *header]
     now = dt.datetime.now(dt.UTC)
-    click.echo(table([header] + [run_row(r, now, all_namespaces) for r in runs]))
+    click.echo(table([header] + [list_row(r, now, all_namespaces) for r in rows]))
+
+
+def list_row(row: Any, now: dt.datetime, with_namespace: bool) -> list[str]:
+    """A row of `list` from the server's table of the run's printer columns."""
+    cells = row.cells
+    exit_code, duration = cells.get("exit"), cells.get("duration")
+    cells_out = [
+        row.metadata["name"],
+        str(cells.get("pipeline") or ""),
+        str(cells.get("status") or ""),
+        "" if exit_code is None else str(exit_code),
+        str(cells.get("started") or ""),
+        "" if duration is None else f"{duration:g}s",
+        age(row.metadata["creationTimestamp"], now),
+    ]
+    return [row.metadata["namespace"], *cells_out] if with_namespace else cells_out
 
 
 @main.command()

@@ -8,6 +8,7 @@ where a plain schema cannot; the operator checks the rest when it acts.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Annotated, Any
 
 from kube_custom_resource import schema
@@ -63,6 +64,45 @@ class ConcurrencyPolicy(schema.Enum):
 class TriggerType(schema.Enum):
     MANUAL = "Manual"
     SCHEDULE = "Schedule"
+
+
+class Reason(enum.StrEnum):
+    """Why a run is in its phase (status.reason): one word a program can match."""
+
+    QUEUED = "Queued"  # the Job exists; its pod has not started yet
+    WAITING_FOR_RUN = "WaitingForRun"  # other runs hold the Pipeline's slots
+    PIPELINE_NOT_FOUND = "PipelineNotFound"
+    INVALID_VARIABLES = "InvalidVariables"
+    JOB_REJECTED = "JobRejected"
+    POD_CREATION_FAILED = "PodCreationFailed"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    PENDING_DEADLINE_EXCEEDED = "PendingDeadlineExceeded"
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    UNSCHEDULABLE = "Unschedulable"
+    OOM_KILLED = "OOMKilled"
+    POD_DELETED = "PodDeleted"
+    NODE_LOST = "NodeLost"
+    STOPPED = "Stopped"
+    REPLACED = "Replaced"
+    FORBIDDEN = "Forbidden"
+
+
+# Reasons for which the operator itself ended a run whose Job had not ended: the
+# operator deletes that Job, and the run's slot is free at once.
+ENDED_BY_OPERATOR = frozenset(
+    {
+        Reason.PENDING_DEADLINE_EXCEEDED,
+        Reason.IMAGE_PULL_FAILED,
+        Reason.UNSCHEDULABLE,
+        Reason.POD_CREATION_FAILED,
+        Reason.STOPPED,
+        Reason.REPLACED,
+    }
+)
 
 
 # --- Pipeline -------------------------------------------------------------
@@ -285,8 +325,14 @@ class Output(schema.BaseModel, extra="allow"):
 class LogTail(schema.BaseModel):
     sequence: int = Field(0, description="The number of the first kept line (from 0).")
     lines: list[str] = Field(default_factory=list, description="The last lines of the log.")
-    total_lines: int = Field(0, description="Lines the run has logged so far.")
-    truncated: bool = Field(False, description="Lines or bytes were cut to keep status small.")
+    total_lines: int = Field(
+        0, description="Lines of the run's latest pod that the operator has read so far."
+    )
+    truncated: bool = Field(
+        False,
+        description="The kept lines are not the whole log: lines were dropped before "
+        "`sequence`, or cut at 2 KiB.",
+    )
     update_time: schema.Optional[dt.datetime] = None
 
 

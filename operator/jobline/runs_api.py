@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from jobline.models import API_GROUP, API_VERSION
+from jobline.core.jobs import short_name
+from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINE
 
 Obj = dict[str, Any]
+PAGE_SIZE = 500
+TIMEOUT = (10, 60)
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+@dataclass(frozen=True)
+class Row:
+    """A run as a list shows it: its metadata and the cells of its printer columns."""
+
+    metadata: Obj
+    cells: dict[str, Any]
 
 
 class UserError(Exception):
@@ -81,11 +94,25 @@ class Runs:
         return found
 
     def start(self, pipeline: str, variables: dict[str, str], priority: int) -> Obj:
-        self.pipeline(pipeline)  # a clear error for an unknown pipeline, before creating anything
+        # A clear error for an unknown pipeline, before creating anything.
+        found = self.pipeline(pipeline)
         body = {
             "apiVersion": f"{API_GROUP}/{API_VERSION}",
             "kind": "PipelineJob",
-            "metadata": {"generateName": f"{pipeline}-"},
+            "metadata": {
+                "generateName": f"{pipeline}-",
+                # What the operator would add otherwise, in one more write: the label that
+                # `list --pipeline` selects on, and the owner that deletes runs with it.
+                "labels": {LABEL_PIPELINE: short_name(pipeline)},
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                        "kind": "Pipeline",
+                        "name": pipeline,
+                        "uid": found["metadata"]["uid"],
+                    }
+                ],
+            },
             "spec": {
                 "pipelineRef": {"name": pipeline},
                 "variables": variables,
@@ -115,30 +142,46 @@ class Runs:
         )
         return found
 
-    def list(self, all_namespaces: bool, pipeline: str | None) -> list[Obj]:
-        if all_namespaces:
-            listed = self._call(
-                "runs",
-                self.custom.list_cluster_custom_object,
-                API_GROUP,
-                API_VERSION,
-                "pipelinejobs",
+    def list(self, all_namespaces: bool, pipeline: str | None) -> list[Row]:
+        """Runs, newest first, as the server's table of their printer columns: the
+        apiserver selects by Pipeline label and pages, and never sends the log tails."""
+        path = f"/apis/{API_GROUP}/{API_VERSION}/pipelinejobs"
+        where = "runs"
+        if not all_namespaces:
+            path = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{self.namespace}/pipelinejobs"
+            where = f"runs in namespace {self.namespace!r}"
+        query = [("limit", str(PAGE_SIZE))]
+        if pipeline:
+            query.append(("labelSelector", f"{LABEL_PIPELINE}={short_name(pipeline)}"))
+        rows: list[Row] = []
+        token = None
+        while True:
+            page = self._call(
+                where, self._table, path, [*query, *([("continue", token)] if token else [])]
             )
-        else:
-            listed = self._call(
-                f"runs in namespace {self.namespace!r}",
-                self.custom.list_namespaced_custom_object,
-                API_GROUP,
-                API_VERSION,
-                self.namespace,
-                "pipelinejobs",
-            )
-        runs: list[Obj] = [
-            r
-            for r in listed["items"]
-            if not pipeline or r["spec"]["pipelineRef"]["name"] == pipeline
-        ]
-        return sorted(runs, key=lambda r: r["metadata"]["creationTimestamp"], reverse=True)
+            columns = [c["name"].lower() for c in page.get("columnDefinitions", [])]
+            for row in page.get("rows", []):
+                cells = dict(zip(columns, row["cells"], strict=False))
+                rows.append(Row(row["object"]["metadata"], cells))
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                break
+        return sorted(rows, key=lambda r: r.metadata["creationTimestamp"], reverse=True)
+
+    def _table(self, path: str, query: Sequence[tuple[str, str]]) -> Obj:
+        request = self.api.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=list(query),
+            header_params={"Accept": TABLE},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*request, _request_timeout=TIMEOUT)
+        if not 200 <= response.status <= 299:
+            response.read()  # type: ignore[no-untyped-call]
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        table: Obj = json.loads(response.response.data)
+        return table
 
     def stop(self, name: str) -> None:
         self.get(name)

@@ -7,13 +7,20 @@ from jobline.models import Trigger, TriggerType
 from tests.unit.builders import pipeline, run
 
 
-@pytest.mark.parametrize("length", [1, 62, 63, 64, 200])
-def test_job_names_are_deterministic_and_short(length: int) -> None:
-    name = "r" * length
-    assert job_name(name) == job_name(name)
-    assert len(job_name(name)) <= 63
-    if length <= 63:
-        assert job_name(name) == name
+@pytest.mark.parametrize(
+    ("length", "expected"),
+    [
+        (1, "r"),
+        (63, "r" * 63),
+        # Longer: a prefix and the first 10 hex digits of the whole name's SHA-256, so the
+        # same run maps to the same Job after a restart.
+        (64, "r" * 52 + "-c9ea6f42c8"),
+        (200, "r" * 52 + "-06331deab7"),
+    ],
+)
+def test_job_names_are_at_most_63_characters_and_fixed(length: int, expected: str) -> None:
+    assert job_name("r" * length) == expected
+    assert len(expected) <= 63
 
 
 def test_long_names_that_share_a_prefix_do_not_collide() -> None:
@@ -55,11 +62,12 @@ def test_no_deadline_unless_set() -> None:
 
 
 def test_scheduled_runs_get_their_time() -> None:
-    scheduled = run()
-    scheduled.status.trigger = Trigger(
+    trigger = Trigger(
         type=TriggerType.SCHEDULE, scheduled_time=dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
     )
-    env = build_job(pipeline(), scheduled, {})["spec"]["template"]["spec"]["containers"][0]["env"]
+    env = build_job(pipeline(), run(), {}, trigger)["spec"]["template"]["spec"]["containers"][0][
+        "env"
+    ]
     assert {"name": "JOBLINE_SCHEDULED_TIME", "value": "2026-03-01T02:00:00Z"} in env
 
 

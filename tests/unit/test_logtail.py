@@ -1,36 +1,127 @@
+"""LogReader: incremental reads of a timestamped log, fed in chunks cut anywhere."""
+
 import datetime as dt
 
-from jobline.core.logtail import LINE_MAX_BYTES, TAIL_MAX_BYTES, make_tail
+import pytest
+
+from jobline.core.logtail import LINE_MAX_BYTES, TAIL_MAX_BYTES, LogReader, parse_stamp
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def numbered(count: int) -> bytes:
-    return "".join(f"line {i}\n" for i in range(count)).encode()
+def stamped(lines: list[bytes], start_ns: int = 0, step_ns: int = 1000) -> list[bytes]:
+    """Lines as the kubelet serves them with timestamps=true, in one second from 00:00:05."""
+    out = []
+    for i, line in enumerate(lines):
+        ns = start_ns + i * step_ns
+        out.append(f"2026-01-01T00:00:{5 + ns // 10**9:02d}.{ns % 10**9:09d}Z ".encode() + line)
+    return out
 
 
-def test_keeps_the_last_lines_with_their_sequence() -> None:
-    tail = make_tail(numbered(5000), 100, NOW)
-    assert tail.total_lines == 5000
-    assert tail.sequence == 4900
-    assert tail.lines == [f"line {i}" for i in range(4900, 5000)]
-    assert not tail.truncated
+def served(lines: list[bytes], since: str | None) -> bytes:
+    """What the kubelet returns for a read from `since` (whole seconds)."""
+    kept = [
+        line
+        for line in lines
+        if since is None or line[:19] >= since[:19].encode()  # same second or later
+    ]
+    return b"".join(line + b"\n" for line in kept)
 
 
-def test_short_and_empty_logs() -> None:
-    assert make_tail(b"a\nb", 100, NOW).lines == ["a", "b"]
-    empty = make_tail(b"", 100, NOW)
-    assert (empty.lines, empty.total_lines, empty.sequence) == ([], 0, 0)
+def read(reader: LogReader, log: list[bytes], chunk: int, final: bool) -> None:
+    data = served(log, reader.since())
+    reader.begin()
+    for i in range(0, len(data), chunk):
+        reader.feed(data[i : i + chunk])
+    reader.end(final)
 
 
-def test_invalid_utf8_is_replaced() -> None:
-    assert make_tail(b"ok\n\xff\xfebad\n", 10, NOW).lines == ["ok", "\ufffd\ufffdbad"]
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 10_000])
+def test_chunks_cut_anywhere_give_the_same_tail(chunk: int) -> None:
+    log = stamped([f"line {i} é€".encode() for i in range(300)])
+    reader = LogReader(tail_lines=100)
+    read(reader, log, chunk, final=True)
+    tail = reader.tail(NOW)
+    assert tail.lines == [f"line {i} é€" for i in range(200, 300)]
+    assert (tail.sequence, tail.total_lines, tail.truncated) == (200, 300, True)
 
 
-def test_long_lines_are_cut_and_the_whole_tail_is_bounded() -> None:
-    raw = b"".join(b"x" * 100_000 + b"\n" for _ in range(50))
-    tail = make_tail(raw, 1000, NOW)
+def test_reads_from_the_last_second_count_each_line_once() -> None:
+    reader = LogReader(tail_lines=5)
+    log = stamped([f"line {i}".encode() for i in range(10)])
+    read(reader, log, 4, final=False)  # the last line may be half-written: not counted yet
+    assert reader.total == 9
+    log += stamped([f"line {i}".encode() for i in range(10, 20)], start_ns=10_000)
+    read(reader, log, 5, final=False)  # re-reads the whole second, skips what it counted
+    assert reader.total == 19
+    read(reader, log, 3, final=True)
+    tail = reader.tail(NOW)
+    assert (tail.total_lines, tail.sequence) == (20, 15)
+    assert tail.lines == [f"line {i}" for i in range(15, 20)]
+
+
+def test_lines_with_identical_timestamps_are_told_apart_by_count() -> None:
+    reader = LogReader(tail_lines=10)
+    same = stamped([b"a", b"b", b"c"], step_ns=0)  # three lines at the very same instant
+    read(reader, same + stamped([b"d"], start_ns=5), 100, final=False)
+    assert reader.total == 3  # "d" is held back
+    log = same + stamped([b"d", b"e"], start_ns=5, step_ns=0) + stamped([b"f"], start_ns=9)
+    read(reader, log, 2, final=True)
+    assert reader.tail(NOW).lines == ["a", "b", "c", "d", "e", "f"]
+    assert reader.total == 6
+
+
+def test_a_half_written_last_line_is_read_again_whole() -> None:
+    reader = LogReader(tail_lines=10)
+    whole = stamped([b"first", b"second line, long"])
+    half = [whole[0], whole[1][:-10]]  # the program is still writing the second line
+    read(reader, half, 100, final=False)
+    read(reader, whole, 100, final=True)
+    assert reader.tail(NOW).lines == ["first", "second line, long"]
+
+
+def test_long_lines_are_cut_while_streaming_and_memory_stays_bounded() -> None:
+    reader = LogReader(tail_lines=1000)
+    log = stamped([b"x" * 100_000 for _ in range(50)])
+    read(reader, log, 4096, final=True)
+    tail = reader.tail(NOW)
     assert tail.truncated
     assert all(len(line.encode()) <= LINE_MAX_BYTES for line in tail.lines)
     assert sum(len(line.encode()) + 1 for line in tail.lines) <= TAIL_MAX_BYTES
     assert tail.sequence + len(tail.lines) == tail.total_lines == 50
+    assert len(reader._buffer) <= LINE_MAX_BYTES + 64
+
+
+def test_invalid_utf8_split_across_chunks_is_replaced() -> None:
+    reader = LogReader(tail_lines=10)
+    log = stamped([b"ok", b"\xff\xfebad", "café".encode()])
+    read(reader, log, 1, final=True)
+    assert reader.tail(NOW).lines == ["ok", "\ufffd\ufffdbad", "café"]
+
+
+def test_a_short_log_read_whole_is_not_truncated() -> None:
+    reader = LogReader(tail_lines=100)
+    read(reader, stamped([b"a", b"b"]), 100, final=True)
+    tail = reader.tail(NOW)
+    assert (tail.lines, tail.sequence, tail.total_lines, tail.truncated) == (
+        ["a", "b"],
+        0,
+        2,
+        False,
+    )
+    empty = LogReader(tail_lines=100)
+    read(empty, [], 100, final=True)
+    assert (empty.tail(NOW).lines, empty.tail(NOW).total_lines) == ([], 0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"2026-01-01T00:00:05.000000001Z", (1767225605, 1)),
+        (b"2026-01-01T00:00:05.5Z", (1767225605, 500_000_000)),
+        (b"2026-01-01T01:00:05+01:00", (1767225605, 0)),
+        (b"not-a-time", None),
+    ],
+)
+def test_timestamps(raw: bytes, expected: tuple[int, int] | None) -> None:
+    assert parse_stamp(raw) == expected

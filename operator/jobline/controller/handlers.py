@@ -1,5 +1,5 @@
 """kopf registrations: the only module that knows kopf. Each handler hands the
-object to the reconciler, which does the work on its own threads.
+object to the controllers, which do the work on their own threads.
 
 Only `on.event` handlers are used: kopf then puts no finalizers and writes no
 progress annotations on our objects; deletion is left to the garbage collector
@@ -18,12 +18,13 @@ from jobline import __version__
 from jobline.controller.informers import Informer
 from jobline.controller.kube import Kube
 from jobline.controller.metrics import register_run_gauges
-from jobline.controller.pipelines import PipelineReconciler
-from jobline.controller.reconciler import Reconciler
+from jobline.controller.pipeline_controller import PipelineController
+from jobline.controller.run_controller import Admissions, Cache, RunController
 from jobline.models import API_GROUP, API_VERSION
 
 log = logging.getLogger(__name__)
-WORKERS = 4
+RUN_WORKERS = 8  # API calls dominate a sync: threads wait on the network, not the GIL
+PIPELINE_WORKERS = 2
 
 
 def kube_api_client() -> client.ApiClient:
@@ -38,23 +39,32 @@ def kube_api_client() -> client.ApiClient:
 
 @kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    settings.posting.enabled = False  # the reconciler posts its own, meaningful Events
+    settings.posting.enabled = False  # the controllers post their own, meaningful Events
     # Serve exactly our two resources: no listing of CRDs or namespaces, so the
     # operator needs no permission on them.
     settings.scanning.disabled = True
+    # kopf re-lists when a watch ends: ask for long watches, and give up on a silent one.
+    settings.watching.server_timeout = 1800
+    settings.watching.client_timeout = 1860
+    settings.watching.connect_timeout = 10
     api = kube_api_client()
     namespaces = memo.get("namespaces") or None
-    jobs = Informer(api, "Job", namespaces)
-    pods = Informer(api, "Pod", namespaces)
-    reconciler = Reconciler(Kube(api), jobs, pods)
-    pipelines = PipelineReconciler(reconciler)
-    jobs.on_event, pods.on_event = reconciler.on_job, reconciler.on_pod
+    kube = Kube(api)
+    cache = Cache()
+    admissions = Admissions()
+    jobs = Informer(api, "Job", namespaces, cache.jobs)
+    pods = Informer(api, "Pod", namespaces, cache.pods)
+    runs = RunController(
+        kube, cache, admissions, lambda: jobs.synced.is_set() and pods.synced.is_set()
+    )
+    pipelines = PipelineController(kube, cache, admissions, runs, runs.clock)
+    jobs.on_event, pods.on_event = runs.on_job, runs.on_pod
     jobs.start()
     pods.start()
-    reconciler.start(WORKERS)
-    pipelines.start()
-    register_run_gauges(lambda: list(reconciler.runs.values()))
-    memo["reconciler"] = reconciler
+    runs.start(RUN_WORKERS)
+    pipelines.start(PIPELINE_WORKERS)
+    register_run_gauges(cache.runs.items)
+    memo["runs"] = runs
     memo["pipelines"] = pipelines
     memo["informers"] = [jobs, pods]
     log.info("Jobline operator started (namespaces: %s)", ", ".join(namespaces or ["all"]))
@@ -64,14 +74,14 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
 def cleanup(memo: kopf.Memo, **_: Any) -> None:
     for informer in memo.get("informers", []):
         informer.stop()
-    for reconciler in (memo.get("reconciler"), memo.get("pipelines")):
-        if reconciler:
-            reconciler.queue.stop()
+    for controller in (memo.get("runs"), memo.get("pipelines")):
+        if controller:
+            controller.queue.stop()
 
 
 @kopf.on.event(API_GROUP, API_VERSION, "pipelinejobs")
 def pipelinejob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo["reconciler"].on_run(event["type"], dict(event["object"]))
+    memo["runs"].on_run(event["type"], dict(event["object"]))
 
 
 @kopf.on.event(API_GROUP, API_VERSION, "pipelines")

@@ -1,49 +1,64 @@
-"""Label-selected watches of the Jobs and pods Jobline owns, kept in memory.
+"""Label-selected watches of the Jobs and pods Jobline owns, feeding indexed stores.
 
 kopf would stream every pod of the cluster into the operator and filter them
 here; these watches ask the apiserver for objects with the
 jobline.dev/pipelinejob label only, so unrelated pods cost nothing.
+
+As client-go's reflector: list once (in pages), then watch from the list's
+resourceVersion; when a watch ends, watch again from the last version seen
+(bookmarks keep it fresh); list again only when the apiserver answers 410
+Gone. A re-list reports what vanished meanwhile as DELETED, and only what
+changed as ADDED or MODIFIED. Watch events are parsed as plain JSON, never
+into the client's model classes.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
+from jobline.controller.cache import Obj, Store, same_version
 from jobline.models import LABEL_PIPELINEJOB
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-Handler = Callable[[str, Obj], None]  # (event type, object as the API's JSON)
+# (event type, object as stored, its previous version or None)
+Handler = Callable[[str, Obj, Obj | None], None]
+PAGE_SIZE = 500
+WATCH_SECONDS = 300  # the apiserver ends each watch after about this long
+READ_TIMEOUT = WATCH_SECONDS + 30  # a silent connection longer than this is dead
+
+
+class Gone(Exception):
+    """The watch's resourceVersion is too old (410): list again."""
 
 
 class Informer:
-    """Lists then watches one kind by label, keeps a store, and reports every change."""
-
     def __init__(
         self,
         api: client.ApiClient,
         kind: str,
         namespaces: list[str] | None,
-        on_event: Handler = lambda event, obj: None,
+        store: Store,
+        on_event: Handler = lambda event, obj, old: None,
     ) -> None:
         self.api = api
         self.kind = kind
         self.namespaces = namespaces
+        self.store = store
         self.on_event = on_event
-        self.store: dict[tuple[str, str], Obj] = {}
-        self.lock = threading.Lock()
         self.synced = threading.Event()
+        self.relists = 0  # for tests and metrics: how often a full list was needed
         self._stopped = threading.Event()
-        self._synced_namespaces: set[str | None] = set()
+        self._synced_scopes: set[str | None] = set()
 
     def _list_fn(self, namespace: str | None) -> Callable[..., Any]:
         if self.kind == "Job":
@@ -69,81 +84,92 @@ class Informer:
         """The namespaces to watch one by one, or [None] for one cluster-wide watch."""
         return list(self.namespaces) if self.namespaces else [None]
 
-    def get(self, namespace: str, name: str) -> Obj | None:
-        with self.lock:
-            return self.store.get((namespace, name))
-
-    def items(self) -> list[Obj]:
-        with self.lock:
-            return list(self.store.values())
-
-    def put(self, obj: Obj) -> None:
-        """Records an object this process just created, before its watch event arrives."""
-        meta = obj["metadata"]
-        with self.lock:
-            self.store[(meta["namespace"], meta["name"])] = obj
-
     def _run(self, namespace: str | None) -> None:
         list_fn = self._list_fn(namespace)
+        version: str | None = None
+        failures = 0
         while not self._stopped.is_set():
             try:
-                version = self._relist(list_fn, namespace)
-                self._synced_namespaces.add(namespace)
-                if len(self._synced_namespaces) == len(self._scopes()):
-                    self.synced.set()
-                self._watch(list_fn, version)
-            except ApiException as e:
-                if e.status != 410:  # 410: the watch expired; list again
-                    log.warning("watching %ss failed (%s); retrying", self.kind, e.reason)
-                    time.sleep(2)
+                if version is None:
+                    version = self._relist(list_fn, namespace)
+                    self._synced_scopes.add(namespace)
+                    if len(self._synced_scopes) == len(self._scopes()):
+                        self.synced.set()
+                version = self._watch(list_fn, version)
+                failures = 0
+            except Gone:
+                version = None
             except Exception as e:  # the watch must outlive any one failure
-                log.warning("watching %ss failed (%s); retrying", self.kind, e)
-                time.sleep(2)
+                if isinstance(e, ApiException) and e.status == 410:
+                    version = None
+                    continue
+                failures += 1
+                delay = min(30.0, 0.5 * 2**failures) * random.uniform(0.8, 1.2)
+                log.warning("watching %ss failed (%s); again in %.1f s", self.kind, e, delay)
+                self._stopped.wait(delay)
 
     def _relist(self, list_fn: Callable[..., Any], namespace: str | None) -> str:
-        listed = list_fn(label_selector=LABEL_PIPELINEJOB, _preload_content=False)
-        body = json.loads(listed.data)
-        fresh = {}
-        for item in body["items"]:
-            item.setdefault("kind", self.kind)
-            meta = item["metadata"]
-            fresh[(meta["namespace"], meta["name"])] = item
-        with self.lock:
-            gone = [
-                obj
-                for key, obj in self.store.items()
-                if key not in fresh and (namespace is None or key[0] == namespace)
-            ]
-            for obj in gone:
-                del self.store[(obj["metadata"]["namespace"], obj["metadata"]["name"])]
-            self.store.update(fresh)
-        for obj in gone:
-            self.on_event("DELETED", obj)
-        for obj in fresh.values():
-            self.on_event("ADDED", obj)
-        return str(body["metadata"]["resourceVersion"])
+        self.relists += 1
+        items: list[Obj] = []
+        token = None
+        while True:
+            page = json.loads(
+                list_fn(
+                    label_selector=LABEL_PIPELINEJOB,
+                    limit=PAGE_SIZE,
+                    _continue=token,
+                    _preload_content=False,
+                    _request_timeout=(10, 60),
+                ).data
+            )
+            for item in page["items"]:
+                item.setdefault("kind", self.kind)
+            items += page["items"]
+            token = page["metadata"].get("continue")
+            if not token:
+                break
+        vanished, changed = self.store.replace(items, namespace)
+        for obj in vanished:
+            self.on_event("DELETED", obj, obj)
+        for obj, old in changed:
+            self.on_event("ADDED" if old is None else "MODIFIED", obj, old)
+        return str(page["metadata"]["resourceVersion"])
 
-    def _watch(self, list_fn: Callable[..., Any], version: str) -> None:
-        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-            list_fn,
+    def _watch(self, list_fn: Callable[..., Any], version: str) -> str:
+        """Watches from `version` until the apiserver ends the watch; returns the last
+        version seen, to watch again from."""
+        response = list_fn(
             label_selector=LABEL_PIPELINEJOB,
+            watch=True,
             resource_version=version,
-            timeout_seconds=300,
             allow_watch_bookmarks=True,
+            timeout_seconds=WATCH_SECONDS,
+            _preload_content=False,
+            _request_timeout=(10, READ_TIMEOUT),
         )
-        for event in stream:
-            if self._stopped.is_set():
-                return
-            kind, obj = event["type"], event["raw_object"]
-            if kind == "ERROR":
-                raise ApiException(status=obj.get("code"), reason=obj.get("message"))
-            if kind == "BOOKMARK":
-                continue
-            meta = obj["metadata"]
-            key = (meta["namespace"], meta["name"])
-            with self.lock:
+        try:
+            for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
+                if self._stopped.is_set():
+                    break
+                if not line:
+                    continue
+                event = json.loads(line)
+                kind, obj = event["type"], event["object"]
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        raise Gone()
+                    raise ApiException(status=obj.get("code"), reason=obj.get("message"))
+                version = obj["metadata"]["resourceVersion"]
+                if kind == "BOOKMARK":
+                    continue
+                obj.setdefault("kind", self.kind)
                 if kind == "DELETED":
-                    self.store.pop(key, None)
+                    old = self.store.delete((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+                    self.on_event(kind, obj, old)
                 else:
-                    self.store[key] = obj
-            self.on_event(kind, obj)
+                    stored, old = self.store.put(obj)
+                    if not same_version(stored, old):
+                        self.on_event(kind, stored, old)
+        finally:
+            response.release_conn()
+        return version

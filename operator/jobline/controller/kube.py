@@ -1,119 +1,152 @@
-"""The few API calls the reconciler makes, as the API's JSON."""
+"""The API calls the operator makes, as the API's JSON. Every call has a timeout, so a
+half-open connection fails a worker's step (which is retried) instead of hanging it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from jobline.controller import metrics
 from jobline.models import API_GROUP, API_VERSION
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
-LOG_FETCH_LIMIT = 64 * 1024 * 1024  # never pull more than this of one log into memory
+TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
+LOG_TIMEOUT = (5, 60)
+LOG_CHUNK = 64 * 1024
+JOBS = "/apis/batch/v1/namespaces/{namespace}/jobs"
+JOB = JOBS + "/{name}"
+CUSTOM = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{{namespace}}"
 
 
 class Kube:
+    """Requests made through the client's own serializer, authentication and connection
+    pool, without its generated methods: those validate every argument with pydantic,
+    which costs more CPU than the request itself on the operator's hot paths."""
+
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
-        self.batch = client.BatchV1Api(api)
-        self.core = client.CoreV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
 
-    def create_job(self, body: Any) -> Obj:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: tuple[float, float] = TIMEOUT,
+    ) -> Any:
+        """The response, raising ApiException for any status but 2xx."""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        request = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            path_params=params,
+            query_params=query or [],
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*request, _request_timeout=timeout)
+        if not 200 <= response.status <= 299:
+            response.read()  # type: ignore[no-untyped-call]
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response
+
+    def _json(self, method: str, path: str, **kw: Any) -> Obj:
+        obj: Obj = json.loads(self._request(method, path, **kw).response.data)
+        return obj
+
+    def create_job(self, body: Obj) -> Obj:
         ns = body["metadata"]["namespace"]
-        return _json(self.batch.create_namespaced_job(ns, body, _preload_content=False))
+        return self._json("POST", JOBS, params={"namespace": ns}, body=body)
 
     def read_job(self, namespace: str, name: str) -> Obj | None:
         try:
-            return _json(self.batch.read_namespaced_job(name, namespace, _preload_content=False))
+            return self._json("GET", JOB, params={"namespace": namespace, "name": name})
         except ApiException as e:
             if e.status == 404:
                 return None
             raise
 
-    def delete_job(self, namespace: str, name: str) -> None:
-        """Deletes the Job and, before it disappears, its pods (with their grace period)."""
+    def delete_job(self, namespace: str, name: str, uid: str) -> None:
+        """Deletes the Job (only that very Job: its UID is a precondition) and, before it
+        disappears, its pods, with their grace period."""
+        body = {"propagationPolicy": "Foreground", "preconditions": {"uid": uid}}
         try:
-            self.batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground")
+            self._request("DELETE", JOB, params={"namespace": namespace, "name": name}, body=body)
         except ApiException as e:
-            if e.status != 404:
+            if e.status not in (404, 409):  # gone, or another Job of that name now
                 raise
 
-    def read_log(self, namespace: str, pod: str, container: str) -> bytes | None:
-        """The container's whole log, or None when it cannot be read (yet, or any more)."""
+    def stream_log(
+        self, namespace: str, pod: str, container: str, since_time: str | None
+    ) -> Iterator[bytes] | None:
+        """The container's log from `since_time` (whole seconds) on, each line prefixed by
+        its time, as chunks of bytes; None when it cannot be read (yet, or any more)."""
+        query = [("container", container), ("timestamps", "true")]
+        if since_time:
+            query.append(("sinceTime", since_time))
         try:
-            resp: Any = self.core.read_namespaced_pod_log(
-                pod,
-                namespace,
-                container=container,
-                limit_bytes=LOG_FETCH_LIMIT,
-                _preload_content=False,
-                _request_timeout=30,
+            response = self._request(
+                "GET",
+                "/api/v1/namespaces/{namespace}/pods/{name}/log",
+                params={"namespace": namespace, "name": pod},
+                query=query,
+                timeout=LOG_TIMEOUT,
             )
         except ApiException as e:
             if e.status in (400, 404):  # container not started, or pod gone
                 return None
             raise
-        data: bytes = resp.data
-        return data
+        return _chunks(response.response)
 
-    def patch_run_status(self, namespace: str, name: str, status: Obj) -> Obj:
-        return _json(
-            self.custom.patch_namespaced_custom_object_status(
-                API_GROUP,
-                API_VERSION,
-                namespace,
-                "pipelinejobs",
-                name,
-                {"status": status},
-                _preload_content=False,
-            )
+    def patch_run_status(self, namespace: str, name: str, version: str, status: Obj) -> Obj:
+        """Writes the status if the run is still at `version` (409 Conflict if not)."""
+        return self._patch("pipelinejobs", namespace, name + "/status", version, {"status": status})
+
+    def patch_pipeline_status(self, namespace: str, name: str, version: str, status: Obj) -> Obj:
+        return self._patch("pipelines", namespace, name + "/status", version, {"status": status})
+
+    def patch_run_metadata(self, namespace: str, name: str, version: str, metadata: Obj) -> Obj:
+        return self._patch("pipelinejobs", namespace, name, version, {"metadata": metadata})
+
+    def _patch(self, plural: str, namespace: str, path: str, version: str, patch: Obj) -> Obj:
+        patch = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": version}}
+        return self._json(
+            "PATCH",
+            f"{CUSTOM}/{plural}/{path}",
+            params={"namespace": namespace},
+            body=patch,
+            content_type="application/merge-patch+json",
         )
 
-    def create_run(self, namespace: str, body: Obj) -> None:
-        self.custom.create_namespaced_custom_object(
-            API_GROUP, API_VERSION, namespace, "pipelinejobs", body
+    def create_run(self, namespace: str, body: Obj) -> Obj:
+        return self._json(
+            "POST", f"{CUSTOM}/pipelinejobs", params={"namespace": namespace}, body=body
         )
 
-    def delete_run(self, namespace: str, name: str) -> None:
+    def delete_run(self, namespace: str, name: str, uid: str) -> None:
         try:
-            self.custom.delete_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, "pipelinejobs", name
+            self._request(
+                "DELETE",
+                f"{CUSTOM}/pipelinejobs/{{name}}",
+                params={"namespace": namespace, "name": name},
+                body={"preconditions": {"uid": uid}},
             )
         except ApiException as e:
-            if e.status != 404:
+            if e.status not in (404, 409):
                 raise
-
-    def patch_pipeline_status(self, namespace: str, name: str, status: Obj) -> Obj:
-        return _json(
-            self.custom.patch_namespaced_custom_object_status(
-                API_GROUP,
-                API_VERSION,
-                namespace,
-                "pipelines",
-                name,
-                {"status": status},
-                _preload_content=False,
-            )
-        )
-
-    def add_run_owner(self, namespace: str, name: str, owners: list[Obj]) -> Obj:
-        return _json(
-            self.custom.patch_namespaced_custom_object(
-                API_GROUP,
-                API_VERSION,
-                namespace,
-                "pipelinejobs",
-                name,
-                {"metadata": {"ownerReferences": owners}},
-                _preload_content=False,
-            )
-        )
 
     def post_event(
         self, obj: Obj, event_type: str, reason: str, message: str, now: dt.datetime
@@ -121,10 +154,10 @@ class Kube:
         """Posts a core/v1 Event on the object; a failure here never fails the run."""
         meta = obj["metadata"]
         stamp = now.isoformat().replace("+00:00", "Z")
-        body: Any = {
+        body = {
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {
-                "apiVersion": obj["apiVersion"],
+                "apiVersion": obj.get("apiVersion", f"{API_GROUP}/{API_VERSION}"),
                 "kind": obj["kind"],
                 "name": meta["name"],
                 "namespace": meta["namespace"],
@@ -140,12 +173,20 @@ class Kube:
             "reportingComponent": "jobline.dev/operator",
         }
         try:
-            self.core.create_namespaced_event(meta["namespace"], body)
-        except ApiException as e:
-            log.warning("cannot post event %s on %s: %s", reason, meta["name"], e.reason)
+            self._request(
+                "POST",
+                "/api/v1/namespaces/{namespace}/events",
+                params={"namespace": meta["namespace"]},
+                body=body,
+            )
+        except (ApiException, OSError) as e:
+            log.warning("cannot post event %s on %s: %s", reason, meta["name"], e)
 
 
-def _json(response: Any) -> Obj:
-    """The body of a response requested with _preload_content=False."""
-    obj: Obj = json.loads(response.data)
-    return obj
+def _chunks(response: Any) -> Iterator[bytes]:
+    try:
+        for chunk in response.stream(LOG_CHUNK, decode_content=True):
+            metrics.LOG_BYTES_READ.inc(len(chunk))
+            yield chunk
+    finally:
+        response.release_conn()

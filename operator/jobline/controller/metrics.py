@@ -29,6 +29,16 @@ JOB_CREATION_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+LOG_BYTES_READ = CounterMetric(
+    "jobline_log_bytes_read_total",
+    "Bytes of pod logs the operator read to keep runs' log tails.",
+)
+STATUS_WRITES = CounterMetric(
+    "jobline_status_writes_total",
+    "Status writes of runs and Pipelines, by kind.",
+    ["kind"],
+)
+
 
 class RunsByPhase(Collector):
     """Active and queued runs per namespace, counted at scrape time from the cache."""

@@ -1,100 +1,178 @@
-"""A work queue of object keys, as client-go's: each key is processed by one worker
-at a time, adds while it is processed coalesce into one more pass, and keys can
-be added after a delay (timers for log refreshes and deadlines)."""
+"""A work queue of object keys with client-go's semantics.
+
+- A key is processed by one worker at a time; adds while it is processed
+  coalesce into one more pass after it.
+- `add_after` keeps one timer per key: a later time never replaces an earlier one.
+- A key whose processing failed comes back after a per-key exponential backoff
+  (5 ms doubling up to 1000 s), and never faster than an overall token bucket
+  allows (10 per second, bursts of 100), so a poison object costs a few requests,
+  not one every few seconds; a success forgets the key's failures.
+- The clock is injected, so tests run on fake time.
+"""
 
 from __future__ import annotations
 
 import heapq
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
 
+class TokenBucket:
+    """Hands out the time at which each new token may be used (client-go's BucketRateLimiter)."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._tokens = float(burst)
+        self._last = clock()
+
+    def take(self) -> bool:
+        """Takes a token if one is there now."""
+        self._refill()
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    def delay(self) -> float:
+        """Takes a token, owing it if there is none; returns how long until it is there."""
+        self._refill()
+        self._tokens -= 1
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
 class WorkQueue(Generic[K]):
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        base_delay: float = 0.005,
+        max_delay: float = 1000.0,
+        rate: float = 10.0,
+        burst: int = 100,
+    ) -> None:
+        self.clock = clock
+        self.base_delay, self.max_delay = base_delay, max_delay
+        self._bucket = TokenBucket(rate, burst, clock)
         self._cond = threading.Condition()
-        self._queue: list[K] = []
+        self._ready: deque[K] = deque()
         self._dirty: set[K] = set()  # queued, waiting for a worker
         self._processing: set[K] = set()
-        self._delayed: list[tuple[float, int, K]] = []
-        self._due: dict[K, float] = {}  # the earliest pending timer of each key
+        self._timers: list[tuple[float, int, K]] = []
+        self._due: dict[K, float] = {}  # each key's pending timer
+        self._failures: dict[K, int] = {}
         self._counter = 0
         self._stopped = False
 
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._ready)
+
     def add(self, key: K) -> None:
         with self._cond:
-            if key in self._dirty:
-                return
-            self._dirty.add(key)
-            if key not in self._processing:  # else re-queued when its worker is done
-                self._queue.append(key)
-                self._cond.notify()
+            self._add(key)
+
+    def _add(self, key: K) -> None:
+        if key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._processing:  # else queued again when its worker is done
+            self._ready.append(key)
+            self._cond.notify()
 
     def add_after(self, key: K, seconds: float) -> None:
         """Adds the key after `seconds`, unless a timer of the key is due no later."""
-        when = time.monotonic() + seconds
+        if seconds <= 0:
+            self.add(key)
+            return
+        when = self.clock() + seconds
         with self._cond:
             if self._due.get(key, float("inf")) <= when:
                 return
             self._due[key] = when
             self._counter += 1
-            heapq.heappush(self._delayed, (when, self._counter, key))
+            heapq.heappush(self._timers, (when, self._counter, key))
             self._cond.notify()
 
-    def _get(self) -> K | None:
+    def add_rate_limited(self, key: K) -> float:
+        """Adds the key again after its backoff; returns the delay."""
+        with self._cond:
+            failures = self._failures.get(key, 0)
+            self._failures[key] = failures + 1
+            backoff: float = min(self.max_delay, self.base_delay * 2.0**failures)
+            delay = max(float(backoff), self._bucket.delay())
+        self.add_after(key, delay)
+        return delay
+
+    def forget(self, key: K) -> None:
+        """Clears the key's failures: its next failure backs off from the start."""
+        with self._cond:
+            self._failures.pop(key, None)
+
+    def failures(self, key: K) -> int:
+        with self._cond:
+            return self._failures.get(key, 0)
+
+    def get(self, block: bool = True) -> K | None:
+        """The next key to process (call `done` after), or None when stopped (or, with
+        block=False, when no key is ready)."""
         with self._cond:
             while not self._stopped:
-                now = time.monotonic()
-                while self._delayed and self._delayed[0][0] <= now:
-                    when, _, key = heapq.heappop(self._delayed)
+                now = self.clock()
+                while self._timers and self._timers[0][0] <= now:
+                    when, _, key = heapq.heappop(self._timers)
                     if self._due.get(key) == when:
                         del self._due[key]
-                    if key not in self._dirty:
-                        self._dirty.add(key)
-                        if key not in self._processing:
-                            self._queue.append(key)
-                if self._queue:
-                    key = self._queue.pop(0)
+                        self._add(key)
+                if self._ready:
+                    key = self._ready.popleft()
                     self._dirty.discard(key)
                     self._processing.add(key)
                     return key
-                timeout = self._delayed[0][0] - now if self._delayed else None
-                self._cond.wait(timeout)
+                if not block:
+                    return None
+                self._cond.wait(self._timers[0][0] - now if self._timers else None)
             return None
 
-    def _done(self, key: K) -> None:
+    def done(self, key: K) -> None:
         with self._cond:
             self._processing.discard(key)
             if key in self._dirty:
-                self._queue.append(key)
+                self._ready.append(key)
                 self._cond.notify()
 
     def run_workers(
         self,
         count: int,
         process: Callable[[K], None],
-        on_error: Callable[[K, Exception], None],
-        retry_after: float = 5.0,
+        on_error: Callable[[K, Exception, float], None],
+        name: str = "worker",
     ) -> list[threading.Thread]:
-        """Processes keys on `count` threads. A key whose processing raised is reported
-        to `on_error` and processed again after `retry_after` seconds: one object's
-        trouble never stops the others."""
+        """Processes keys on `count` threads. A key whose processing raised is reported to
+        `on_error` (with the delay before its retry) and retried after its backoff: one
+        object's trouble never stops the others."""
 
         def work() -> None:
-            while (key := self._get()) is not None:
+            while (key := self.get()) is not None:
                 try:
                     process(key)
                 except Exception as e:
-                    on_error(key, e)
-                    self.add_after(key, retry_after)
+                    on_error(key, e, self.add_rate_limited(key))
+                else:
+                    self.forget(key)
                 finally:
-                    self._done(key)
+                    self.done(key)
 
         threads = [
-            threading.Thread(target=work, name=f"reconcile-{i}", daemon=True) for i in range(count)
+            threading.Thread(target=work, name=f"{name}-{i}", daemon=True) for i in range(count)
         ]
         for thread in threads:
             thread.start()

@@ -12,6 +12,7 @@ from jobline.models import (
     LABEL_PIPELINEJOB,
     Pipeline,
     PipelineJob,
+    Trigger,
     TriggerType,
     to_json,
 )
@@ -40,7 +41,12 @@ def run_labels(pipeline_name: str, run_name: str) -> dict[str, str]:
     return {LABEL_PIPELINE: short_name(pipeline_name), LABEL_PIPELINEJOB: short_name(run_name)}
 
 
-def build_job(pipeline: Pipeline, run: PipelineJob, variables: dict[str, str]) -> dict[str, Any]:
+def build_job(
+    pipeline: Pipeline,
+    run: PipelineJob,
+    variables: dict[str, str],
+    trigger: Trigger | None = None,
+) -> dict[str, Any]:
     """The Job to create for `run`, with `variables` already resolved and validated."""
     spec = pipeline.spec
     meta = run.metadata
@@ -56,7 +62,6 @@ def build_job(pipeline: Pipeline, run: PipelineJob, variables: dict[str, str]) -
         "JOBLINE_PIPELINE": pipeline.metadata.name,
         "JOBLINE_PIPELINEJOB": meta.name,
     }
-    trigger = run.status.trigger
     if trigger and trigger.type == TriggerType.SCHEDULE and trigger.scheduled_time:
         env["JOBLINE_SCHEDULED_TIME"] = trigger.scheduled_time.isoformat().replace("+00:00", "Z")
     for container in [*pod_spec.get("initContainers", []), *pod_spec["containers"]]:

@@ -1,47 +1,172 @@
-"""The bounded tail of a run's log kept in its status."""
+"""The bounded tail of a run's log, read incrementally.
+
+The reconciler reads a container's log with `timestamps=true` (each line is
+`<RFC 3339 time> <text>`) and, after the first read, from `sinceTime` on. The
+apiserver passes `sinceTime` to the kubelet in whole seconds, so every read
+starts again at the second of the last line already counted: `LogReader` skips
+those lines (by time, and by how many lines it counted at exactly that time), so
+that every line is counted once. It keeps only the last `tail_lines` lines, each
+cut at 2 KiB, and never holds more than one line beyond them, whatever the log's size.
+
+What `totalLines` counts: the lines of the pod's log that the operator read. The
+kubelet serves only the current file of a container's log; when it rotates the
+file (by default at 10 MiB) between two reads, the lines in the rotated file that
+were not read yet are never counted, and `sequence` numbers continue from the
+lines that were.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections import deque
 
 from jobline.models import LogTail
 
 LINE_MAX_BYTES = 2048
 TAIL_MAX_BYTES = 32 * 1024
 TRUNCATION_MARK = " [truncated]"
+_STAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
+# A line's timestamp and the space after it; more than this before a space is not one.
+_STAMP_MAX = 40
+
+Stamp = tuple[int, int]  # (seconds since the epoch, nanoseconds)
 
 
-def make_tail(raw: bytes, tail_lines: int, now: dt.datetime) -> LogTail:
-    """The last `tail_lines` lines of `raw`, each cut at 2 KiB, at most 32 KiB in all.
+def parse_stamp(raw: bytes) -> Stamp | None:
+    match = _STAMP.fullmatch(raw)
+    if match is None:
+        return None
+    zone = "+00:00" if match[3] == b"Z" else match[3].decode()
+    seconds = dt.datetime.fromisoformat(match[1].decode() + zone).timestamp()
+    nanos = int((match[2] or b"0").decode().ljust(9, "0"))
+    return int(seconds), nanos
 
-    Lines are numbered from 0 over the whole log; `sequence` is the number of
-    the first line kept. Invalid UTF-8 is replaced, never an error.
-    """
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # the newline ending the last line does not start another one
-    total = len(lines)
-    kept = lines[-tail_lines:] if tail_lines else []
-    truncated = False
-    texts = []
-    for line in kept:
-        text = line.decode("utf-8", errors="replace").rstrip("\r")
-        if len(text.encode()) > LINE_MAX_BYTES:
-            text = _cut(text, LINE_MAX_BYTES - len(TRUNCATION_MARK)) + TRUNCATION_MARK
-            truncated = True
-        texts.append(text)
-    # Drop the oldest kept lines until the whole tail fits.
-    size = sum(len(t.encode()) + 1 for t in texts)
-    while texts and size > TAIL_MAX_BYTES:
-        size -= len(texts.pop(0).encode()) + 1
-        truncated = True
-    return LogTail(
-        sequence=total - len(texts),
-        lines=texts,
-        total_lines=total,
-        truncated=truncated,
-        update_time=now,
-    )
+
+def since_time(stamp: Stamp) -> str:
+    """The `sinceTime` that reads again from the start of the stamp's second."""
+    return dt.datetime.fromtimestamp(stamp[0], dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class LogReader:
+    """One container's log: fed the bytes of successive reads, keeps the counted tail."""
+
+    def __init__(self, tail_lines: int) -> None:
+        self.tail_lines = tail_lines
+        self.total = 0
+        self._kept: deque[tuple[bytes, bool]] = deque()  # (line, was cut)
+        self._kept_bytes = 0
+        self.last_stamp: Stamp | None = None  # of the last line counted
+        self._last_raw_stamp = b""
+        self._at_last_stamp = 0  # lines counted with exactly that time
+        # State of the current read.
+        self._skip = 0
+        self._caught_up = True
+        self._buffer = bytearray()
+        self._overflow = False
+        self._pending: tuple[bytes, bytes, bool] | None = None
+
+    def since(self) -> str | None:
+        """Where the next read starts (None: at the beginning)."""
+        return since_time(self.last_stamp) if self.last_stamp else None
+
+    def begin(self) -> None:
+        """Starts a read from `since()`."""
+        self._skip = self._at_last_stamp
+        self._caught_up = self.last_stamp is None
+        self._buffer.clear()
+        self._overflow = False
+        self._pending = None
+
+    def feed(self, chunk: bytes) -> None:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                self._hold(chunk[start:])
+                return
+            piece = chunk[start:end]
+            if self._buffer:
+                self._hold(piece)
+                line, cut = bytes(self._buffer), self._overflow
+                self._buffer.clear()
+                self._overflow = False
+            else:
+                line, cut = piece, len(piece) > LINE_MAX_BYTES + _STAMP_MAX
+            self._line(line, cut)
+            start = end + 1
+
+    def end(self, final: bool) -> None:
+        """Ends a read. Unless the container has ended (`final`), its last line may be one
+        the program is still writing: it is counted on the next read instead."""
+        if self._buffer and final:
+            self._line(bytes(self._buffer), self._overflow)
+        self._buffer.clear()
+        if self._pending and final:
+            self._count(*self._pending)
+        self._pending = None
+
+    def tail(self, now: dt.datetime) -> LogTail:
+        texts, cut = [], False
+        for raw, was_cut in self._kept:
+            text = raw.decode("utf-8", errors="replace").rstrip("\r")
+            if was_cut or len(text.encode()) > LINE_MAX_BYTES:
+                text = _cut(text, LINE_MAX_BYTES - len(TRUNCATION_MARK)) + TRUNCATION_MARK
+                cut = True
+            texts.append(text)
+        size = sum(len(t.encode()) + 1 for t in texts)
+        while texts and size > TAIL_MAX_BYTES:  # replacement characters can grow a line
+            size -= len(texts.pop(0).encode()) + 1
+        sequence = self.total - len(texts)
+        return LogTail(
+            sequence=sequence,
+            lines=texts,
+            total_lines=self.total,
+            truncated=cut or sequence > 0,
+            update_time=now,
+        )
+
+    # --- one line ---------------------------------------------------------------
+
+    def _hold(self, piece: bytes) -> None:
+        """Buffers the start of a line, never more than a cut line needs."""
+        room = LINE_MAX_BYTES + _STAMP_MAX - len(self._buffer)
+        if len(piece) > room:
+            self._overflow = True
+            piece = piece[: max(0, room)]
+        self._buffer += piece
+
+    def _line(self, line: bytes, cut: bool) -> None:
+        raw_stamp, _, text = line.partition(b" ")
+        if not self._caught_up:
+            # Lines at or before the last counted one were counted by an earlier read.
+            stamp = parse_stamp(raw_stamp)
+            assert self.last_stamp is not None
+            if stamp is not None and stamp < self.last_stamp:
+                return
+            if stamp == self.last_stamp and self._skip > 0:
+                self._skip -= 1
+                return
+            self._caught_up = True
+        if self._pending:
+            self._count(*self._pending)
+        self._pending = (raw_stamp, text[:LINE_MAX_BYTES], cut or len(text) > LINE_MAX_BYTES)
+
+    def _count(self, raw_stamp: bytes, text: bytes, cut: bool) -> None:
+        self.total += 1
+        if raw_stamp == self._last_raw_stamp:
+            self._at_last_stamp += 1
+        else:
+            stamp = parse_stamp(raw_stamp)
+            if stamp is not None:
+                self.last_stamp, self._last_raw_stamp, self._at_last_stamp = stamp, raw_stamp, 1
+        self._kept.append((text, cut))
+        self._kept_bytes += len(text) + 1
+        while self._kept and (
+            len(self._kept) > self.tail_lines or self._kept_bytes > TAIL_MAX_BYTES
+        ):
+            dropped, _ = self._kept.popleft()
+            self._kept_bytes -= len(dropped) + 1
 
 
 def _cut(text: str, max_bytes: int) -> str:

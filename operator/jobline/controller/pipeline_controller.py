@@ -1,0 +1,318 @@
+"""Per-Pipeline sync: admission, schedules, history and the Pipeline's status.
+
+A Pipeline's key is queued when it changes, when one of its runs is created,
+ends or is edited (at once: a slot may have freed), when any of its runs
+changes (later, for its status), and at its next cron time (a timer, not a
+poll). One sync decides admission for all the Pipeline's runs in one pass
+(`core.admission.plan`) and hands its verdicts to the run controller, which acts
+on each run. Creating a scheduled run is idempotent: its name is derived from
+the cron time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from kubernetes.client.exceptions import ApiException
+
+from jobline.controller import metrics
+from jobline.controller.cache import Key, Obj, controller_uid
+from jobline.controller.kube import Kube
+from jobline.controller.run_controller import (
+    Admissions,
+    Cache,
+    RunController,
+    drop_empty,
+    failure_logger,
+    object_ref,
+)
+from jobline.controller.workqueue import TokenBucket, WorkQueue
+from jobline.core.admission import Candidate, plan, positions_to_show
+from jobline.core.jobs import short_name
+from jobline.core.pipeline_status import (
+    history_to_delete,
+    last_run,
+    last_successful_time,
+    phase_of,
+)
+from jobline.core.run_status import Admission, Verdict, job_finished, parse_time
+from jobline.core.schedule import InvalidSchedule, InvalidTimeZone, decide, parse_schedule, run_name
+from jobline.models import (
+    ANNOTATION_SCHEDULED_TIME,
+    API_GROUP,
+    API_VERSION,
+    LABEL_PIPELINE,
+    TERMINAL_PHASES,
+    ConcurrencyPolicy,
+    Condition,
+    Phase,
+    Pipeline,
+    PipelineStatus,
+    to_json,
+)
+
+log = logging.getLogger(__name__)
+# Run changes come in bursts: a Pipeline's status (a summary for people) is written at
+# most this often.
+STATUS_INTERVAL = 2.0
+# Queue positions of waiting runs shift whenever one starts; refresh at most this many
+# per second per Pipeline (nearest the head first), beyond each run's first.
+POSITION_REFRESH_RATE = 0.5
+ACTIVE = (Phase.RUNNING.value, Phase.STOPPING.value)
+
+
+class PipelineController:
+    def __init__(
+        self,
+        kube: Kube,
+        cache: Cache,
+        admissions: Admissions,
+        runs: RunController,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.kube = kube
+        self.cache = cache
+        self.admissions = admissions
+        self.runs = runs
+        self.clock = clock
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self._lock = threading.Lock()
+        self._skipped_reported: dict[Key, dt.datetime] = {}
+        self._status_written: dict[Key, float] = {}
+        self._position_budget: dict[Key, TokenBucket] = {}
+        runs.pipeline_changed = self.run_changed
+
+    def start(self, workers: int) -> None:
+        self.queue.run_workers(workers, self.sync, failure_logger("Pipeline"), "pipeline")
+
+    def on_pipeline(self, event: str | None, body: Obj) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if event == "DELETED":
+            self.cache.pipelines.delete(key)
+        else:
+            self.cache.pipelines.put(body)
+        self.runs.on_pipeline(*key)
+        self.queue.add(key)
+
+    def run_changed(self, namespace: str, pipeline: str, urgent: bool) -> None:
+        key = (namespace, pipeline)
+        model = self.cache.pipeline(*key)
+        if urgent and model and model.spec.concurrency_policy != ConcurrencyPolicy.ALLOW:
+            self.queue.add(key)  # a slot may be free, or a newcomer waits
+        else:
+            self.queue.add_after(key, STATUS_INTERVAL)
+
+    def sync(self, key: Key) -> None:
+        if not self.runs.synced():
+            self.queue.add_after(key, 0.5)
+            return
+        raw = self.cache.pipelines.get(*key)
+        pipeline = self.cache.pipeline(*key)
+        if raw is None or pipeline is None:
+            return
+        now = self.clock()
+        status = PipelineStatus.model_validate(raw.get("status") or {})
+        ready = self._schedule(raw, pipeline, status, now)
+        runs = self.cache.runs.by("pipeline", key)
+        for doomed in history_to_delete(
+            runs, pipeline.spec.history.successful_runs, pipeline.spec.history.failed_runs
+        ):
+            self.kube.delete_run(*key, doomed["metadata"]["uid"])
+            runs.remove(doomed)
+        if pipeline.spec.concurrency_policy != ConcurrencyPolicy.ALLOW:
+            self._admit(key, pipeline, runs)
+        self._write_status(key, raw, status, ready, runs, now)
+
+    # --- admission ----------------------------------------------------------------
+
+    def _admit(self, key: Key, pipeline: Pipeline, runs: list[Obj]) -> None:
+        candidates, known = [], set()
+        for run in runs:
+            uid = run["metadata"]["uid"]
+            known.add(uid)
+            status = run.get("status") or {}
+            terminal = status.get("phase") in TERMINAL_PHASES
+            job = self.cache.jobs.one("owner", uid)
+            has_job = job is not None or bool(status.get("jobName"))
+            admitted = self.admissions.admitted(uid)
+            candidates.append(
+                Candidate(
+                    uid=uid,
+                    name=run["metadata"]["name"],
+                    created=run["metadata"]["creationTimestamp"],
+                    priority=int(run["spec"].get("priority", 0)),
+                    holds_slot=not terminal
+                    and (admitted or (job is not None and not job_finished(job))),
+                    waiting=not terminal
+                    and not has_job
+                    and not admitted
+                    and not run["spec"].get("stopped"),
+                )
+            )
+        unknown = [
+            j
+            for j in self.cache.jobs.by("pipeline", (key[0], short_name(key[1])))
+            if self.cache.runs.one("uid", controller_uid(j) or "") is None and not job_finished(j)
+        ]
+        spec = pipeline.spec
+        decided = plan(spec.concurrency_policy, spec.max_concurrent_runs, candidates, len(unknown))
+        by_uid = {r["metadata"]["uid"]: r for r in runs}
+        for uid in decided.start:
+            self._tell(by_uid[uid], Verdict(Admission.START))
+        for uid in decided.forbid:
+            self._tell(by_uid[uid], Verdict(Admission.FORBID))
+        for uid, newer in decided.replace.items():
+            self._tell(by_uid[uid], Verdict(Admission.REPLACE, by=newer))
+        shown = {
+            uid: (by_uid[uid].get("status") or {}).get("queuePosition") for uid in decided.positions
+        }
+        budget = self._position_budget.setdefault(
+            key, TokenBucket(POSITION_REFRESH_RATE, 1, time.monotonic)
+        )
+        stale = any(shown[uid] not in (None, pos) for uid, pos in decided.positions.items())
+        refresh = 1 if stale and budget.take() else 0
+        chosen = positions_to_show(shown, decided.positions, refresh)
+        for uid, position in chosen.items():
+            self._tell(by_uid[uid], Verdict(Admission.WAIT, position))
+        if any(
+            shown.get(uid) != pos for uid, pos in decided.positions.items() if uid not in chosen
+        ):
+            self.queue.add_after(key, 1 / POSITION_REFRESH_RATE)  # the rest, later
+
+    def _tell(self, run: Obj, verdict: Verdict) -> None:
+        if self.admissions.set(run["metadata"]["uid"], verdict):
+            self.runs.queue.add((run["metadata"]["namespace"], run["metadata"]["name"]))
+
+    # --- schedules ------------------------------------------------------------------
+
+    def _schedule(
+        self, raw: Obj, pipeline: Pipeline, status: PipelineStatus, now: dt.datetime
+    ) -> Condition:
+        """Creates the run due now, if any; returns the Ready condition."""
+        spec, key = pipeline.spec, (raw["metadata"]["namespace"], raw["metadata"]["name"])
+        ready = Condition(type="Ready", status="True", reason="Valid", message="the spec is valid")
+        status.next_schedule_time = None
+        if not spec.schedule:
+            return ready
+        try:
+            schedule = parse_schedule(spec.schedule, spec.time_zone)
+        except (InvalidSchedule, InvalidTimeZone) as e:
+            return Condition(type="Ready", status="False", reason=e.reason, message=str(e))
+        created = parse_time(raw["metadata"]["creationTimestamp"]) or now
+        decision = decide(
+            schedule, now, status.last_schedule_time, created, spec.starting_deadline_seconds
+        )
+        if spec.suspend:
+            return ready
+        status.next_schedule_time = decision.next_time
+        if decision.create:
+            self._create_scheduled_run(raw, decision.create)
+            status.last_schedule_time = decision.create
+        elif decision.skipped and self._skipped_reported.get(key) != decision.skipped:
+            self._skipped_reported[key] = decision.skipped
+            self.kube.post_event(
+                raw,
+                "Warning",
+                "RunSkipped",
+                f"the run due at {decision.skipped.isoformat()} was missed by more "
+                f"than startingDeadlineSeconds ({spec.starting_deadline_seconds} s)",
+                now,
+            )
+        self.queue.add_after(key, max(1.0, (decision.next_time - now).total_seconds()))
+        return ready
+
+    def _create_scheduled_run(self, pipeline: Obj, scheduled: dt.datetime) -> None:
+        meta = pipeline["metadata"]
+        name = run_name(meta["name"], scheduled)
+        stamp = scheduled.isoformat().replace("+00:00", "Z")
+        body = {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "PipelineJob",
+            "metadata": {
+                "name": name,
+                "labels": {LABEL_PIPELINE: short_name(meta["name"])},
+                "annotations": {ANNOTATION_SCHEDULED_TIME: stamp},
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                        "kind": "Pipeline",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                    }
+                ],
+            },
+            "spec": {"pipelineRef": {"name": meta["name"]}},
+        }
+        try:
+            self.kube.create_run(meta["namespace"], body)
+        except ApiException as e:
+            if e.status == 409:  # created before a restart
+                return
+            raise
+        self.kube.post_event(
+            pipeline, "Normal", "RunCreated", f"created {name} for {stamp}", self.clock()
+        )
+        log.info("created scheduled run %s for %s", name, stamp, extra=object_ref(pipeline))
+
+    # --- status -----------------------------------------------------------------------
+
+    def _write_status(
+        self,
+        key: Key,
+        raw: Obj,
+        status: PipelineStatus,
+        ready: Condition,
+        runs: list[Obj],
+        now: dt.datetime,
+    ) -> None:
+        current = PipelineStatus.model_validate(raw.get("status") or {})
+        status.observed_generation = raw["metadata"].get("generation")
+        # Stalled mirrors a False Ready for kstatus readers (Flux, kpt, ...).
+        failed = ready.status == "False"
+        stalled = Condition(
+            type="Stalled",
+            status="True" if failed else "False",
+            reason=ready.reason if failed else None,
+            message=ready.message if failed else None,
+        )
+        status.conditions = [
+            _keep_transition_time(ready, current.conditions, now),
+            _keep_transition_time(stalled, current.conditions, now),
+        ]
+        status.active_runs = sorted(r["metadata"]["name"] for r in runs if phase_of(r) in ACTIVE)
+        status.queued_runs = sum(1 for r in runs if phase_of(r) in (None, Phase.QUEUED.value))
+        status.last_run = last_run(runs)
+        status.last_successful_time = last_successful_time(runs, current.last_successful_time)
+        new = to_json(status)
+        if drop_empty(new) == drop_empty(raw.get("status") or {}):
+            return
+        # A spec change (generation) is acknowledged at once; run counts at a bounded rate.
+        spec_changed = status.observed_generation != current.observed_generation
+        wait = self._status_written.get(key, 0.0) + STATUS_INTERVAL - time.monotonic()
+        if wait > 0 and not spec_changed:
+            self.queue.add_after(key, wait)
+            return
+        try:
+            updated = self.kube.patch_pipeline_status(*key, raw["metadata"]["resourceVersion"], new)
+        except ApiException as e:
+            if e.status == 409:  # changed since: its event queues it again
+                self.queue.add_after(key, 1.0)
+                return
+            raise
+        metrics.STATUS_WRITES.labels("Pipeline").inc()
+        self._status_written[key] = time.monotonic()
+        self.cache.pipelines.put(updated)
+
+
+def _keep_transition_time(
+    condition: Condition, current: list[Condition], now: dt.datetime
+) -> Condition:
+    old = next((c for c in current if c.type == condition.type), None)
+    unchanged = old is not None and old.status == condition.status
+    condition.last_transition_time = old.last_transition_time if old and unchanged else now
+    return condition

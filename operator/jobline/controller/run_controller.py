@@ -1,0 +1,522 @@
+"""Per-run sync: observe, decide, act, write.
+
+Every change (a PipelineJob or Pipeline from kopf, a Job or pod from the
+label-selected informers, a timer) queues the run's key. `sync` reads what is
+from the indexed caches, asks `decide_run` what the status should be and what to
+do, does it (create or delete the Job, read the log), and writes the status once,
+only when it changed, with the resourceVersion it decided from as a
+precondition. Each step is idempotent, so a restart at any instant resumes
+correctly: the Job's name is deterministic and adoption checks its owner UID.
+
+Only this controller writes a run's status, one worker per run at a time; the
+Pipeline controller's admission decisions reach it as in-memory verdicts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from jobline.controller import metrics
+from jobline.controller.cache import (
+    Key,
+    Obj,
+    Store,
+    by_controller,
+    by_label,
+    by_pipeline_ref,
+    by_uid,
+    controller_uid,
+    key_of,
+    same_version,
+    strip_job,
+    strip_pod,
+    strip_run,
+)
+from jobline.controller.kube import Kube
+from jobline.controller.logs import LogTails
+from jobline.controller.workqueue import WorkQueue
+from jobline.core.jobs import job_name, short_name
+from jobline.core.run_status import (
+    Admission,
+    Decision,
+    Observed,
+    Outcome,
+    Verdict,
+    decide_run,
+    ended,
+    finish,
+    started,
+)
+from jobline.models import (
+    API_GROUP,
+    API_VERSION,
+    LABEL_PIPELINE,
+    Phase,
+    Pipeline,
+    PipelineJob,
+    PipelineJobStatus,
+    Reason,
+    to_json,
+)
+
+log = logging.getLogger(__name__)
+
+# A run whose Job was just created shows QUEUED only if its pod has not started within
+# this delay: most pods start sooner, and their run goes straight to RUNNING in one write.
+QUEUED_WRITE_DELAY = 1.0
+VANISHED = "vanished"  # deletionTimestamp of a pod seen deleted before it ended
+EVENT_BY_PHASE = {
+    Phase.RUNNING: ("Normal", "Started"),
+    Phase.COMPLETE: ("Normal", "Completed"),
+    Phase.ERROR: ("Warning", "Failed"),
+    Phase.STOPPED: ("Normal", "Stopped"),
+}
+# Waiting runs get an Event once, saying why they wait.
+EVENT_BY_REASON = {
+    Reason.WAITING_FOR_RUN: ("Normal", "Queued"),
+    Reason.PIPELINE_NOT_FOUND: ("Warning", "PipelineNotFound"),
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+class Cache:
+    """The four kinds the operator reads, indexed for its lookups."""
+
+    def __init__(self) -> None:
+        self.runs = Store({"uid": by_uid, "pipeline": by_pipeline_ref}, strip=strip_run)
+        self.pipelines = Store({"label": _pipeline_label})
+        self.jobs = Store(
+            {"uid": by_uid, "owner": by_controller, "pipeline": by_label(LABEL_PIPELINE)},
+            strip=strip_job,
+        )
+        self.pods = Store({"owner": by_controller}, strip=strip_pod)
+        self._models: dict[Key, tuple[str, Pipeline]] = {}
+        self._lock = threading.Lock()
+
+    def pipeline(self, namespace: str, name: str) -> Pipeline | None:
+        """The Pipeline as a model, parsed once per version."""
+        raw = self.pipelines.get(namespace, name)
+        if raw is None:
+            return None
+        version = raw["metadata"].get("resourceVersion", "")
+        with self._lock:
+            cached = self._models.get((namespace, name))
+        if cached and cached[0] == version:
+            return cached[1]
+        model = Pipeline.model_validate(raw)
+        with self._lock:
+            self._models[(namespace, name)] = (version, model)
+        return model
+
+    def pipeline_of_label(self, namespace: str, label: str) -> str | None:
+        found = self.pipelines.one("label", (namespace, label))
+        return found["metadata"]["name"] if found else None
+
+
+def _pipeline_label(pipeline: Obj) -> list[Any]:
+    meta = pipeline["metadata"]
+    return [(meta["namespace"], short_name(meta["name"]))]
+
+
+class Admissions:
+    """The Pipeline controller's decisions for runs without a Job, by run UID."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._verdicts: dict[str, Verdict] = {}
+
+    def get(self, uid: str) -> Verdict | None:
+        with self._lock:
+            return self._verdicts.get(uid)
+
+    def set(self, uid: str, verdict: Verdict) -> bool:
+        """Records a verdict; False when it was already the run's."""
+        with self._lock:
+            if self._verdicts.get(uid) == verdict:
+                return False
+            self._verdicts[uid] = verdict
+            return True
+
+    def admitted(self, uid: str) -> bool:
+        verdict = self.get(uid)
+        return verdict is not None and verdict.admission == Admission.START
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._verdicts.pop(uid, None)
+
+
+class RunController:
+    def __init__(
+        self,
+        kube: Kube,
+        cache: Cache,
+        admissions: Admissions,
+        synced: Callable[[], bool],
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.kube = kube
+        self.cache = cache
+        self.admissions = admissions
+        self.synced = synced
+        self.clock = clock
+        self.logs = LogTails(kube)
+        self.queue: WorkQueue[Key] = WorkQueue()
+        # Told when a run changes: (namespace, pipeline name, whether admission may change).
+        self.pipeline_changed: Callable[[str, str, bool], None] = lambda ns, name, urgent: None
+        self._lock = threading.Lock()
+        self._vanished: dict[str, Obj] = {}  # run UID -> its pod, deleted before it ended
+        self._job_created: dict[str, float] = {}  # run UID -> when this process created its Job
+        self._first_seen: dict[str, float] = {}  # run UID -> when first seen, for the metric
+
+    # --- events in ------------------------------------------------------------
+
+    def on_run(self, event: str | None, body: Obj) -> None:
+        namespace, name = key_of(body)
+        pipeline = body["spec"]["pipelineRef"]["name"]
+        uid = body["metadata"]["uid"]
+        if event == "DELETED":
+            self.cache.runs.delete((namespace, name))
+            self._forget(uid)
+            self.pipeline_changed(namespace, pipeline, True)
+            return
+        stored, old = self.cache.runs.put(body)
+        if same_version(stored, old):
+            return  # a replayed event (kopf re-lists now and then)
+        self._first_seen.setdefault(uid, time.monotonic())
+        self.queue.add((namespace, name))
+        phase = (stored.get("status") or {}).get("phase")
+        old_phase = ((old or {}).get("status") or {}).get("phase")
+        urgent = (
+            old is None
+            or (phase != old_phase and phase in ("COMPLETE", "ERROR", "STOPPED"))
+            or stored["spec"] != old["spec"]
+        )
+        self.pipeline_changed(namespace, pipeline, urgent)
+
+    def on_pipeline(self, namespace: str, name: str) -> None:
+        for run in self.cache.runs.by("pipeline", (namespace, name)):
+            self.queue.add(key_of(run))
+
+    def on_job(self, event: str, job: Obj, old: Obj | None) -> None:
+        run = self.cache.runs.one("uid", controller_uid(job) or "")
+        if run is not None:
+            self.queue.add(key_of(run))
+        else:  # a Job whose run is not known (yet) holds a slot of its Pipeline
+            namespace = job["metadata"]["namespace"]
+            label = (job["metadata"].get("labels") or {}).get(LABEL_PIPELINE, "")
+            pipeline = self.cache.pipeline_of_label(namespace, label)
+            if pipeline:
+                self.pipeline_changed(namespace, pipeline, True)
+
+    def on_pod(self, event: str, pod: Obj, old: Obj | None) -> None:
+        job = self.cache.jobs.one("uid", controller_uid(pod) or "")
+        run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
+        if run is None:
+            return
+        if event == "DELETED" and not ended(pod):
+            # Deleted before its containers ended (kwok removes such pods at once; a
+            # kubelet first marks them): remembered, to tell PodDeleted from Failed.
+            gone = {**pod, "metadata": {**pod["metadata"], "deletionTimestamp": VANISHED}}
+            with self._lock:
+                self._vanished[run["metadata"]["uid"]] = gone
+        self.queue.add(key_of(run))
+
+    def _forget(self, uid: str) -> None:
+        self.admissions.forget(uid)
+        self.logs.forget(uid)
+        with self._lock:
+            self._vanished.pop(uid, None)
+            self._job_created.pop(uid, None)
+            self._first_seen.pop(uid, None)
+
+    # --- sync -----------------------------------------------------------------
+
+    def start(self, workers: int) -> None:
+        self.queue.run_workers(workers, self.sync, failure_logger("PipelineJob"), "run")
+
+    def sync(self, key: Key) -> None:
+        # Decisions need the whole picture of Jobs and pods: wait for the first lists.
+        if not self.synced():
+            self.queue.add_after(key, 0.5)
+            return
+        raw = self.cache.runs.get(*key)
+        if raw is None:
+            return
+        run = PipelineJob.model_validate(raw)
+        uid = run.metadata.uid or ""
+        namespace, name = key
+        pipeline = self.cache.pipeline(namespace, run.spec.pipeline_ref.name)
+        job = self.cache.jobs.one("owner", uid)
+        foreign = job is None and self.cache.jobs.get(namespace, job_name(name)) is not None
+        pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
+        with self._lock:
+            vanished = self._vanished.get(uid)
+        if vanished and all(p["metadata"]["uid"] != vanished["metadata"]["uid"] for p in pods):
+            pods = [*pods, vanished]
+        seen = Observed(
+            run=run,
+            pipeline=pipeline,
+            job=job,
+            pods=pods,
+            foreign_job=foreign,
+            verdict=self.admissions.get(uid),
+            generation=raw["metadata"].get("generation"),
+        )
+        now = self.clock()
+        decision = decide_run(seen, now)
+        if run.status.phase and run.status.phase.terminal:
+            if decision.delete_job and job is not None:
+                self._delete_job(job)
+            return
+        if pipeline is not None:
+            raw = self._ensure_owned_by_pipeline(raw, pipeline)
+        if decision.job_to_create is not None:
+            self._create_job(raw, decision)
+            return
+        self._read_log(uid, pods, pipeline, decision)
+        if decision.delete_job and job is not None:
+            self._delete_job(job)
+        if self._write_later(uid, raw, decision.status):
+            return
+        self._write(raw, decision.status)
+        self._requeue(key, uid, decision)
+
+    def _create_job(self, raw: Obj, decision: Decision) -> None:
+        body = decision.job_to_create
+        assert body is not None
+        key, uid = key_of(raw), raw["metadata"]["uid"]
+        try:
+            created = self.kube.create_job(body)
+        except ApiException as e:
+            if e.status == 409:  # created before a restart: adopted when its owner is this run
+                existing = self.kube.read_job(*key_of(body))
+                if existing is not None:
+                    self.cache.jobs.put(existing)
+                self.queue.add(key)
+                return
+            if e.status in (400, 403, 413, 422):
+                outcome = Outcome(Phase.ERROR, Reason.JOB_REJECTED, _api_message(e))
+                status = decision.status
+                self._write(raw, finish(status, outcome, status.observed_generation, self.clock()))
+                return
+            raise
+        self.cache.jobs.put(created)
+        with self._lock:
+            self._job_created[uid] = time.monotonic()
+            seen = self._first_seen.get(uid)
+        if seen is not None:
+            metrics.JOB_CREATION_LATENCY.observe(time.monotonic() - seen)
+        log.info("created Job %s", created["metadata"]["name"], extra=object_ref(raw))
+        self.queue.add_after(key, QUEUED_WRITE_DELAY)
+
+    def _write_later(self, uid: str, raw: Obj, status: PipelineJobStatus) -> bool:
+        """Holds back the first QUEUED of a run whose Job was just created: if its pod
+        starts soon, one write says RUNNING."""
+        if (raw.get("status") or {}).get("phase") or status.reason != Reason.QUEUED:
+            return False
+        with self._lock:
+            created = self._job_created.get(uid)
+        if created is None:
+            return False
+        wait = created + QUEUED_WRITE_DELAY - time.monotonic()
+        if wait > 0:
+            self.queue.add_after(key_of(raw), wait)
+            return True
+        return False
+
+    def _read_log(
+        self, uid: str, pods: list[Obj], pipeline: Pipeline | None, decision: Decision
+    ) -> None:
+        started_pods = [p for p in pods if started(p)]
+        if not started_pods:
+            return
+        pod = max(started_pods, key=lambda p: p["metadata"]["creationTimestamp"])
+        if pod["metadata"].get("deletionTimestamp") == VANISHED:
+            return  # gone: nothing more to read
+        status = decision.status
+        final = (
+            ended(pod)
+            or decision.delete_job
+            or bool(status.phase and (status.phase.terminal or status.phase == Phase.STOPPING))
+        )
+        tail_lines = pipeline.spec.logs.tail_lines if pipeline else 100
+        try:
+            self.logs.read(uid, pod, tail_lines, final)
+        except (ApiException, OSError) as e:
+            # The run's status must not wait on its log: the next sync reads again.
+            log.warning("cannot read the log of pod %s: %s", pod["metadata"]["name"], e)
+
+    def _requeue(self, key: Key, uid: str, decision: Decision) -> None:
+        if decision.recheck_after is not None:
+            self.queue.add_after(key, decision.recheck_after)
+        if decision.status.phase in (Phase.RUNNING, Phase.STOPPING):
+            due = self.logs.due_in(uid)
+            if due is not None:
+                self.queue.add_after(key, max(0.2, due))
+
+    # --- writing ----------------------------------------------------------------
+
+    def _ensure_owned_by_pipeline(self, raw: Obj, pipeline: Pipeline) -> Obj:
+        """Gives the run an ownerReference to its Pipeline (deleting the Pipeline deletes
+        its runs) and the jobline.dev/pipeline label (listing a Pipeline's runs selects on
+        it), in one patch, when whoever created the run did not."""
+        meta = raw["metadata"]
+        owners = meta.get("ownerReferences") or []
+        label = short_name(pipeline.metadata.name)
+        has_owner = any(o.get("uid") == pipeline.metadata.uid for o in owners)
+        has_label = (meta.get("labels") or {}).get(LABEL_PIPELINE) == label
+        if has_owner and has_label:
+            return raw
+        patch: Obj = {"labels": {LABEL_PIPELINE: label}}
+        if not has_owner:
+            patch["ownerReferences"] = [
+                *owners,
+                {
+                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                    "kind": "Pipeline",
+                    "name": pipeline.metadata.name,
+                    "uid": pipeline.metadata.uid,
+                },
+            ]
+        updated = self.kube.patch_run_metadata(*key_of(raw), meta["resourceVersion"], patch)
+        stored, _ = self.cache.runs.put(updated)
+        return stored
+
+    def _write(self, raw: Obj, status: PipelineJobStatus) -> None:
+        """Patches the status once, and only when it changed (or new log lines were read);
+        posts an Event on a new phase."""
+        uid = raw["metadata"]["uid"]
+        new = to_json(status)
+        new.pop("logs", None)  # the tail is written only when new lines were read
+        old = raw.get("status") or {}
+        tail = self.logs.unwritten_tail(uid, self.clock())
+        if tail is None and _comparable(new) == _comparable(old):
+            return
+        if tail is not None:
+            new["logs"] = to_json(tail)
+        try:
+            updated = self.kube.patch_run_status(
+                *key_of(raw), raw["metadata"]["resourceVersion"], new
+            )
+        except ApiException as e:
+            if e.status == 409:  # the run changed since: its event queues it again
+                self.queue.add_after(key_of(raw), 1.0)
+                return
+            if e.status == 404:
+                return
+            raise
+        metrics.STATUS_WRITES.labels("PipelineJob").inc()
+        self.logs.written(uid)
+        self.cache.runs.put(updated)
+        self._announce(updated, old, status)
+        # Our own write's watch event will look replayed: tell the Pipeline now. A run that
+        # ended frees a slot at once.
+        ended_now = bool(status.phase and status.phase.terminal)
+        self.pipeline_changed(
+            raw["metadata"]["namespace"], raw["spec"]["pipelineRef"]["name"], ended_now
+        )
+
+    def _announce(self, run: Obj, old: Obj, status: PipelineJobStatus) -> None:
+        """Log line, metrics and Event of a new phase (or a new reason to wait)."""
+        phase = status.phase
+        if phase is None:
+            return
+        new_phase = old.get("phase") != phase.value
+        new_wait = old.get("reason") != status.reason and status.reason in EVENT_BY_REASON
+        if not (new_phase or new_wait):
+            return
+        log.info(
+            "%s -> %s (%s): %s",
+            old.get("phase") or "new",
+            phase.value,
+            status.reason,
+            status.message,
+            extra=object_ref(run),
+        )
+        namespace = run["metadata"]["namespace"]
+        if phase.terminal:
+            metrics.RUNS_FINISHED.labels(namespace, phase.value).inc()
+            if status.duration_seconds is not None:
+                metrics.RUN_DURATION.labels(namespace).observe(status.duration_seconds)
+            self._forget_transient(run["metadata"]["uid"])
+        if new_phase and phase in EVENT_BY_PHASE:
+            event: tuple[str, str] | None = EVENT_BY_PHASE[phase]
+        elif new_wait and status.reason:
+            event = EVENT_BY_REASON[Reason(status.reason)]
+        else:
+            event = None
+        if event:
+            self.kube.post_event(run, event[0], event[1], status.message or "", self.clock())
+
+    def _forget_transient(self, uid: str) -> None:
+        """What a run needs only while it runs."""
+        self.admissions.forget(uid)
+        self.logs.forget(uid)
+        with self._lock:
+            self._job_created.pop(uid, None)
+            self._first_seen.pop(uid, None)
+
+    def _delete_job(self, job: Obj) -> None:
+        if not job["metadata"].get("deletionTimestamp"):
+            log.info("deleting Job %s", job["metadata"]["name"], extra=object_ref(job))
+            self.kube.delete_job(*key_of(job), job["metadata"]["uid"])
+
+
+def failure_logger(kind: str) -> Callable[[Key, Exception, float], None]:
+    """Logs a failed sync of an object of `kind`, which the work queue retries later."""
+
+    def log_failure(key: Key, error: Exception, retry_in: float) -> None:
+        ref = {"k8s_ref": {"kind": kind, "namespace": key[0], "name": key[1]}}
+        log.error(
+            "reconciling failed: %s; retrying in %.1f s", error, retry_in, exc_info=error, extra=ref
+        )
+
+    return log_failure
+
+
+def object_ref(obj: Obj) -> dict[str, Any]:
+    """Logging `extra` naming the object: kopf's formatters print it as [namespace/name]
+    in text and as an "object" field in JSON."""
+    meta = obj["metadata"]
+    return {
+        "k8s_ref": {
+            "kind": obj.get("kind"),
+            "namespace": meta.get("namespace"),
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+        }
+    }
+
+
+def _comparable(status: Obj) -> Obj:
+    """The status without empty fields and its log tail."""
+    cleaned = {k: v for k, v in json.loads(json.dumps(status)).items() if k != "logs"}
+    return drop_empty(cleaned)  # type: ignore[no-any-return]
+
+
+def drop_empty(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: drop_empty(v) for k, v in value.items() if v not in (None, [], {})}
+    if isinstance(value, list):
+        return [drop_empty(v) for v in value]
+    return value
+
+
+def _api_message(error: ApiException) -> str:
+    try:
+        message = json.loads(error.body or "")["message"]
+    except (ValueError, TypeError, KeyError):
+        message = str(error.reason)
+    return f"the apiserver rejected the Job: {message}"

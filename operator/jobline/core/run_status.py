@@ -1,0 +1,457 @@
+"""A run's next status, and what to do about it, as a pure function of what was observed.
+
+`decide_run` covers every case, with a Job or without one: the reconciler
+observes (the run, its Pipeline, its own Job and that Job's own pods, the
+Pipeline's admission verdict), calls it, carries out the action it returns
+(create or delete the Job) and writes the status when it changed. Jobs and pods
+are the API's JSON (camelCase dicts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from jobline.core.jobs import build_job
+from jobline.core.variables import InvalidVariables, resolve_variables
+from jobline.models import (
+    ANNOTATION_SCHEDULED_TIME,
+    ENDED_BY_OPERATOR,
+    ConcurrencyPolicy,
+    Condition,
+    Output,
+    Phase,
+    Pipeline,
+    PipelineJob,
+    PipelineJobStatus,
+    Reason,
+    Trigger,
+    TriggerType,
+)
+
+Obj = dict[str, Any]
+IMAGE_PULL_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+CONDITION_BY_PHASE = {
+    Phase.RUNNING: "Running",
+    Phase.STOPPING: "Running",
+    Phase.COMPLETE: "Complete",
+    Phase.ERROR: "Failed",
+    Phase.STOPPED: "Stopped",
+}
+DEFAULT_PENDING_DEADLINE = 600  # the Pipeline's default, for a run whose Pipeline is gone
+
+
+class Admission(Enum):
+    """What the Pipeline's admission decided for a run that has no Job yet."""
+
+    START = "start"
+    WAIT = "wait"
+    FORBID = "forbid"
+    REPLACE = "replace"  # an active run, replaced by a newer one
+
+
+@dataclass(frozen=True)
+class Verdict:
+    admission: Admission
+    position: int | None = None  # while waiting: 1 = next
+    by: str = ""  # for REPLACE: the newer run
+
+
+@dataclass(frozen=True)
+class Outcome:
+    phase: Phase
+    reason: Reason
+    message: str
+
+
+@dataclass
+class Decision:
+    status: PipelineJobStatus
+    job_to_create: Obj | None = None
+    delete_job: bool = False
+    # When to look again though nothing changes (a deadline), in seconds from now.
+    recheck_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    run: PipelineJob
+    pipeline: Pipeline | None
+    job: Obj | None  # the Job controlled by this run (owner UID checked)
+    pods: list[Obj] = field(default_factory=list)  # pods controlled by that Job
+    foreign_job: bool = False  # a Job of the run's Job name exists and is not the run's
+    verdict: Verdict | None = None  # for a run without a Job whose Pipeline is not Allow
+    generation: int | None = None
+
+
+def decide_run(seen: Observed, now: dt.datetime) -> Decision:
+    run = seen.run
+    status = run.status.model_copy(deep=True)
+    status.trigger = status.trigger or trigger_of(run)
+    if status.phase and status.phase.terminal:
+        # Terminal phases never change; a Job the operator ended is deleted (again, after
+        # a restart between the two steps).
+        delete = (
+            seen.job is not None
+            and status.reason in ENDED_BY_OPERATOR
+            and not job_finished(seen.job)
+            and not seen.job["metadata"].get("deletionTimestamp")
+        )
+        return Decision(status, delete_job=delete)
+    if seen.verdict and seen.verdict.admission == Admission.REPLACE:
+        job = seen.job
+        return _end(
+            seen,
+            status,
+            Phase.STOPPED,
+            Reason.REPLACED,
+            f"replaced by the newer run {seen.verdict.by}",
+            now,
+            delete_job=job is not None
+            and not job_finished(job)
+            and not job["metadata"].get("deletionTimestamp"),
+        )
+    if seen.foreign_job:
+        name = run.metadata.name
+        return _end(
+            seen,
+            status,
+            Phase.ERROR,
+            Reason.JOB_REJECTED,
+            f"a Job named for this run already exists and belongs to something else; delete "
+            f"or rename it, then start a new run (run {name})",
+            now,
+        )
+    if seen.job is None:
+        return _without_job(seen, status, now)
+    return _with_job(seen, status, now)
+
+
+def _end(
+    seen: Observed,
+    status: PipelineJobStatus,
+    phase: Phase,
+    reason: Reason,
+    message: str,
+    now: dt.datetime,
+    **kw: Any,
+) -> Decision:
+    return Decision(finish(status, Outcome(phase, reason, message), seen.generation, now), **kw)
+
+
+def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> Decision:
+    run, pipeline = seen.run, seen.pipeline
+    if run.spec.stopped:
+        message = "the run was stopped" + (" before it started" if not status.job_name else "")
+        return _end(seen, status, Phase.STOPPED, Reason.STOPPED, message, now)
+    if status.job_name:
+        return _end(
+            seen,
+            status,
+            Phase.ERROR,
+            Reason.FAILED,
+            f"the run's Job {status.job_name} was deleted by someone else",
+            now,
+        )
+    ref = run.spec.pipeline_ref.name
+    if pipeline is None:
+        message = (
+            f"Pipeline {ref} does not exist in namespace {run.metadata.namespace}; "
+            "the run starts when it is created"
+        )
+        return _end(seen, status, Phase.QUEUED, Reason.PIPELINE_NOT_FOUND, message, now)
+    try:
+        variables = resolve_variables(pipeline.spec.variables, run.spec.variables)
+    except InvalidVariables as e:
+        return _end(seen, status, Phase.ERROR, Reason.INVALID_VARIABLES, str(e), now)
+
+    spec = pipeline.spec
+    verdict = (
+        Verdict(Admission.START)
+        if spec.concurrency_policy == ConcurrencyPolicy.ALLOW
+        else seen.verdict or Verdict(Admission.WAIT, status.queue_position)
+    )
+    if verdict.admission == Admission.FORBID:
+        message = (
+            f"the {spec.max_concurrent_runs} slot(s) of {ref} were taken and its "
+            "concurrencyPolicy is Forbid"
+        )
+        return _end(seen, status, Phase.STOPPED, Reason.FORBIDDEN, message, now)
+    if verdict.admission == Admission.WAIT:
+        status.queue_position = verdict.position
+        message = (
+            f"waiting for a free slot: {spec.max_concurrent_runs} run(s) of {ref} may run at once"
+        )
+        return _end(seen, status, Phase.QUEUED, Reason.WAITING_FOR_RUN, message, now)
+    status.variables = variables
+    status.queue_position = None
+    job = build_job(pipeline, run, variables, status.trigger)
+    decision = _end(
+        seen,
+        status,
+        Phase.QUEUED,
+        Reason.QUEUED,
+        "the Job is created; waiting for its pod",
+        now,
+    )
+    decision.job_to_create = job
+    return decision
+
+
+def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> Decision:
+    job, run, pipeline = seen.job, seen.run, seen.pipeline
+    assert job is not None
+    pods = sorted(seen.pods, key=lambda p: p["metadata"]["creationTimestamp"])
+    latest = pods[-1] if pods else None
+    pending_deadline = (
+        pipeline.spec.pending_deadline_seconds if pipeline else DEFAULT_PENDING_DEADLINE
+    )
+    outcome, recheck = observe(run, job, pods, now, pending_deadline)
+
+    status.job_name = job["metadata"]["name"]
+    status.pod_name = latest["metadata"]["name"] if latest else status.pod_name
+    status.attempts = max(status.attempts, sum(1 for p in pods if started(p)))
+    status.queue_position = None
+    if not status.variables and pipeline is not None:
+        # The Job was created with valid ones; if the Pipeline changed since, keep none.
+        with contextlib.suppress(InvalidVariables):
+            status.variables = resolve_variables(pipeline.spec.variables, run.spec.variables)
+    first_start = next((main_container(p).get("state", {}) for p in pods if started(p)), None)
+    if first_start and status.start_time is None:
+        state = first_start.get("running") or first_start.get("terminated") or {}
+        status.start_time = parse_time(state.get("startedAt"))
+    terminated = main_container(latest).get("state", {}).get("terminated") if latest else None
+    if terminated:
+        status.exit_code = terminated.get("exitCode")
+        status.outputs = outputs_of(terminated)
+    finished = finish(status, outcome, seen.generation, now, terminated)
+    stopping = outcome.phase == Phase.STOPPING
+    ended_by_operator = outcome.phase.terminal and outcome.reason in ENDED_BY_OPERATOR
+    delete = (stopping or ended_by_operator) and not job_finished(job)
+    delete = delete and not job["metadata"].get("deletionTimestamp")
+    return Decision(finished, delete_job=delete, recheck_after=recheck)
+
+
+def observe(
+    run: PipelineJob,
+    job: Obj,
+    pods: list[Obj],
+    now: dt.datetime,
+    pending_deadline_seconds: int,
+) -> tuple[Outcome, float | None]:
+    """The phase, reason and message that the Job and its pods (oldest first) show, and
+    when to look again if nothing changes (a pending deadline)."""
+    latest = pods[-1] if pods else None
+    terminated = main_container(latest).get("state", {}).get("terminated") if latest else None
+    exit_note = f" with exit code {terminated['exitCode']}" if terminated else ""
+    failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
+    backoff_limit = int((job.get("spec") or {}).get("backoffLimit", 6))  # the API's default
+
+    if job_condition(job, "Complete") or (latest and _phase(latest) == "Succeeded"):
+        return Outcome(Phase.COMPLETE, Reason.COMPLETED, "the run completed successfully"), None
+    failed = job_condition(job, "Failed")
+    if failed and failed.get("reason") == "DeadlineExceeded":
+        deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+        message = (
+            f"the run was stopped after activeDeadlineSeconds ({deadline} s); "
+            "raise it or speed the run up"
+        )
+        return Outcome(Phase.STOPPED, Reason.DEADLINE_EXCEEDED, message), None
+    # The outcome is known once the last pod the Job may start has failed: the Job
+    # controller marks the Job Failed later, and the slot need not wait for it.
+    if failed or len(failed_pods) > backoff_limit:
+        return _failure(pods, latest, terminated, exit_note, run), None
+
+    if run.spec.stopped:
+        return Outcome(Phase.STOPPING, Reason.STOPPED, "stopping: the Job is being deleted"), None
+    if latest is None:
+        created = parse_time(job["metadata"].get("creationTimestamp")) or now
+        waited = (now - created).total_seconds()
+        if waited >= pending_deadline_seconds:
+            message = (
+                f"the Job could not create a pod in pendingDeadlineSeconds "
+                f"({pending_deadline_seconds} s): a ResourceQuota, Pod Security admission or "
+                f"a webhook may refuse it; `kubectl describe job {job['metadata']['name']}` "
+                "shows why"
+            )
+            return Outcome(Phase.ERROR, Reason.POD_CREATION_FAILED, message), None
+        recheck = pending_deadline_seconds - waited + 1
+        return Outcome(Phase.QUEUED, Reason.QUEUED, "the Job is starting its pod"), recheck
+    if _phase(latest) == "Pending":
+        problem = pending_problem(latest)
+        created = parse_time(latest["metadata"]["creationTimestamp"]) or now
+        waited = (now - created).total_seconds()
+        if waited >= pending_deadline_seconds:
+            reason, message = problem or (
+                Reason.PENDING_DEADLINE_EXCEEDED,
+                "the pod did not start",
+            )
+            message = f"{message} (waited pendingDeadlineSeconds, {pending_deadline_seconds} s)"
+            return Outcome(Phase.ERROR, reason, message), None
+        recheck = pending_deadline_seconds - waited + 1
+        if problem:
+            return Outcome(Phase.QUEUED, problem[0], problem[1]), recheck
+        return Outcome(Phase.QUEUED, Reason.QUEUED, "waiting for the pod to start"), recheck
+    if _phase(latest) == "Failed":  # the Job controller will start another pod
+        message = f"attempt {len(pods)} failed{exit_note}; retrying"
+        return Outcome(Phase.RUNNING, Reason.RUNNING, message), None
+    return Outcome(Phase.RUNNING, Reason.RUNNING, "the run is running"), None
+
+
+def _failure(
+    pods: list[Obj], latest: Obj | None, terminated: Obj | None, exit_note: str, run: PipelineJob
+) -> Outcome:
+    if terminated and terminated.get("reason") == "OOMKilled":
+        return Outcome(
+            Phase.ERROR,
+            Reason.OOM_KILLED,
+            "the main container ran out of memory (OOMKilled, exit code 137); "
+            "raise its memory limit",
+        )
+    if latest is not None and _deleted_while_running(latest) and not run.spec.stopped:
+        return Outcome(
+            Phase.ERROR,
+            Reason.POD_DELETED,
+            "the run's pod was deleted by someone else while it ran; start a new run",
+        )
+    attempts = sum(1 for p in pods if started(p))
+    if attempts > 1:
+        return Outcome(
+            Phase.ERROR,
+            Reason.BACKOFF_LIMIT_EXCEEDED,
+            f"all {attempts} attempts failed; the last one{exit_note}",
+        )
+    return Outcome(Phase.ERROR, Reason.FAILED, f"the main container failed{exit_note}")
+
+
+def _deleted_while_running(pod: Obj) -> bool:
+    """A pod that was deleted before its containers ended: marked for deletion and
+    failed, or already gone (the reconciler passes a pod it saw vanish with this mark)."""
+    return bool(pod["metadata"].get("deletionTimestamp")) and _phase(pod) not in ("Succeeded",)
+
+
+def _phase(pod: Obj) -> str | None:
+    phase: str | None = (pod.get("status") or {}).get("phase")
+    return phase
+
+
+def trigger_of(run: PipelineJob) -> Trigger:
+    """Schedule when the run was created by a schedule (it carries the time), else Manual."""
+    scheduled = (run.metadata.annotations or {}).get(ANNOTATION_SCHEDULED_TIME)
+    if scheduled:
+        try:
+            return Trigger(type=TriggerType.SCHEDULE, scheduled_time=parse_time(scheduled))
+        except ValueError:
+            pass  # not a time: not a scheduled run of ours
+    return Trigger()
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def job_condition(job: Obj, kind: str) -> Obj | None:
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def job_finished(job: Obj) -> bool:
+    return bool(job_condition(job, "Complete") or job_condition(job, "Failed"))
+
+
+def main_container(pod: Obj) -> Obj:
+    """The status of the pod's first (main) container; empty before it has one."""
+    name = pod["spec"]["containers"][0]["name"]
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == name:
+            return dict(status)
+    return {}
+
+
+def started(pod: Obj) -> bool:
+    state = main_container(pod).get("state", {})
+    return bool(state.get("running") or state.get("terminated"))
+
+
+def ended(pod: Obj) -> bool:
+    return _phase(pod) in ("Succeeded", "Failed")
+
+
+def pending_problem(pod: Obj) -> tuple[Reason, str] | None:
+    """Why a pod has not started (reason, message), when it is stuck rather than just new."""
+    waiting = main_container(pod).get("state", {}).get("waiting") or {}
+    if waiting.get("reason") in IMAGE_PULL_REASONS:
+        image = pod["spec"]["containers"][0].get("image")
+        detail = waiting.get("message") or waiting["reason"]
+        return Reason.IMAGE_PULL_FAILED, f"cannot pull image {image!r}: {detail}"
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
+            return Reason.UNSCHEDULABLE, f"no node can run the pod: {cond.get('message', '')}"
+    return None
+
+
+def outputs_of(terminated: Obj) -> list[Output]:
+    """Outputs from a JSON termination message like {"outputs": [{"name": ..., "records": N}]}."""
+    try:
+        data = json.loads(terminated.get("message") or "")
+        return [Output.model_validate(o) for o in data["outputs"]]
+    except (ValueError, TypeError, KeyError):
+        return []  # a plain-text termination message is not an error
+
+
+def finish(
+    status: PipelineJobStatus,
+    outcome: Outcome,
+    generation: int | None,
+    now: dt.datetime,
+    terminated: Obj | None = None,
+) -> PipelineJobStatus:
+    """Sets phase, reason, message, end time and conditions."""
+    status.phase, status.reason, status.message = outcome.phase, outcome.reason, outcome.message
+    status.observed_generation = generation
+    if outcome.phase.terminal:
+        status.queue_position = None
+        if status.end_time is None:
+            finished = parse_time(terminated.get("finishedAt")) if terminated else None
+            status.end_time = finished or now
+        if status.start_time is not None:
+            status.duration_seconds = round(
+                max(0.0, (status.end_time - status.start_time).total_seconds()), 3
+            )
+    status.conditions = conditions_for(status.conditions, outcome, now)
+    return status
+
+
+def conditions_for(current: list[Condition], outcome: Outcome, now: dt.datetime) -> list[Condition]:
+    """Running, Complete, Failed and Stopped: True for the phase's own, False for the rest
+    (for `kubectl wait --for=condition=Complete`); and kstatus' Reconciling (True until
+    the run ends) and Stalled (True when it failed), for Flux and other kstatus readers.
+
+    A condition's lastTransitionTime moves only when its status changes.
+    """
+    active = CONDITION_BY_PHASE.get(outcome.phase)
+    truth = {kind: kind == active for kind in ("Running", "Complete", "Failed", "Stopped")}
+    truth["Reconciling"] = not outcome.phase.terminal
+    truth["Stalled"] = outcome.phase == Phase.ERROR
+    by_type = {c.type: c for c in current}
+    result = []
+    for kind, true in truth.items():
+        value = "True" if true else "False"
+        old = by_type.get(kind)
+        unchanged = old is not None and old.status == value
+        result.append(
+            Condition(
+                type=kind,
+                status=value,
+                reason=outcome.reason.value if true else None,
+                message=outcome.message if true else None,
+                last_transition_time=old.last_transition_time if old and unchanged else now,
+            )
+        )
+    return result

@@ -1,0 +1,138 @@
+"""Admission as a table: one pass decides for every run of a Pipeline."""
+
+import pytest
+
+from jobline.core.admission import Candidate, Plan, plan, positions_to_show, queue_order
+from jobline.models import ConcurrencyPolicy
+
+QUEUE, ALLOW, FORBID, REPLACE = (
+    ConcurrencyPolicy.QUEUE,
+    ConcurrencyPolicy.ALLOW,
+    ConcurrencyPolicy.FORBID,
+    ConcurrencyPolicy.REPLACE,
+)
+
+
+def waiting(name: str, minute: int = 0, priority: int = 0) -> Candidate:
+    return Candidate(
+        uid=name,
+        name=name,
+        created=f"2026-01-01T00:{minute:02d}:00Z",
+        priority=priority,
+        waiting=True,
+    )
+
+
+def active(name: str, minute: int = 0) -> Candidate:
+    return Candidate(
+        uid=name, name=name, created=f"2026-01-01T00:{minute:02d}:00Z", holds_slot=True
+    )
+
+
+def ended(name: str) -> Candidate:
+    return Candidate(uid=name, name=name, created="2026-01-01T00:00:00Z")
+
+
+def test_queue_order_is_priority_then_age_then_name() -> None:
+    runs = [
+        waiting("old-low", 0, 0),
+        waiting("new-high", 5, 5),
+        waiting("old-high", 1, 5),
+        waiting("new-low", 9, 0),
+        waiting("b-same", 9, 0),
+    ]
+    assert [r.name for r in queue_order(runs)] == [
+        "old-high",
+        "new-high",
+        "old-low",
+        "b-same",
+        "new-low",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "max_runs", "runs", "unknown_jobs", "expected"),
+    [
+        # Queue: free slots go in priority-then-age order; the rest wait, 1 = next.
+        (QUEUE, 1, [waiting("a", 1), waiting("b", 2)], 0, Plan(start=["a"], positions={"b": 1})),
+        (
+            QUEUE,
+            1,
+            [active("x"), waiting("a", 1), waiting("b", 2)],
+            0,
+            Plan(positions={"a": 1, "b": 2}),
+        ),
+        (
+            QUEUE,
+            3,
+            [active("x"), waiting("a", 1), waiting("b", 2), waiting("c", 3)],
+            0,
+            Plan(start=["a", "b"], positions={"c": 1}),
+        ),
+        (
+            QUEUE,
+            2,
+            [waiting("low", 1), waiting("high", 2, priority=9), waiting("mid", 3, 5)],
+            0,
+            Plan(start=["high", "mid"], positions={"low": 1}),
+        ),
+        # Ended runs hold nothing; Jobs of unknown runs (after a restart) hold slots.
+        (QUEUE, 1, [ended("done"), waiting("a", 1)], 0, Plan(start=["a"])),
+        (QUEUE, 2, [waiting("a", 1), waiting("b", 2)], 1, Plan(start=["a"], positions={"b": 1})),
+        (QUEUE, 1, [active("x"), active("y"), waiting("a", 1)], 0, Plan(positions={"a": 1})),
+        # Allow: everyone starts.
+        (ALLOW, 1, [active("x"), waiting("a", 1), waiting("b", 2)], 3, Plan(start=["a", "b"])),
+        # Forbid: what does not fit ends.
+        (FORBID, 1, [active("x"), waiting("a", 1)], 0, Plan(forbid=["a"])),
+        (
+            FORBID,
+            2,
+            [active("x"), waiting("a", 1), waiting("b", 2)],
+            0,
+            Plan(start=["a"], forbid=["b"]),
+        ),
+        # Replace: the newest start; the oldest active and older waiting runs make room.
+        (REPLACE, 1, [active("x", 0), waiting("a", 1)], 0, Plan(start=["a"], replace={"x": "a"})),
+        (
+            REPLACE,
+            1,
+            [active("x", 0), waiting("a", 1), waiting("b", 2)],
+            0,
+            Plan(start=["b"], replace={"x": "b", "a": "b"}),
+        ),
+        (
+            REPLACE,
+            2,
+            [active("x", 0), active("y", 1), waiting("a", 2)],
+            0,
+            Plan(start=["a"], replace={"x": "a"}),
+        ),
+        (REPLACE, 2, [active("x", 0), waiting("a", 2)], 0, Plan(start=["a"])),
+    ],
+)
+def test_plan(
+    policy: ConcurrencyPolicy,
+    max_runs: int,
+    runs: list[Candidate],
+    unknown_jobs: int,
+    expected: Plan,
+) -> None:
+    assert plan(policy, max_runs, runs, unknown_jobs) == expected
+
+
+def test_a_burst_never_exceeds_the_limit() -> None:
+    runs = [waiting(f"r{i:03d}", i % 60, priority=i % 3) for i in range(300)]
+    first = plan(QUEUE, 5, runs)
+    assert len(first.start) == 5
+    assert sorted(first.positions.values()) == list(range(1, 296))
+    started = set(first.start)
+    again = [active(r.name) if r.uid in started else r for r in runs]
+    assert plan(QUEUE, 5, again).start == []
+
+
+def test_new_runs_always_show_a_position_and_stale_ones_refresh_nearest_first() -> None:
+    shown: dict[str, int | None] = {"a": 3, "b": 4, "c": 5, "new": None}
+    actual = {"a": 1, "b": 2, "c": 3, "new": 4}
+    assert positions_to_show(shown, actual, budget=1) == {"new": 4, "a": 1}
+    assert positions_to_show(shown, actual, budget=0) == {"new": 4}
+    assert positions_to_show({"a": 1}, {"a": 1}, budget=5) == {}

@@ -1,0 +1,93 @@
+"""The indexed stores: lookups by owner and Pipeline, stripping, and re-list diffs."""
+
+from typing import Any
+
+from jobline.controller.cache import (
+    Store,
+    by_controller,
+    by_pipeline_ref,
+    same_version,
+    strip_pod,
+    strip_run,
+)
+
+
+def pod(name: str, owner: str, version: str = "1") -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": f"uid-{name}",
+            "resourceVersion": version,
+            "ownerReferences": [{"uid": owner, "controller": True}, {"uid": "other"}],
+            "managedFields": [{"manager": "kubelet"}],
+            "annotations": {"big": "x" * 10_000},
+        },
+        "spec": {"containers": [{"name": "main", "image": "i", "env": [{"name": "A"}]}]},
+        "status": {"phase": "Running"},
+    }
+
+
+def test_lookups_by_controller_follow_changes_and_deletes() -> None:
+    store = Store({"owner": by_controller}, strip=strip_pod)
+    store.put(pod("a", "job-1"))
+    store.put(pod("b", "job-1"))
+    store.put(pod("c", "job-2"))
+    assert sorted(p["metadata"]["name"] for p in store.by("owner", "job-1")) == ["a", "b"]
+    assert store.by("owner", "other") == []  # only the controller reference counts
+    store.put(pod("b", "job-2", version="2"))  # a new controller moves it
+    assert [p["metadata"]["name"] for p in store.by("owner", "job-1")] == ["a"]
+    store.delete(("ns", "a"))
+    assert store.by("owner", "job-1") == []
+    assert len(store.by("owner", "job-2")) == 2
+
+
+def test_pods_are_stored_with_only_what_the_operator_reads() -> None:
+    store = Store({"owner": by_controller}, strip=strip_pod)
+    stored, _ = store.put(pod("a", "job-1"))
+    assert "managedFields" not in stored["metadata"]
+    assert "annotations" not in stored["metadata"]
+    assert stored["spec"]["containers"] == [{"name": "main", "image": "i"}]
+    assert stored["status"] == {"phase": "Running"}
+
+
+def test_runs_are_stored_without_their_log_tail_and_indexed_by_pipeline() -> None:
+    store = Store({"pipeline": by_pipeline_ref}, strip=strip_run)
+    run = {
+        "metadata": {"name": "r", "namespace": "ns", "uid": "u", "resourceVersion": "5"},
+        "spec": {"pipelineRef": {"name": "p"}},
+        "status": {"phase": "RUNNING", "logs": {"lines": ["x"] * 1000}},
+    }
+    store.put(run)
+    [stored] = store.by("pipeline", ("ns", "p"))
+    assert stored["status"] == {"phase": "RUNNING"}
+    assert run["status"]["logs"]  # the event's object is not changed
+
+
+def test_an_older_version_never_replaces_a_newer_one() -> None:
+    store = Store({"owner": by_controller})
+    store.put(pod("a", "job-1", version="7"))
+    stored, old = store.put(pod("a", "job-2", version="6"))  # a late watch event
+    assert stored["metadata"]["resourceVersion"] == "7"
+    assert same_version(stored, old)
+
+
+def test_a_relist_reports_what_vanished_and_only_what_changed() -> None:
+    store = Store({"owner": by_controller})
+    for name in ("kept", "changed", "gone"):
+        store.put(pod(name, "job-1"))
+    store.put(
+        {
+            **pod("elsewhere", "job-1"),
+            "metadata": {**pod("x", "j")["metadata"], "namespace": "other", "name": "elsewhere"},
+        }
+    )
+    vanished, changed = store.replace(
+        [pod("kept", "job-1"), pod("changed", "job-1", version="2"), pod("new", "job-1")], "ns"
+    )
+    assert [o["metadata"]["name"] for o in vanished] == ["gone"]
+    assert sorted((o["metadata"]["name"], old is None) for o, old in changed) == [
+        ("changed", False),
+        ("new", True),
+    ]
+    assert store.get("other", "elsewhere") is not None  # another namespace's watch owns it

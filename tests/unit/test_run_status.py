@@ -1,0 +1,321 @@
+"""decide_run as a table: the status and action for every case, with a Job or without."""
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from jobline.core.run_status import (
+    Admission,
+    Observed,
+    Outcome,
+    Verdict,
+    conditions_for,
+    decide_run,
+)
+from jobline.models import Phase, PipelineJobStatus, Reason
+from tests.unit.builders import job, pipeline, pod, run
+
+NOW = dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.UTC)
+RUNNING = {"running": {"startedAt": "2026-01-01T00:00:01Z"}}
+
+
+def terminated(code: int, reason: str = "Error", message: str = "") -> dict[str, Any]:
+    return {
+        "terminated": {
+            "exitCode": code,
+            "reason": reason,
+            "message": message,
+            "startedAt": "2026-01-01T00:00:01Z",
+            "finishedAt": "2026-01-01T00:00:11Z",
+        }
+    }
+
+
+def failed(reason: str) -> list[dict[str, Any]]:
+    return [{"type": "Failed", "status": "True", "reason": reason}]
+
+
+COMPLETE = [{"type": "Complete", "status": "True"}]
+
+
+def status_of(the_job: dict[str, Any], pods: list[dict[str, Any]], **kw: Any) -> Any:
+    the_pipeline = pipeline(pendingDeadlineSeconds=kw.pop("pending", 600))
+    seen = Observed(kw.pop("the_run", run()), the_pipeline, the_job, pods, generation=1)
+    return decide_run(seen, NOW).status
+
+
+@pytest.mark.parametrize(
+    ("the_job", "pods", "phase", "reason", "exit_code"),
+    [
+        (job(), [], Phase.QUEUED, "Queued", None),
+        (job(), [pod("p1", "Pending")], Phase.QUEUED, "Queued", None),
+        (job(), [pod("p1", "Running", state=RUNNING)], Phase.RUNNING, "Running", None),
+        (
+            job(COMPLETE),
+            [pod("p1", "Succeeded", state=terminated(0, "Completed"))],
+            Phase.COMPLETE,
+            "Completed",
+            0,
+        ),
+        (
+            job(),
+            [pod("p1", "Succeeded", state=terminated(0, "Completed"))],
+            Phase.COMPLETE,
+            "Completed",
+            0,
+        ),
+        (
+            job(failed("BackoffLimitExceeded")),
+            [pod("p1", "Failed", state=terminated(3))],
+            Phase.ERROR,
+            "Failed",
+            3,
+        ),
+        (
+            job(failed("BackoffLimitExceeded")),
+            [
+                pod("p1", "Failed", "2026-01-01T00:00:00Z", terminated(3)),
+                pod("p2", "Failed", "2026-01-01T00:00:20Z", terminated(4)),
+            ],
+            Phase.ERROR,
+            "BackoffLimitExceeded",
+            4,
+        ),
+        (job(), [pod("p1", "Failed", state=terminated(3))], Phase.RUNNING, "Running", 3),
+        (
+            job(failed("BackoffLimitExceeded")),
+            [pod("p1", "Failed", state=terminated(137, "OOMKilled"))],
+            Phase.ERROR,
+            "OOMKilled",
+            137,
+        ),
+        (
+            job(failed("DeadlineExceeded"), activeDeadlineSeconds=5),
+            [pod("p1", "Failed", state=RUNNING)],
+            Phase.STOPPED,
+            "DeadlineExceeded",
+            None,
+        ),
+    ],
+)
+def test_phase_mapping(
+    the_job: dict[str, Any],
+    pods: list[dict[str, Any]],
+    phase: Phase,
+    reason: str,
+    exit_code: int | None,
+) -> None:
+    status = status_of(the_job, pods)
+    assert (status.phase, status.reason, status.exit_code) == (phase, reason, exit_code)
+    assert status.message
+
+
+def test_times_attempts_and_outputs() -> None:
+    message = '{"outputs": [{"name": "orders", "records": 1234}]}'
+    status = status_of(
+        job(COMPLETE), [pod("p1", "Succeeded", state=terminated(0, "Completed", message))]
+    )
+    assert status.start_time == dt.datetime(2026, 1, 1, 0, 0, 1, tzinfo=dt.UTC)
+    assert status.end_time == dt.datetime(2026, 1, 1, 0, 0, 11, tzinfo=dt.UTC)
+    assert status.duration_seconds == 10
+    assert status.attempts == 1
+    assert [(o.name, o.records) for o in status.outputs] == [("orders", 1234)]
+    assert (status.job_name, status.pod_name) == ("sales-1", "p1")
+
+
+def test_plain_text_termination_message_is_no_output() -> None:
+    status = status_of(job(COMPLETE), [pod("p1", "Succeeded", state=terminated(0, "C", "done"))])
+    assert status.outputs == []
+
+
+def test_image_pull_error_waits_then_fails_past_the_pending_deadline() -> None:
+    waiting = {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}
+    young = pod("p1", "Pending", "2026-01-01T00:04:50Z", waiting)
+    old = pod("p1", "Pending", "2026-01-01T00:00:00Z", waiting)
+    assert status_of(job(), [young], pending=60).phase == Phase.QUEUED
+    status = status_of(job(), [old], pending=60)
+    assert (status.phase, status.reason) == (Phase.ERROR, "ImagePullFailed")
+    assert "meltano:3" in status.message
+
+
+def test_unschedulable_and_plain_pending_deadline() -> None:
+    unschedulable = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]
+    stuck = pod("p1", "Pending", conditions=unschedulable)
+    assert status_of(job(), [stuck], pending=60).reason == "Unschedulable"
+    assert status_of(job(), [pod("p1", "Pending")], pending=60).reason == (
+        "PendingDeadlineExceeded"
+    )
+
+
+def test_pod_deleted_by_someone_else() -> None:
+    deleted = pod("p1", "Running", state=RUNNING)
+    deleted["metadata"]["deletionTimestamp"] = "2026-01-01T00:04:00Z"
+    status = status_of(job(failed("BackoffLimitExceeded")), [deleted])
+    assert (status.phase, status.reason) == (Phase.ERROR, "PodDeleted")
+
+
+def test_stop_requested_while_running_is_stopping() -> None:
+    stopping = run(stopped=True)
+    status = status_of(job(), [pod("p1", "Running", state=RUNNING)], the_run=stopping)
+    assert status.phase == Phase.STOPPING
+
+
+def test_conditions_follow_the_phase_and_keep_transition_times() -> None:
+    earlier = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    running = conditions_for([], Outcome(Phase.RUNNING, Reason.RUNNING, "m"), earlier)
+    assert {c.type: c.status for c in running} == {
+        "Running": "True",
+        "Complete": "False",
+        "Failed": "False",
+        "Stopped": "False",
+        "Reconciling": "True",
+        "Stalled": "False",
+    }
+    done = conditions_for(running, Outcome(Phase.COMPLETE, Reason.COMPLETED, "m"), NOW)
+    by_type = {c.type: c for c in done}
+    assert by_type["Complete"].status == "True"
+    assert by_type["Complete"].last_transition_time == NOW
+    assert by_type["Failed"].last_transition_time == earlier  # unchanged: still False
+    assert (by_type["Reconciling"].status, by_type["Stalled"].status) == ("False", "False")
+    failed = conditions_for(done, Outcome(Phase.ERROR, Reason.FAILED, "m"), NOW)
+    assert {c.type: c.status for c in failed}["Stalled"] == "True"
+    assert {c.type: c.reason for c in failed}["Failed"] == "Failed"
+
+
+def test_a_failed_pod_past_the_backoff_limit_ends_the_run_before_the_job_says_so() -> None:
+    # The Job controller marks the Job Failed later; the outcome is already known.
+    status = status_of(job(backoffLimit=0), [pod("p1", "Failed", state=terminated(3))])
+    assert (status.phase, status.reason, status.exit_code) == (Phase.ERROR, "Failed", 3)
+    retrying = status_of(job(backoffLimit=1), [pod("p1", "Failed", state=terminated(3))])
+    assert retrying.phase == Phase.RUNNING
+
+
+def test_a_job_that_cannot_create_its_pod_fails_past_the_pending_deadline() -> None:
+    young, old = job(), job()
+    young["metadata"]["creationTimestamp"] = "2026-01-01T00:04:30Z"
+    old["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    assert status_of(young, [], pending=60).phase == Phase.QUEUED
+    status = status_of(old, [], pending=60)
+    assert (status.phase, status.reason) == (Phase.ERROR, "PodCreationFailed")
+
+
+def decide_without_job(the_run: Any = None, **kw: Any) -> Any:
+    seen = Observed(
+        the_run or run(),
+        kw.pop("the_pipeline", pipeline(concurrencyPolicy="Queue")),
+        None,
+        generation=1,
+        **kw,
+    )
+    return decide_run(seen, NOW)
+
+
+def with_status(the_run: Any, **status: Any) -> Any:
+    the_run.status = PipelineJobStatus.model_validate(status)
+    return the_run
+
+
+@pytest.mark.parametrize(
+    ("case", "the_run", "kw", "phase", "reason", "creates"),
+    [
+        ("stopped before it started", run(stopped=True), {}, "STOPPED", "Stopped", False),
+        ("no such Pipeline", run(), {"the_pipeline": None}, "QUEUED", "PipelineNotFound", False),
+        (
+            "undeclared variable",
+            run(variables={"NOPE": "1"}),
+            {},
+            "ERROR",
+            "InvalidVariables",
+            False,
+        ),
+        ("no verdict yet: waits", run(), {}, "QUEUED", "WaitingForRun", False),
+        (
+            "told to wait",
+            run(),
+            {"verdict": Verdict(Admission.WAIT, 3)},
+            "QUEUED",
+            "WaitingForRun",
+            False,
+        ),
+        ("admitted", run(), {"verdict": Verdict(Admission.START)}, "QUEUED", "Queued", True),
+        ("forbidden", run(), {"verdict": Verdict(Admission.FORBID)}, "STOPPED", "Forbidden", False),
+        (
+            "replaced before it began",
+            run(),
+            {"verdict": Verdict(Admission.REPLACE, by="new")},
+            "STOPPED",
+            "Replaced",
+            False,
+        ),
+        (
+            "Allow needs no verdict",
+            run(),
+            {"the_pipeline": pipeline(concurrencyPolicy="Allow")},
+            "QUEUED",
+            "Queued",
+            True,
+        ),
+        (
+            "its Job was deleted by someone else",
+            with_status(run(), phase="RUNNING", jobName="sales-1"),
+            {},
+            "ERROR",
+            "Failed",
+            False,
+        ),
+        (
+            "a Job of its name is not its own",
+            run(),
+            {"foreign_job": True},
+            "ERROR",
+            "JobRejected",
+            False,
+        ),
+    ],
+)
+def test_without_a_job(
+    case: str, the_run: Any, kw: dict[str, Any], phase: str, reason: str, creates: bool
+) -> None:
+    decision = decide_without_job(the_run, **kw)
+    assert (decision.status.phase.value, decision.status.reason) == (phase, reason), case
+    assert (decision.job_to_create is not None) == creates, case
+    assert decision.status.message, case
+
+
+def test_a_waiting_run_shows_its_position_and_an_admitted_one_drops_it() -> None:
+    waiting = decide_without_job(verdict=Verdict(Admission.WAIT, 3)).status
+    assert waiting.queue_position == 3
+    started = decide_without_job(
+        with_status(run(), phase="QUEUED", queuePosition=1), verdict=Verdict(Admission.START)
+    )
+    assert started.status.queue_position is None
+    assert started.job_to_create["metadata"]["name"] == "sales-1"
+
+
+def test_terminal_runs_never_change_and_a_job_the_operator_ended_is_deleted() -> None:
+    stopped = with_status(run(stopped=True), phase="STOPPED", reason="Stopped")
+    decision = decide_run(
+        Observed(stopped, pipeline(), job(), [pod("p1", "Running", state=RUNNING)]), NOW
+    )
+    assert (decision.status.phase, decision.status.reason) == (Phase.STOPPED, "Stopped")
+    assert decision.delete_job
+    completed = with_status(run(), phase="COMPLETE", reason="Completed")
+    decision = decide_run(Observed(completed, pipeline(), job()), NOW)
+    assert decision.status.phase == Phase.COMPLETE
+    assert not decision.delete_job
+
+
+def test_a_replaced_running_run_stops_and_its_job_is_deleted() -> None:
+    running = with_status(run(), phase="RUNNING", jobName="sales-1")
+    seen = Observed(
+        running,
+        pipeline(concurrencyPolicy="Replace"),
+        job(),
+        [pod("p1", "Running", state=RUNNING)],
+        verdict=Verdict(Admission.REPLACE, by="sales-2"),
+    )
+    decision = decide_run(seen, NOW)
+    assert (decision.status.phase, decision.status.reason) == (Phase.STOPPED, "Replaced")
+    assert "sales-2" in decision.status.message
+    assert decision.delete_job
