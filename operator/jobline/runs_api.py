@@ -71,6 +71,7 @@ class Runs:
         self.core = client.CoreV1Api(api)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("_request_timeout", TIMEOUT)
         try:
             return fn(*args, **kwargs)
         except ApiException as e:
@@ -168,7 +169,7 @@ class Runs:
                 break
         return sorted(rows, key=lambda r: r.metadata["creationTimestamp"], reverse=True)
 
-    def _table(self, path: str, query: Sequence[tuple[str, str]]) -> Obj:
+    def _table(self, path: str, query: Sequence[tuple[str, str]], _request_timeout: Any) -> Obj:
         request = self.api.param_serialize(
             method="GET",
             resource_path=path,
@@ -176,7 +177,7 @@ class Runs:
             header_params={"Accept": TABLE},
             auth_settings=["BearerToken"],
         )
-        response = self.api.call_api(*request, _request_timeout=TIMEOUT)
+        response = self.api.call_api(*request, _request_timeout=_request_timeout)
         if not 200 <= response.status <= 299:
             response.read()  # type: ignore[no-untyped-call]
             raise ApiException.from_response(http_resp=response, body=None, data=None)
@@ -217,6 +218,7 @@ class Runs:
             "pipelinejobs",
             field_selector=f"metadata.name={name}",
             timeout_seconds=timeout,
+            _request_timeout=(10, timeout + 30),
         )
         try:
             for event in stream:

@@ -24,9 +24,10 @@ from tests.conftest import Cluster, wait_for
 class Operator:
     """`jobline operator` as a child process that a test may kill and start again."""
 
-    def __init__(self, kubeconfig: str, log_path: Path) -> None:
+    def __init__(self, kubeconfig: str, log_path: Path, namespaces: tuple[str, ...] = ()) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
+        self.namespaces = namespaces
         self.process: subprocess.Popen[bytes] | None = None
         self.metrics_port = free_port()
         self.health_port = free_port()
@@ -44,6 +45,7 @@ class Operator:
                 f"127.0.0.1:{self.metrics_port}",
                 "--health-address",
                 f"127.0.0.1:{self.health_port}",
+                *(f"--namespace={ns}" for ns in self.namespaces),
             ],
             env=env,
             stdout=log,

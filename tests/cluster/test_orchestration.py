@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -238,3 +239,46 @@ def test_operator_down_across_a_scheduled_time(jl: Jobline, operator: Operator) 
     )
     assert runs_of(jl, "beyond") == []
     assert runs_of(jl, "paused") == []
+
+
+def test_a_burst_of_300_queued_runs_never_exceeds_5_and_starts_by_priority(jl: Jobline) -> None:
+    names = [f"b-{i:03d}" for i in range(300)]
+    priority = {name: 10 if i % 10 == 0 else 0 for i, name in enumerate(names)}
+    # Created before their Pipeline, so the whole queue is known when admission begins.
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: jl.start(n, "burst", priority=priority[n]), names))
+    watcher = RunWatch(jl)
+    jl.pipeline(
+        "burst",
+        {"sim.jobline.dev/duration": "1s"},
+        maxConcurrentRuns=5,
+        history={"successfulRuns": 300},
+    )
+    try:
+        wait_for(
+            "all 300 runs to complete",
+            lambda: (
+                sum(
+                    (r.get("status") or {}).get("phase") == "COMPLETE" for r in runs_of(jl, "burst")
+                )
+                == 300
+            ),
+            timeout=600,
+            interval=2,
+        )
+    finally:
+        watcher.stop()
+    assert watcher.most_live <= 5
+    # The 30 runs of priority 10 first, then the others, each group oldest (name) first.
+    expected = [n for n in names if priority[n]] + [n for n in names if not priority[n]]
+    assert sorted(watcher.created) == sorted(expected)
+    # When several slots free at once, the runs next in line start together and their
+    # Jobs may be created in any order among them: order holds 5 places apart.
+    position = {name: i for i, name in enumerate(watcher.created)}
+    late = [
+        (a, b)
+        for i, a in enumerate(expected)
+        for b in expected[i + 5 :]
+        if position[a] > position[b]
+    ]
+    assert late == []

@@ -168,8 +168,32 @@ def test_large_log_keeps_exactly_the_tail(jl: Jobline) -> None:
     status = jl.wait_done("chatty-1")
     logs = status["logs"]
     assert logs["lines"] == [f"line {i}" for i in range(4950, 5000)]
-    assert (logs["sequence"], logs["totalLines"]) == (4950, 5000)
+    assert (logs["sequence"], logs["totalLines"], logs["truncated"]) == (4950, 5000, True)
     assert len(str(status).encode()) < 64 * 1024
+
+
+def test_a_200_mib_log_written_over_time_ends_with_exactly_its_last_lines(jl: Jobline) -> None:
+    # 204,800 lines of 1 KiB, appended over 12 s while the pod runs: the operator reads it
+    # incrementally, and its final tail is the log's real end.
+    lines, width = 204_800, 1023
+    jl.pipeline(
+        "huge",
+        {
+            "sim.jobline.dev/duration": "16s",
+            "sim.jobline.dev/log-lines": str(lines),
+            "sim.jobline.dev/log-line-bytes": str(width),
+            "sim.jobline.dev/log-over": "12s",
+        },
+        logs={"tailLines": 20},
+    )
+    jl.start("huge-1", "huge")
+    status = jl.wait_done("huge-1", timeout=180)
+    logs = status["logs"]
+    expected = [
+        f"line {i} " + "x" * (width - len(f"line {i}") - 1) for i in range(lines - 20, lines)
+    ]
+    assert logs["lines"] == expected
+    assert (logs["sequence"], logs["totalLines"], logs["truncated"]) == (lines - 20, lines, True)
 
 
 def test_invalid_utf8_and_huge_lines(jl: Jobline) -> None:

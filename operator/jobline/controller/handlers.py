@@ -43,10 +43,13 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Serve exactly our two resources: no listing of CRDs or namespaces, so the
     # operator needs no permission on them.
     settings.scanning.disabled = True
-    # kopf re-lists when a watch ends: ask for long watches, and give up on a silent one.
-    settings.watching.server_timeout = 1800
-    settings.watching.client_timeout = 1860
+    # Every request has a timeout; kopf's watches resume from their last version (with
+    # bookmarks) and are renewed every 10 minutes.
+    settings.networking.connect_timeout = 10
+    settings.networking.request_timeout = 60
     settings.watching.connect_timeout = 10
+    settings.watching.server_timeout = 600
+    settings.watching.client_timeout = 660
     api = kube_api_client()
     namespaces = memo.get("namespaces") or None
     kube = Kube(api)

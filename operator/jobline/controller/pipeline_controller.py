@@ -20,7 +20,7 @@ from collections.abc import Callable
 from kubernetes.client.exceptions import ApiException
 
 from jobline.controller import metrics
-from jobline.controller.cache import Key, Obj, controller_uid
+from jobline.controller.cache import Key, Obj, controller_uid, same_version
 from jobline.controller.kube import Kube
 from jobline.controller.run_controller import (
     Admissions,
@@ -93,10 +93,16 @@ class PipelineController:
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         if event == "DELETED":
-            self.cache.pipelines.delete(key)
-        else:
-            self.cache.pipelines.put(body)
-        self.runs.on_pipeline(*key)
+            self.cache.forget_pipeline(*key)
+            self.runs.on_pipeline(*key)  # waiting runs now wait for it to exist again
+            return
+        stored, old = self.cache.pipelines.put(body)
+        if same_version(stored, old):
+            return  # our own status write, or a replay
+        # Its runs care about its spec, not its status: a status change (most events)
+        # must not wake every run of the Pipeline.
+        if old is None or old["metadata"].get("generation") != stored["metadata"].get("generation"):
+            self.runs.on_pipeline(*key)
         self.queue.add(key)
 
     def run_changed(self, namespace: str, pipeline: str, urgent: bool) -> None:

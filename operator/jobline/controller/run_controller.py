@@ -119,6 +119,11 @@ class Cache:
             self._models[(namespace, name)] = (version, model)
         return model
 
+    def forget_pipeline(self, namespace: str, name: str) -> None:
+        self.pipelines.delete((namespace, name))
+        with self._lock:
+            self._models.pop((namespace, name), None)
+
     def pipeline_of_label(self, namespace: str, label: str) -> str | None:
         found = self.pipelines.one("label", (namespace, label))
         return found["metadata"]["name"] if found else None
@@ -194,7 +199,8 @@ class RunController:
         stored, old = self.cache.runs.put(body)
         if same_version(stored, old):
             return  # a replayed event (kopf re-lists now and then)
-        self._first_seen.setdefault(uid, time.monotonic())
+        if not (stored.get("status") or {}).get("phase"):
+            self._first_seen.setdefault(uid, time.monotonic())
         self.queue.add((namespace, name))
         phase = (stored.get("status") or {}).get("phase")
         old_phase = ((old or {}).get("status") or {}).get("phase")
@@ -322,9 +328,11 @@ class RunController:
         self.queue.add_after(key, QUEUED_WRITE_DELAY)
 
     def _write_later(self, uid: str, raw: Obj, status: PipelineJobStatus) -> bool:
-        """Holds back the first QUEUED of a run whose Job was just created: if its pod
-        starts soon, one write says RUNNING."""
-        if (raw.get("status") or {}).get("phase") or status.reason != Reason.QUEUED:
+        """Holds back QUEUED/Queued for a run whose Job was just created: if its pod starts
+        soon, one write says RUNNING (a waiting run shows WaitingForRun a moment longer)."""
+        if (raw.get("status") or {}).get("phase") not in (None, Phase.QUEUED.value):
+            return False
+        if status.reason != Reason.QUEUED:
             return False
         with self._lock:
             created = self._job_created.get(uid)
