@@ -47,6 +47,15 @@ def test_start_with_vars_list_get_and_logs(jl: Jobline) -> None:
     assert jl.status(name)["variables"] == {"DAY": "friday"}
     assert jl.run(name)["spec"]["priority"] == 3
 
+    # A run of another Pipeline, created without the label (as kubectl does): the operator
+    # labels it, and the server-side selection of each Pipeline's runs tells them apart.
+    jl.pipeline("cli-other")
+    jl.start("other-1", "cli-other")
+    jl.wait_done("other-1")
+    other = jobline(jl, "list", "--pipeline", "cli-other")
+    assert [line.split()[:3] for line in other.stdout.splitlines()[1:]] == [
+        ["other-1", "cli-other", "COMPLETE"]
+    ]
     listed = jobline(jl, "list", "--pipeline", "cli-ok", program="kubectl-jobline")
     assert listed.returncode == 0, listed.stderr
     header, row = listed.stdout.splitlines()

@@ -56,7 +56,8 @@ class Informer:
         self.store = store
         self.on_event = on_event
         self.synced = threading.Event()
-        self.relists = 0  # for tests and metrics: how often a full list was needed
+        self.relists = 0  # how often a full list was needed (only at start, and after a 410)
+        self.resumes = 0  # how often a watch that ended was resumed from its last version
         self._stopped = threading.Event()
         self._synced_scopes: set[str | None] = set()
 
@@ -96,6 +97,7 @@ class Informer:
                     if len(self._synced_scopes) == len(self._scopes()):
                         self.synced.set()
                 version = self._watch(list_fn, version)
+                self.resumes += 1
                 failures = 0
             except Gone:
                 version = None
@@ -143,7 +145,7 @@ class Informer:
             watch=True,
             resource_version=version,
             allow_watch_bookmarks=True,
-            timeout_seconds=WATCH_SECONDS,
+            timeout_seconds=WATCH_SECONDS,  # read at each call: tests shorten it
             _preload_content=False,
             _request_timeout=(10, READ_TIMEOUT),
         )

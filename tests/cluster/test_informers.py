@@ -1,0 +1,67 @@
+"""The Job and pod informers against a real apiserver: label-selected, and resuming a
+watch that ends from where it stopped instead of listing everything again."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from jobline.controller import informers
+from jobline.controller.cache import Store, by_controller
+from jobline.controller.informers import Informer
+from tests.conftest import Cluster, wait_for
+
+
+def job(name: str, labelled: bool) -> dict[str, object]:
+    labels = {"jobline.dev/pipelinejob": name} if labelled else {}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "suspend": True,  # no pods: only the Jobs matter here
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": "busybox:1.36"}],
+                }
+            },
+        },
+    }
+
+
+def test_watches_resume_after_they_end_and_list_only_once(
+    cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubernetes import client
+
+    batch = client.BatchV1Api(cluster.api)
+    monkeypatch.setattr(informers, "WATCH_SECONDS", 1)  # the apiserver ends each watch at once
+    batch.create_namespaced_job(namespace, job("before", labelled=True))
+    batch.create_namespaced_job(namespace, job("unrelated", labelled=False))
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def record(event: str, obj: dict[str, object], old: object) -> None:
+        with lock:
+            events.append((event, obj["metadata"]["name"]))  # type: ignore[index]
+
+    store = Store({"owner": by_controller})
+    informer = Informer(cluster.api, "Job", [namespace], store, record)
+    informer.start()
+    try:
+        wait_for("the first list", informer.synced.is_set)
+        wait_for("three watches to end and resume", lambda: informer.resumes >= 3, timeout=30)
+        batch.create_namespaced_job(namespace, job("after", labelled=True))
+        wait_for("the new Job", lambda: ("ADDED", "after") in events)
+        batch.delete_namespaced_job("before", namespace)
+        wait_for("the deleted Job", lambda: ("DELETED", "before") in events)
+    finally:
+        informer.stop()
+    assert informer.relists == 1
+    assert ("ADDED", "before") in events
+    assert all(name != "unrelated" for _, name in events)  # selected by the apiserver
+    assert store.get(namespace, "unrelated") is None
+    assert store.get(namespace, "before") is None
+    assert store.get(namespace, "after") is not None
