@@ -7,7 +7,7 @@ import base64
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from tests.cluster.jobline_fixtures import Jobline, eventually_gone, events_of
+from tests.cluster.jobline_fixtures import Jobline, events_of, eventually_gone
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("sim")

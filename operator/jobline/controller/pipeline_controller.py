@@ -128,7 +128,8 @@ class PipelineController:
         for doomed in history_to_delete(
             runs, pipeline.spec.history.successful_runs, pipeline.spec.history.failed_runs
         ):
-            self.kube.delete_run(*key, doomed["metadata"]["uid"])
+            meta = doomed["metadata"]
+            self.kube.delete_run(meta["namespace"], meta["name"], meta["uid"])
             runs.remove(doomed)
         if pipeline.spec.concurrency_policy != ConcurrencyPolicy.ALLOW:
             self._admit(key, pipeline, runs)

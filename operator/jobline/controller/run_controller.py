@@ -467,6 +467,11 @@ class RunController:
             event = None
         if event:
             self.kube.post_event(run, event[0], event[1], status.message or "", self.clock())
+        if new_phase and status.reason == Reason.FORBIDDEN:
+            pipeline = self.cache.pipelines.get(namespace, run["spec"]["pipelineRef"]["name"])
+            if pipeline is not None:
+                message = f"{run['metadata']['name']}: {status.message}"
+                self.kube.post_event(pipeline, "Normal", "RunSkipped", message, self.clock())
 
     def _forget_transient(self, uid: str) -> None:
         """What a run needs only while it runs."""
