@@ -46,7 +46,9 @@ IMAGE = "busybox:1.36"
 class Bench:
     """A namespace with watches on Jobs, pods and runs, and an operator to measure."""
 
-    def __init__(self, operator_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, create_with: str = "kubectl", operator_args: tuple[str, ...] = ()) -> None:
+        self.create_with = create_with
+        self.pipeline_uids: dict[str, str] = {}
         self.kubeconfig = local.kubeconfig()
         self.api = config.new_client_from_config(config_file=self.kubeconfig)
         self.api.configuration.connection_pool_maxsize = 16
@@ -113,7 +115,7 @@ class Bench:
         }
 
     def pipeline(self, name: str, template: Any, **spec: Any) -> None:
-        self.custom.create_namespaced_custom_object(
+        created = self.custom.create_namespaced_custom_object(
             GROUP,
             VERSION,
             self.ns,
@@ -125,9 +127,24 @@ class Bench:
                 "spec": {"template": template, **spec},
             },
         )
+        self.pipeline_uids[name] = created["metadata"]["uid"]
 
     def create_run(self, name: str, pipeline: str, priority: int = 0) -> None:
-        """A run as `kubectl apply` creates one: name and spec only."""
+        """A run as `kubectl apply` creates one (name and spec only), or, with
+        --create-with jobline, as `jobline start` does (with the Pipeline's label and an
+        ownerReference to it, which the operator adds otherwise)."""
+        metadata: dict[str, Any] = {"name": name}
+        if self.create_with == "jobline":
+            uid = self.pipeline_uids[pipeline]
+            metadata["labels"] = {"jobline.dev/pipeline": pipeline}
+            metadata["ownerReferences"] = [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "Pipeline",
+                    "name": pipeline,
+                    "uid": uid,
+                }
+            ]
         self.created[("run", name)] = time.monotonic()
         self.custom.create_namespaced_custom_object(
             GROUP,
@@ -137,7 +154,7 @@ class Bench:
             {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "PipelineJob",
-                "metadata": {"name": name},
+                "metadata": metadata,
                 "spec": {"pipelineRef": {"name": pipeline}, "priority": priority},
             },
         )
@@ -309,7 +326,7 @@ def burst(args: argparse.Namespace, order: str) -> None:
         print(
             f"- operator RSS: idle {idle_rss:.0f} MiB, peak {peak:.0f} MiB, after {after:.0f} MiB"
         )
-        print("- " + requests_lines(counts, n)[0])
+        print("- " + "\n".join(requests_lines(counts, n)))
     finally:
         bench.close()
 
@@ -318,7 +335,7 @@ def burst(args: argparse.Namespace, order: str) -> None:
 
 
 def sequential(args: argparse.Namespace) -> None:
-    bench = Bench()
+    bench = Bench(args.create_with)
     try:
         # Allow: each run starts at once, so the figures are the operator's own.
         bench.pipeline(
@@ -337,7 +354,10 @@ def sequential(args: argparse.Namespace) -> None:
             to_final.append(bench.seen.wait("run", name, "COMPLETE") - pod_done)
         time.sleep(3)
         counts = bench.audit.counts()
-        print(f"\n### {args.runs} runs one after another (Allow, 1 s pods)\n")
+        print(
+            f"\n### {args.runs} runs one after another (Allow, 1 s pods), created as "
+            f"{'`jobline start`' if args.create_with == 'jobline' else '`kubectl apply`'} does\n"
+        )
         print("| milliseconds | p50 | p90 | p99 | max |")
         print("|---|---|---|---|---|")
         print(ms_row("created → Job exists", to_job))
@@ -495,6 +515,12 @@ def main() -> None:
         help="burst: how runs and bare Jobs are interleaved when created",
     )
     parser.add_argument("--threads", type=int, default=4, help="client threads creating objects")
+    parser.add_argument(
+        "--create-with",
+        choices=["kubectl", "jobline"],
+        default="kubectl",
+        help="sequential: create runs as kubectl apply does, or as jobline start does",
+    )
     parser.add_argument("--max-concurrent", type=int, default=3, help="queue: maxConcurrentRuns")
     parser.add_argument("--log-mib", type=float, default=200, help="log: the log's size")
     parser.add_argument("--line-bytes", type=int, default=1023, help="log: bytes per line")

@@ -127,34 +127,50 @@ class Sampler:
 
 
 class Audit:
-    """The operator's API requests, read from the audit log from a point on."""
+    """The operator's API requests, read from the audit log from a point on. The apiserver
+    rotates the log (to audit-<time>.log beside it) at 100 MB: files are followed by inode."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.offset = path.stat().st_size if path and path.exists() else 0
+        self.inode, self.offset = 0, 0
+        self.mark()
 
     def mark(self) -> None:
-        self.offset = self.path.stat().st_size if self.path else 0
+        if self.path and self.path.exists():
+            stat = self.path.stat()
+            self.inode, self.offset = stat.st_ino, stat.st_size
+
+    def _files(self) -> list[tuple[Path, int]]:
+        """The files written since the mark, oldest first, each with where to start."""
+        assert self.path
+        files = sorted(self.path.parent.glob("audit*.log"), key=lambda f: f.stat().st_mtime)
+        inodes = [f.stat().st_ino for f in files]
+        if self.inode not in inodes:
+            return [(f, 0) for f in files]
+        start = inodes.index(self.inode)
+        return [(f, self.offset if i == start else 0) for i, f in enumerate(files) if i >= start]
 
     def counts(self) -> Counter[str]:
         """Requests by "verb resource[/subresource]", from the mark on."""
         counts: Counter[str] = Counter()
         if not self.path:
             return counts
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            for line in f:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue  # the line being written
-                if not event.get("userAgent", "").startswith(OPERATOR_AGENTS):
-                    continue
-                if event.get("stage") != "ResponseComplete":
-                    continue
-                ref = event.get("objectRef") or {}
-                sub = ref.get("subresource")
-                counts[f"{event['verb']} {ref.get('resource', '?')}{'/' + sub if sub else ''}"] += 1
+        for path, offset in self._files():
+            with path.open("rb") as f:
+                f.seek(offset)
+                for line in f:
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        continue  # the line being written
+                    if not event.get("userAgent", "").startswith(OPERATOR_AGENTS):
+                        continue
+                    if event.get("stage") != "ResponseComplete":
+                        continue
+                    ref = event.get("objectRef") or {}
+                    sub = ref.get("subresource")
+                    resource = ref.get("resource", "?") + (f"/{sub}" if sub else "")
+                    counts[f"{event['verb']} {resource}"] += 1
         return counts
 
 

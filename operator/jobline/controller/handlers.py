@@ -28,11 +28,15 @@ PIPELINE_WORKERS = 2
 
 
 def kube_api_client() -> client.ApiClient:
+    configuration = client.Configuration()
     try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-        api = client.ApiClient()
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        api = config.new_client_from_config()  # type: ignore[no-untyped-call]
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    # One pooled connection per thread that makes requests (workers, watches, log reads):
+    # beyond the pool's size, every request would pay a new TLS handshake.
+    configuration.connection_pool_maxsize = RUN_WORKERS + PIPELINE_WORKERS + 8
+    api = client.ApiClient(configuration)
     api.user_agent = f"jobline-operator/{__version__}"  # tells its requests apart in audit logs
     return api
 

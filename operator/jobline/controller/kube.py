@@ -43,8 +43,11 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         timeout: tuple[float, float] = TIMEOUT,
+        stream: bool = False,
     ) -> Any:
-        """The response, raising ApiException for any status but 2xx."""
+        """The response's body (or, with `stream`, the open response), raising ApiException
+        for any status but 2xx. A body is always read whole: only then does the connection
+        go back to the pool, and an unread one costs a new TLS handshake later."""
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type
@@ -61,10 +64,12 @@ class Kube:
         if not 200 <= response.status <= 299:
             response.read()  # type: ignore[no-untyped-call]
             raise ApiException.from_response(http_resp=response, body=None, data=None)
-        return response
+        if stream:
+            return response.response
+        return response.response.data
 
     def _json(self, method: str, path: str, **kw: Any) -> Obj:
-        obj: Obj = json.loads(self._request(method, path, **kw).response.data)
+        obj: Obj = json.loads(self._request(method, path, **kw))
         return obj
 
     def create_job(self, body: Obj) -> Obj:
@@ -104,12 +109,13 @@ class Kube:
                 params={"namespace": namespace, "name": pod},
                 query=query,
                 timeout=LOG_TIMEOUT,
+                stream=True,
             )
         except ApiException as e:
             if e.status in (400, 404):  # container not started, or pod gone
                 return None
             raise
-        return _chunks(response.response)
+        return _chunks(response)
 
     def patch_run_status(self, namespace: str, name: str, version: str, status: Obj) -> Obj:
         """Writes the status if the run is still at `version` (409 Conflict if not)."""

@@ -58,7 +58,7 @@ from jobline.models import (
 log = logging.getLogger(__name__)
 # Run changes come in bursts: a Pipeline's status (a summary for people) is written at
 # most this often.
-STATUS_INTERVAL = 2.0
+STATUS_INTERVAL = 5.0
 # Queue positions of waiting runs shift whenever one starts; refresh at most this many
 # per second per Pipeline (nearest the head first), beyond each run's first.
 POSITION_REFRESH_RATE = 0.5

@@ -43,6 +43,9 @@ CONDITION_BY_PHASE = {
     Phase.STOPPED: "Stopped",
 }
 DEFAULT_PENDING_DEADLINE = 600  # the Pipeline's default, for a run whose Pipeline is gone
+# One message from the Job's creation until its pod runs, whether the pod exists yet or
+# not: a new message would be a status write that tells a person nothing new.
+STARTING = "the Job is created; waiting for its pod to start"
 
 
 class Admission(Enum):
@@ -195,7 +198,7 @@ def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) ->
         status,
         Phase.QUEUED,
         Reason.QUEUED,
-        "the Job is created; waiting for its pod",
+        STARTING,
         now,
     )
     decision.job_to_create = job
@@ -280,7 +283,7 @@ def observe(
             )
             return Outcome(Phase.ERROR, Reason.POD_CREATION_FAILED, message), None
         recheck = pending_deadline_seconds - waited + 1
-        return Outcome(Phase.QUEUED, Reason.QUEUED, "the Job is starting its pod"), recheck
+        return Outcome(Phase.QUEUED, Reason.QUEUED, STARTING), recheck
     if _phase(latest) == "Pending":
         problem = pending_problem(latest)
         created = parse_time(latest["metadata"]["creationTimestamp"]) or now
@@ -295,7 +298,7 @@ def observe(
         recheck = pending_deadline_seconds - waited + 1
         if problem:
             return Outcome(Phase.QUEUED, problem[0], problem[1]), recheck
-        return Outcome(Phase.QUEUED, Reason.QUEUED, "waiting for the pod to start"), recheck
+        return Outcome(Phase.QUEUED, Reason.QUEUED, STARTING), recheck
     if _phase(latest) == "Failed":  # the Job controller will start another pod
         message = f"attempt {len(pods)} failed{exit_note}; retrying"
         return Outcome(Phase.RUNNING, Reason.RUNNING, message), None
