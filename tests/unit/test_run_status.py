@@ -319,3 +319,12 @@ def test_a_replaced_running_run_stops_and_its_job_is_deleted() -> None:
     assert (decision.status.phase, decision.status.reason) == (Phase.STOPPED, "Replaced")
     assert "sales-2" in decision.status.message
     assert decision.delete_job
+
+
+def test_the_pod_name_is_kept_once_the_pod_starts_or_is_stuck() -> None:
+    # A pod being scheduled is no news: no status write for its name alone.
+    assert status_of(job(), [pod("p1", "Pending")]).pod_name is None
+    unschedulable = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]
+    stuck = status_of(job(), [pod("p1", "Pending", conditions=unschedulable)])
+    assert (stuck.reason, stuck.pod_name) == ("Unschedulable", "p1")
+    assert status_of(job(), [pod("p1", "Running", state=RUNNING)]).pod_name == "p1"

@@ -102,6 +102,7 @@ class Cache:
         )
         self.pods = Store({"owner": by_controller}, strip=strip_pod)
         self._models: dict[Key, tuple[str, Pipeline]] = {}
+        self._run_models: dict[Key, tuple[str, PipelineJob]] = {}
         self._lock = threading.Lock()
 
     def pipeline(self, namespace: str, name: str) -> Pipeline | None:
@@ -118,6 +119,24 @@ class Cache:
         with self._lock:
             self._models[(namespace, name)] = (version, model)
         return model
+
+    def run_model(self, raw: Obj) -> PipelineJob:
+        """The run as a model, parsed once per version (events of its Job and pods sync it
+        again and again while its own object does not change). Callers copy before change."""
+        key, version = key_of(raw), raw["metadata"].get("resourceVersion", "")
+        with self._lock:
+            cached = self._run_models.get(key)
+        if cached and cached[0] == version:
+            return cached[1]
+        model = PipelineJob.model_validate(raw)
+        with self._lock:
+            self._run_models[key] = (version, model)
+        return model
+
+    def forget_run(self, key: Key) -> None:
+        self.runs.delete(key)
+        with self._lock:
+            self._run_models.pop(key, None)
 
     def forget_pipeline(self, namespace: str, name: str) -> None:
         self.pipelines.delete((namespace, name))
@@ -192,7 +211,7 @@ class RunController:
         pipeline = body["spec"]["pipelineRef"]["name"]
         uid = body["metadata"]["uid"]
         if event == "DELETED":
-            self.cache.runs.delete((namespace, name))
+            self.cache.forget_run((namespace, name))
             self._forget(uid)
             self.pipeline_changed(namespace, pipeline, True)
             return
@@ -216,6 +235,8 @@ class RunController:
             self.queue.add(key_of(run))
 
     def on_job(self, event: str, job: Obj, old: Obj | None) -> None:
+        if event == "MODIFIED" and old is not None and _job_facts(job) == _job_facts(old):
+            return  # counters the Job controller keeps; nothing a run's decision reads
         run = self.cache.runs.one("uid", controller_uid(job) or "")
         if run is not None:
             self.queue.add(key_of(run))
@@ -227,6 +248,8 @@ class RunController:
                 self.pipeline_changed(namespace, pipeline, True)
 
     def on_pod(self, event: str, pod: Obj, old: Obj | None) -> None:
+        if event == "MODIFIED" and old is not None and _pod_facts(pod) == _pod_facts(old):
+            return
         job = self.cache.jobs.one("uid", controller_uid(pod) or "")
         run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
         if run is None:
@@ -260,7 +283,7 @@ class RunController:
         raw = self.cache.runs.get(*key)
         if raw is None:
             return
-        run = PipelineJob.model_validate(raw)
+        run = self.cache.run_model(raw)
         uid = run.metadata.uid or ""
         namespace, name = key
         pipeline = self.cache.pipeline(namespace, run.spec.pipeline_ref.name)
@@ -515,8 +538,26 @@ def object_ref(obj: Obj) -> dict[str, Any]:
 
 def _comparable(status: Obj) -> Obj:
     """The status without empty fields and its log tail."""
-    cleaned = {k: v for k, v in json.loads(json.dumps(status)).items() if k != "logs"}
-    return drop_empty(cleaned)  # type: ignore[no-any-return]
+    return drop_empty({k: v for k, v in status.items() if k != "logs"})  # type: ignore[no-any-return]
+
+
+def _job_facts(job: Obj) -> Any:
+    """What a run's decision reads of its Job."""
+    return (
+        job["metadata"].get("deletionTimestamp"),
+        (job.get("status") or {}).get("conditions"),
+    )
+
+
+def _pod_facts(pod: Obj) -> Any:
+    """What a run's decision reads of a pod."""
+    status = pod.get("status") or {}
+    return (
+        pod["metadata"].get("deletionTimestamp"),
+        status.get("phase"),
+        status.get("conditions"),
+        [(c.get("name"), c.get("state")) for c in status.get("containerStatuses") or []],
+    )
 
 
 def drop_empty(value: Any) -> Any:

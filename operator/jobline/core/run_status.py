@@ -216,7 +216,10 @@ def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> De
     outcome, recheck = observe(run, job, pods, now, pending_deadline)
 
     status.job_name = job["metadata"]["name"]
-    status.pod_name = latest["metadata"]["name"] if latest else status.pod_name
+    # The pod's name once it started or is stuck (worth a look); a pod merely being
+    # scheduled is not worth a status write of its own.
+    if latest is not None and outcome.reason != Reason.QUEUED:
+        status.pod_name = latest["metadata"]["name"]
     status.attempts = max(status.attempts, sum(1 for p in pods if started(p)))
     status.queue_position = None
     if not status.variables and pipeline is not None:
