@@ -1,5 +1,7 @@
-"""kopf registrations: the only module that knows kopf. Each handler hands the
-object to the controllers, which do the work on their own threads.
+"""kopf registrations: the only module that knows kopf. kopf runs the operator's
+lifecycle (startup, cleanup, peering, the liveness probe) and delivers Pipeline
+events; runs, Jobs and pods come from our own informers (see informers.py). The
+controllers do the work on their own threads.
 
 Only `on.event` handlers are used: kopf then puts no finalizers and writes no
 progress annotations on our objects; deletion is left to the garbage collector
@@ -59,21 +61,22 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     kube = Kube(api)
     cache = Cache()
     admissions = Admissions()
-    jobs = Informer(api, "Job", namespaces, cache.jobs)
-    pods = Informer(api, "Pod", namespaces, cache.pods)
-    runs = RunController(
-        kube, cache, admissions, lambda: jobs.synced.is_set() and pods.synced.is_set()
-    )
+    informers = [
+        Informer(api, "PipelineJob", namespaces, cache.runs),
+        Informer(api, "Job", namespaces, cache.jobs),
+        Informer(api, "Pod", namespaces, cache.pods),
+    ]
+    runs = RunController(kube, cache, admissions, lambda: all(i.synced.is_set() for i in informers))
     pipelines = PipelineController(kube, cache, admissions, runs, runs.clock)
-    jobs.on_event, pods.on_event = runs.on_job, runs.on_pod
-    jobs.start()
-    pods.start()
+    for informer, handler in zip(informers, (runs.on_run, runs.on_job, runs.on_pod), strict=True):
+        informer.on_event = handler
+        informer.start()
     runs.start(RUN_WORKERS)
     pipelines.start(PIPELINE_WORKERS)
     register_run_gauges(cache.runs.items)
     memo["runs"] = runs
     memo["pipelines"] = pipelines
-    memo["informers"] = [jobs, pods]
+    memo["informers"] = informers
     log.info("Jobline operator started (namespaces: %s)", ", ".join(namespaces or ["all"]))
 
 
@@ -84,11 +87,6 @@ def cleanup(memo: kopf.Memo, **_: Any) -> None:
     for controller in (memo.get("runs"), memo.get("pipelines")):
         if controller:
             controller.queue.stop()
-
-
-@kopf.on.event(API_GROUP, API_VERSION, "pipelinejobs")
-def pipelinejob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo["runs"].on_run(event["type"], dict(event["object"]))
 
 
 @kopf.on.event(API_GROUP, API_VERSION, "pipelines")

@@ -1,8 +1,10 @@
-"""Label-selected watches of the Jobs and pods Jobline owns, feeding indexed stores.
+"""Watches of runs, and of the Jobs and pods Jobline owns, feeding indexed stores.
 
 kopf would stream every pod of the cluster into the operator and filter them
-here; these watches ask the apiserver for objects with the
-jobline.dev/pipelinejob label only, so unrelated pods cost nothing.
+here; the Job and pod watches ask the apiserver for objects with the
+jobline.dev/pipelinejob label only, so unrelated pods cost nothing. Runs are
+watched here too rather than through kopf, whose per-event machinery (diffs,
+progress storage) was the largest cost of a run in a profile of a burst.
 
 As client-go's reflector: list once (in pages), then watch from the list's
 resourceVersion; when a watch ends, watch again from the last version seen
@@ -26,7 +28,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
 from jobline.controller.cache import Obj, Store, same_version
-from jobline.models import LABEL_PIPELINEJOB
+from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINEJOB
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class Informer:
     ) -> None:
         self.api = api
         self.kind = kind
+        self.label_selector = None if kind == "PipelineJob" else LABEL_PIPELINEJOB
         self.namespaces = namespaces
         self.store = store
         self.on_event = on_event
@@ -62,6 +65,15 @@ class Informer:
         self._synced_scopes: set[str | None] = set()
 
     def _list_fn(self, namespace: str | None) -> Callable[..., Any]:
+        if self.kind == "PipelineJob":
+            custom = client.CustomObjectsApi(self.api)
+            if namespace:
+                return lambda **kw: custom.list_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, "pipelinejobs", **kw
+                )
+            return lambda **kw: custom.list_cluster_custom_object(
+                API_GROUP, API_VERSION, "pipelinejobs", **kw
+            )
         if self.kind == "Job":
             batch = client.BatchV1Api(self.api)
             if namespace:
@@ -117,7 +129,7 @@ class Informer:
         while True:
             page = json.loads(
                 list_fn(
-                    label_selector=LABEL_PIPELINEJOB,
+                    label_selector=self.label_selector,
                     limit=PAGE_SIZE,
                     _continue=token,
                     _preload_content=False,
@@ -141,7 +153,7 @@ class Informer:
         """Watches from `version` until the apiserver ends the watch; returns the last
         version seen, to watch again from."""
         response = list_fn(
-            label_selector=LABEL_PIPELINEJOB,
+            label_selector=self.label_selector,
             watch=True,
             resource_version=version,
             allow_watch_bookmarks=True,

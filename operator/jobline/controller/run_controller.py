@@ -35,7 +35,6 @@ from jobline.controller.cache import (
     by_uid,
     controller_uid,
     key_of,
-    same_version,
     strip_job,
     strip_pod,
     strip_run,
@@ -133,8 +132,7 @@ class Cache:
             self._run_models[key] = (version, model)
         return model
 
-    def forget_run(self, key: Key) -> None:
-        self.runs.delete(key)
+    def forget_run_model(self, key: Key) -> None:
         with self._lock:
             self._run_models.pop(key, None)
 
@@ -206,27 +204,25 @@ class RunController:
 
     # --- events in ------------------------------------------------------------
 
-    def on_run(self, event: str | None, body: Obj) -> None:
-        namespace, name = key_of(body)
-        pipeline = body["spec"]["pipelineRef"]["name"]
-        uid = body["metadata"]["uid"]
+    def on_run(self, event: str, run: Obj, old: Obj | None) -> None:
+        """A run changed; the run informer has already updated the cache."""
+        namespace, name = key_of(run)
+        pipeline = run["spec"]["pipelineRef"]["name"]
+        uid = run["metadata"]["uid"]
         if event == "DELETED":
-            self.cache.forget_run((namespace, name))
+            self.cache.forget_run_model((namespace, name))
             self._forget(uid)
             self.pipeline_changed(namespace, pipeline, True)
             return
-        stored, old = self.cache.runs.put(body)
-        if same_version(stored, old):
-            return  # a replayed event (kopf re-lists now and then)
-        if not (stored.get("status") or {}).get("phase"):
+        if not (run.get("status") or {}).get("phase"):
             self._first_seen.setdefault(uid, time.monotonic())
         self.queue.add((namespace, name))
-        phase = (stored.get("status") or {}).get("phase")
+        phase = (run.get("status") or {}).get("phase")
         old_phase = ((old or {}).get("status") or {}).get("phase")
         urgent = (
             old is None
             or (phase != old_phase and phase in ("COMPLETE", "ERROR", "STOPPED"))
-            or stored["spec"] != old["spec"]
+            or run["spec"] != old["spec"]
         )
         self.pipeline_changed(namespace, pipeline, urgent)
 

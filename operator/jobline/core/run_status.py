@@ -93,7 +93,8 @@ class Observed:
 
 def decide_run(seen: Observed, now: dt.datetime) -> Decision:
     run = seen.run
-    status = run.status.model_copy(deep=True)
+    # A shallow copy: decisions assign fields, and never change a nested value in place.
+    status = run.status.model_copy()
     status.trigger = status.trigger or trigger_of(run)
     if status.phase and status.phase.terminal:
         # Terminal phases never change; a Job the operator ended is deleted (again, after
