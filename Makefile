@@ -32,7 +32,7 @@ crds: install ## Regenerate crds/*.yaml from the pydantic models
 lint: install ## ruff check, format check, and the import layers (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	cd operator && ../$(BIN)/lint-imports --config ../pyproject.toml
+	cd operator && ../$(BIN)/lint-imports ../pyproject.toml
 
 .PHONY: format
 format: install ## Apply ruff's fixes and formatting
