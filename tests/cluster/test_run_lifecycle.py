@@ -57,7 +57,9 @@ def test_run_completes_with_exit_code_times_and_log(jl: Jobline) -> None:
         jl.namespace, field_selector="involvedObject.kind=PipelineJob,involvedObject.name=ok-1"
     ).items
     # A run that starts at once needs no Queued event: only waiting runs get one.
-    assert sorted(e.reason for e in events) == ["Completed", "Started"]
+    assert sorted(e.reason for e in events) == ["Completed", "Started"], [
+        (e.reason, e.message) for e in events
+    ]
 
 
 def test_exit_code_3_is_an_error(jl: Jobline) -> None:

@@ -229,7 +229,6 @@ def with_status(the_run: Any, **status: Any) -> Any:
             "InvalidVariables",
             False,
         ),
-        ("no verdict yet: waits", run(), {}, "QUEUED", "WaitingForRun", False),
         (
             "told to wait",
             run(),
@@ -281,6 +280,13 @@ def test_without_a_job(
     assert (decision.status.phase.value, decision.status.reason) == (phase, reason), case
     assert (decision.job_to_create is not None) == creates, case
     assert decision.status.message, case
+
+
+def test_without_a_verdict_a_run_waits_for_admission_and_writes_nothing() -> None:
+    decision = decide_without_job()
+    assert decision.awaiting_admission
+    assert decision.status.phase is None
+    assert decision.job_to_create is None
 
 
 def test_a_waiting_run_shows_its_position_and_an_admitted_one_drops_it() -> None:

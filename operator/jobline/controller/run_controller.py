@@ -307,6 +307,9 @@ class RunController:
             return
         if pipeline is not None:
             raw = self._ensure_owned_by_pipeline(raw, pipeline)
+        if decision.awaiting_admission:
+            self.pipeline_changed(namespace, run.spec.pipeline_ref.name, True)
+            return
         if decision.job_to_create is not None:
             self._create_job(raw, decision)
             return

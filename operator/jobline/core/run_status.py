@@ -78,6 +78,8 @@ class Decision:
     delete_job: bool = False
     # When to look again though nothing changes (a deadline), in seconds from now.
     recheck_after: float | None = None
+    # The run waits for its Pipeline's admission to decide: nothing to write until then.
+    awaiting_admission: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,11 +176,12 @@ def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) ->
         return _end(seen, status, Phase.ERROR, Reason.INVALID_VARIABLES, str(e), now)
 
     spec = pipeline.spec
-    verdict = (
-        Verdict(Admission.START)
-        if spec.concurrency_policy == ConcurrencyPolicy.ALLOW
-        else seen.verdict or Verdict(Admission.WAIT, status.queue_position)
-    )
+    if spec.concurrency_policy == ConcurrencyPolicy.ALLOW:
+        verdict = Verdict(Admission.START)
+    elif seen.verdict is None:
+        return Decision(status, awaiting_admission=True)
+    else:
+        verdict = seen.verdict
     if verdict.admission == Admission.FORBID:
         message = (
             f"the {spec.max_concurrent_runs} slot(s) of {ref} were taken and its "
