@@ -77,7 +77,8 @@ cluster-test: install ## Cluster tests: on KUBECONFIG when set, else on the loca
 	$(BIN)/pytest -m cluster
 	@echo "==> again, with the operator authenticated as the Helm chart's ServiceAccount"
 	$(BIN)/pytest -m cluster --operator-as-chart \
-	  tests/cluster/test_run_lifecycle.py tests/cluster/test_orchestration.py -k "not operator_down"
+	  tests/cluster/test_run_lifecycle.py tests/cluster/test_orchestration.py \
+	  -k "not operator_down and not burst_of_300 and not 200_mib"
 
 .PHONY: test
 test: lint typecheck unit cluster-test ## Everything CI runs: lint, typecheck, unit and cluster tests
