@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 STATUS_INTERVAL = 5.0
 # Queue positions of waiting runs shift whenever one starts; refresh at most this many
 # per second per Pipeline (nearest the head first), beyond each run's first.
-POSITION_REFRESH_RATE = 0.5
+POSITION_REFRESH_RATE = 0.2
 ACTIVE = (Phase.RUNNING.value, Phase.STOPPING.value)
 
 
