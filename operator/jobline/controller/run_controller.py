@@ -71,6 +71,9 @@ log = logging.getLogger(__name__)
 # A run whose Job was just created shows QUEUED only if its pod has not started within
 # this delay: most pods start sooner, and their run goes straight to RUNNING in one write.
 QUEUED_WRITE_DELAY = 1.0
+# A run that already shows QUEUED (it waited for a slot) keeps showing it a little longer:
+# only its reason would change.
+REQUEUED_WRITE_DELAY = 5.0
 VANISHED = "vanished"  # deletionTimestamp of a pod seen deleted before it ended
 EVENT_BY_PHASE = {
     Phase.RUNNING: ("Normal", "Started"),
@@ -352,15 +355,15 @@ class RunController:
     def _write_later(self, uid: str, raw: Obj, status: PipelineJobStatus) -> bool:
         """Holds back QUEUED/Queued for a run whose Job was just created: if its pod starts
         soon, one write says RUNNING (a waiting run shows WaitingForRun a moment longer)."""
-        if (raw.get("status") or {}).get("phase") not in (None, Phase.QUEUED.value):
-            return False
-        if status.reason != Reason.QUEUED:
+        shown = (raw.get("status") or {}).get("phase")
+        if shown not in (None, Phase.QUEUED.value) or status.reason != Reason.QUEUED:
             return False
         with self._lock:
             created = self._job_created.get(uid)
         if created is None:
             return False
-        wait = created + QUEUED_WRITE_DELAY - time.monotonic()
+        delay = QUEUED_WRITE_DELAY if shown is None else REQUEUED_WRITE_DELAY
+        wait = created + delay - time.monotonic()
         if wait > 0:
             self.queue.add_after(key_of(raw), wait)
             return True
