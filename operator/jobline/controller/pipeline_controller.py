@@ -175,9 +175,7 @@ class PipelineController:
             self._tell(by_uid[uid], Verdict(Admission.FORBID))
         for uid, newer in decided.replace.items():
             self._tell(by_uid[uid], Verdict(Admission.REPLACE, by=newer))
-        shown = {
-            uid: (by_uid[uid].get("status") or {}).get("queuePosition") for uid in decided.positions
-        }
+        shown = {uid: self._shown_position(by_uid[uid]) for uid in decided.positions}
         budget = self._position_budget.setdefault(
             key, TokenBucket(POSITION_REFRESH_RATE, 1, time.monotonic)
         )
@@ -190,6 +188,14 @@ class PipelineController:
             shown.get(uid) != pos for uid, pos in decided.positions.items() if uid not in chosen
         ):
             self.queue.add_after(key, 1 / POSITION_REFRESH_RATE)  # the rest, later
+
+    def _shown_position(self, run: Obj) -> int | None:
+        """The position the run shows, or has been told to show and not written yet."""
+        written: int | None = (run.get("status") or {}).get("queuePosition")
+        told = self.admissions.get(run["metadata"]["uid"])
+        if told is not None and told.admission == Admission.WAIT and told.position is not None:
+            return told.position
+        return written
 
     def _tell(self, run: Obj, verdict: Verdict) -> None:
         if self.admissions.set(run["metadata"]["uid"], verdict):
