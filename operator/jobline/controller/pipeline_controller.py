@@ -161,10 +161,14 @@ class PipelineController:
                     and not run["spec"].get("stopped"),
                 )
             )
+        # Jobs of runs not known yet (right after a restart) hold slots too; a Job that
+        # merely carries the labels, with no PipelineJob as its controller, holds none.
         unknown = [
             j
             for j in self.cache.jobs.by("pipeline", (key[0], short_name(key[1])))
-            if self.cache.runs.one("uid", controller_uid(j) or "") is None and not job_finished(j)
+            if _controller_kind(j) == "PipelineJob"
+            and self.cache.runs.one("uid", controller_uid(j) or "") is None
+            and not job_finished(j)
         ]
         spec = pipeline.spec
         decided = plan(spec.concurrency_policy, spec.max_concurrent_runs, candidates, len(unknown))
@@ -320,6 +324,13 @@ class PipelineController:
         metrics.STATUS_WRITES.labels("Pipeline").inc()
         self._status_written[key] = time.monotonic()
         self.cache.pipelines.put(updated)
+
+
+def _controller_kind(obj: Obj) -> str | None:
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("kind"))
+    return None
 
 
 def _keep_transition_time(
