@@ -282,3 +282,29 @@ def test_a_burst_of_300_queued_runs_never_exceeds_5_and_starts_by_priority(jl: J
         if position[a] > position[b]
     ]
     assert late == []
+
+
+def test_a_job_that_only_carries_the_labels_holds_no_slot(jl: Jobline) -> None:
+    # Made by hand, labelled as a run's Job of Pipeline "guarded", controlled by nothing.
+    jl.batch.create_namespaced_job(
+        jl.namespace,
+        {
+            "metadata": {
+                "name": "impostor",
+                "labels": {"jobline.dev/pipeline": "guarded", "jobline.dev/pipelinejob": "x"},
+            },
+            "spec": {
+                "suspend": True,  # never finishes on its own
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "main", "image": "busybox:1.36"}],
+                    }
+                },
+            },
+        },
+    )
+    jl.pipeline("guarded", {"sim.jobline.dev/duration": "1s"}, maxConcurrentRuns=1)
+    jl.start("guarded-1", "guarded")
+    assert jl.wait_done("guarded-1")["phase"] == "COMPLETE"
+    assert any(j.metadata.name == "impostor" for j in jl.jobs())  # and it is left alone
