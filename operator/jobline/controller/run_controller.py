@@ -262,12 +262,10 @@ class RunController:
         self.queue.add(key_of(run))
 
     def _forget(self, uid: str) -> None:
-        self.admissions.forget(uid)
-        self.logs.forget(uid)
+        """Everything kept of a run that is gone."""
+        self._forget_transient(uid)
         with self._lock:
             self._vanished.pop(uid, None)
-            self._job_created.pop(uid, None)
-            self._first_seen.pop(uid, None)
 
     # --- sync -----------------------------------------------------------------
 
