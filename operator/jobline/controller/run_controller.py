@@ -262,10 +262,13 @@ class RunController:
         self.queue.add(key_of(run))
 
     def _forget(self, uid: str) -> None:
-        """Everything kept of a run that is gone."""
-        self._forget_transient(uid)
+        """What is kept of a run only while it runs: dropped when it ends or is deleted."""
+        self.admissions.forget(uid)
+        self.logs.forget(uid)
         with self._lock:
             self._vanished.pop(uid, None)
+            self._job_created.pop(uid, None)
+            self._first_seen.pop(uid, None)
 
     # --- sync -----------------------------------------------------------------
 
@@ -481,7 +484,7 @@ class RunController:
             metrics.RUNS_FINISHED.labels(namespace, phase.value).inc()
             if status.duration_seconds is not None:
                 metrics.RUN_DURATION.labels(namespace).observe(status.duration_seconds)
-            self._forget_transient(run["metadata"]["uid"])
+            self._forget(run["metadata"]["uid"])
         if new_phase and phase in EVENT_BY_PHASE:
             event: tuple[str, str] | None = EVENT_BY_PHASE[phase]
         elif new_wait and status.reason:
@@ -495,14 +498,6 @@ class RunController:
             if pipeline is not None:
                 message = f"{run['metadata']['name']}: {status.message}"
                 self.kube.post_event(pipeline, "Normal", "RunSkipped", message, self.clock())
-
-    def _forget_transient(self, uid: str) -> None:
-        """What a run needs only while it runs."""
-        self.admissions.forget(uid)
-        self.logs.forget(uid)
-        with self._lock:
-            self._job_created.pop(uid, None)
-            self._first_seen.pop(uid, None)
 
     def _delete_job(self, job: Obj) -> None:
         if not job["metadata"].get("deletionTimestamp"):
