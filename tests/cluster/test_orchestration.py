@@ -166,8 +166,14 @@ def test_history_is_trimmed_oldest_first(jl: Jobline) -> None:
             == ["tidy-ok-2", "tidy-ok-3", "tidy-stop-1"]
         ),
     )
-    status = pipeline_status(jl, "tidy")
-    assert status["lastRun"]["name"] == "tidy-stop-1"
+    # The Pipeline's status follows its runs within a few seconds (written at most every 5 s).
+    status = wait_for(
+        "the Pipeline's last run",
+        lambda: (
+            (s := pipeline_status(jl, "tidy")).get("lastRun", {}).get("name") == "tidy-stop-1" and s
+        ),
+        timeout=30,
+    )
     assert status["lastSuccessfulTime"]
 
 

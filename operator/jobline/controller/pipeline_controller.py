@@ -308,10 +308,14 @@ class PipelineController:
         new = to_json(status)
         if drop_empty(new) == drop_empty(raw.get("status") or {}):
             return
-        # A spec change (generation) is acknowledged at once; run counts at a bounded rate.
-        spec_changed = status.observed_generation != current.observed_generation
+        # A spec change (generation) and a new scheduled run are recorded at once; the
+        # summary of the runs at a bounded rate.
+        at_once = (
+            status.observed_generation != current.observed_generation
+            or status.last_schedule_time != current.last_schedule_time
+        )
         wait = self._status_written.get(key, 0.0) + STATUS_INTERVAL - time.monotonic()
-        if wait > 0 and not spec_changed:
+        if wait > 0 and not at_once:
             self.queue.add_after(key, wait)
             return
         try:
