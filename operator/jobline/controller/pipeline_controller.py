@@ -138,10 +138,9 @@ class PipelineController:
     # --- admission ----------------------------------------------------------------
 
     def _admit(self, key: Key, pipeline: Pipeline, runs: list[Obj]) -> None:
-        candidates, known = [], set()
+        candidates = []
         for run in runs:
             uid = run["metadata"]["uid"]
-            known.add(uid)
             status = run.get("status") or {}
             terminal = status.get("phase") in TERMINAL_PHASES
             job = self.cache.jobs.one("owner", uid)
