@@ -94,6 +94,16 @@ class Kube:
             if e.status not in (404, 409):  # gone, or another Job of that name now
                 raise
 
+    def read_pipeline(self, namespace: str, name: str) -> Obj | None:
+        try:
+            return self._json(
+                "GET", f"{CUSTOM}/pipelines/{{name}}", params={"namespace": namespace, "name": name}
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
     def stream_log(
         self, namespace: str, pod: str, container: str, since_time: str | None
     ) -> Iterator[bytes] | None:

@@ -286,7 +286,7 @@ class RunController:
         run = self.cache.run_model(raw)
         uid = run.metadata.uid or ""
         namespace, name = key
-        pipeline = self.cache.pipeline(namespace, run.spec.pipeline_ref.name)
+        pipeline = self._pipeline(run)
         job = self.cache.jobs.one("owner", uid)
         foreign = job is None and self.cache.jobs.get(namespace, job_name(name)) is not None
         pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
@@ -324,6 +324,20 @@ class RunController:
             return
         self._write(raw, decision.status)
         self._requeue(key, uid, decision)
+
+    def _pipeline(self, run: PipelineJob) -> Pipeline | None:
+        """The run's Pipeline. Pipelines and runs arrive by different watches, so a new run
+        can come before its Pipeline: on a miss, the API says whether it exists (once per
+        run: a run already waiting for its Pipeline is not asked about again)."""
+        namespace, name = run.metadata.namespace or "", run.spec.pipeline_ref.name
+        found = self.cache.pipeline(namespace, name)
+        if found is not None or run.status.reason == Reason.PIPELINE_NOT_FOUND:
+            return found
+        raw = self.kube.read_pipeline(namespace, name)
+        if raw is None:
+            return None
+        self.cache.pipelines.put(raw)
+        return self.cache.pipeline(namespace, name)
 
     def _create_job(self, raw: Obj, decision: Decision) -> None:
         body = decision.job_to_create
