@@ -22,11 +22,17 @@ def key_of(obj: Obj) -> Key:
     return obj["metadata"]["namespace"], obj["metadata"]["name"]
 
 
-def controller_uid(obj: Obj) -> str | None:
+def controller_ref(obj: Obj) -> Obj | None:
+    """The ownerReference marked as the object's controller, if any."""
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("controller"):
-            return str(ref["uid"])
+            return dict(ref)
     return None
+
+
+def controller_uid(obj: Obj) -> str | None:
+    ref = controller_ref(obj)
+    return str(ref["uid"]) if ref else None
 
 
 def by_controller(obj: Obj) -> list[Hashable]:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from kubernetes.client.exceptions import ApiException
 
 from jobline.controller import metrics
-from jobline.controller.cache import Key, Obj, controller_uid, same_version
+from jobline.controller.cache import Key, Obj, controller_ref, controller_uid, same_version
 from jobline.controller.kube import Kube
 from jobline.controller.run_controller import (
     Admissions,
@@ -80,7 +79,6 @@ class PipelineController:
         self.runs = runs
         self.clock = clock
         self.queue: WorkQueue[Key] = WorkQueue()
-        self._lock = threading.Lock()
         self._skipped_reported: dict[Key, dt.datetime] = {}
         self._status_written: dict[Key, float] = {}
         self._position_budget: dict[Key, TokenBucket] = {}
@@ -165,7 +163,7 @@ class PipelineController:
         unknown = [
             j
             for j in self.cache.jobs.by("pipeline", (key[0], short_name(key[1])))
-            if _controller_kind(j) == "PipelineJob"
+            if (controller_ref(j) or {}).get("kind") == "PipelineJob"
             and self.cache.runs.one("uid", controller_uid(j) or "") is None
             and not job_finished(j)
         ]
@@ -327,13 +325,6 @@ class PipelineController:
         metrics.STATUS_WRITES.labels("Pipeline").inc()
         self._status_written[key] = time.monotonic()
         self.cache.pipelines.put(updated)
-
-
-def _controller_kind(obj: Obj) -> str | None:
-    for ref in obj["metadata"].get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("kind"))
-    return None
 
 
 def _keep_transition_time(
