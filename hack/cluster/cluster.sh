@@ -67,6 +67,9 @@ componentsPatches:
 - name: kube-apiserver
   extraArgs:
   - {key: kubelet-preferred-address-types, value: InternalIP}
+# As OpenShift has it: setting blockOwnerDeletion on an ownerReference needs
+# update on the owner's finalizers, so the chart's RBAC is tested under it.
+  - {key: enable-admission-plugins, value: OwnerReferencesPermissionEnforcement}
 ---
 # Pods with no Logs object of their own have an empty log.
 apiVersion: kwok.x-k8s.io/v1alpha1

@@ -24,8 +24,16 @@ def definitions() -> dict[str, dict[str, Any]]:
     return dict(sorted(crds.items(), reverse=True))  # pipelines before pipelinejobs
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a repeated part of a schema out in full: no YAML anchors and aliases, which
+    few readers of a CRD expect."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def render(manifest: dict[str, Any]) -> str:
-    return HEADER + yaml.safe_dump(manifest, sort_keys=False, width=100)
+    return HEADER + yaml.dump(manifest, Dumper=_PlainDumper, sort_keys=False, width=100)
 
 
 def render_all() -> str:

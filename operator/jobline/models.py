@@ -22,6 +22,10 @@ LABEL_PIPELINE = f"{API_GROUP}/pipeline"
 LABEL_PIPELINEJOB = f"{API_GROUP}/pipelinejob"
 # On runs created by a schedule: the cron time they are for (RFC 3339).
 ANNOTATION_SCHEDULED_TIME = f"{API_GROUP}/scheduled-time"
+# On every pod of a run: the API keeps a pod that ended or was deleted until the operator
+# has recorded how it ended (exit code, last log lines, why it was deleted).
+POD_FINALIZER = f"{API_GROUP}/record-outcome"
+MESSAGE_MAX_BYTES = 1024  # status.message and condition messages
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
@@ -74,6 +78,7 @@ class Reason(enum.StrEnum):
     PIPELINE_NOT_FOUND = "PipelineNotFound"
     INVALID_VARIABLES = "InvalidVariables"
     JOB_REJECTED = "JobRejected"
+    INVALID_TEMPLATE = "InvalidTemplate"  # the Pipeline's template cannot make a Job
     POD_CREATION_FAILED = "PodCreationFailed"
     RUNNING = "Running"
     COMPLETED = "Completed"
@@ -108,6 +113,14 @@ ENDED_BY_OPERATOR = frozenset(
 # --- Pipeline -------------------------------------------------------------
 
 
+class EnvVar(schema.BaseModel, extra="allow"):
+    """A core/v1 EnvVar: a name and a value or valueFrom."""
+
+    name: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="The variable's name."
+    )
+
+
 class Container(schema.BaseModel, extra="allow"):
     """A core/v1 Container; the apiserver validates the rest when the Job is created."""
 
@@ -117,10 +130,17 @@ class Container(schema.BaseModel, extra="allow"):
     image: Annotated[str, StringConstraints(min_length=1)] = Field(
         description="The container image."
     )
+    env: schema.Optional[list[EnvVar]] = Field(
+        None, description="Environment variables; the run's variables are added to them."
+    )
 
 
 class PodSpec(schema.BaseModel, extra="allow"):
     """A core/v1 PodSpec; validated in full when the Job is created."""
+
+    init_containers: schema.Optional[list[Container]] = Field(
+        None, description="Containers run before the main one; they get the variables too."
+    )
 
     containers: Annotated[list[Container], Field(min_length=1)] = Field(
         description="The pod's containers; the first one is the run's main container."

@@ -144,6 +144,11 @@ def test_second_run_waits_until_the_first_ends(jl: Jobline) -> None:
     second = jl.wait_done("second", timeout=60)
     assert first["phase"] == second["phase"] == "COMPLETE"
     assert second["startTime"] >= first["endTime"]
+    # The Event follows the status write that it announces.
+    wait_for(
+        "the second run's Events",
+        lambda: len(events_of(jl, "PipelineJob", "second")) >= 3,
+    )
     reasons = [e.reason for e in events_of(jl, "PipelineJob", "second")]
     assert sorted(reasons) == ["Completed", "Queued", "Started"]  # Queued: it had to wait
 

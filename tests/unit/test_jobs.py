@@ -74,6 +74,13 @@ def test_scheduled_runs_get_their_time() -> None:
 def test_the_template_is_not_modified() -> None:
     source = pipeline()
     build_job(source, run(), {"A": "1"})
-    assert source.spec.template.spec.containers[0].model_extra == {
-        "env": [{"name": "START_DATE", "value": "template"}]
-    }
+    env = source.spec.template.spec.containers[0].env or []
+    assert [e.model_dump(exclude_none=True) for e in env] == [
+        {"name": "START_DATE", "value": "template"}
+    ]
+    assert "finalizers" not in source.spec.template.metadata.model_extra
+
+
+def test_every_pod_carries_the_operators_finalizer() -> None:
+    meta = build_job(pipeline(), run(), {})["spec"]["template"]["metadata"]
+    assert meta["finalizers"] == ["jobline.dev/record-outcome"]

@@ -148,11 +148,74 @@ def test_unschedulable_and_plain_pending_deadline() -> None:
     )
 
 
+def deleted(the_pod: dict[str, Any]) -> dict[str, Any]:
+    the_pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:04:00Z"
+    return the_pod
+
+
+def test_a_pod_being_deleted_keeps_the_run_running_until_its_containers_end() -> None:
+    status = status_of(job(backoffLimit=0), [deleted(pod("p1", "Running", state=RUNNING))])
+    assert status.phase == Phase.RUNNING
+
+
 def test_pod_deleted_by_someone_else() -> None:
-    deleted = pod("p1", "Running", state=RUNNING)
-    deleted["metadata"]["deletionTimestamp"] = "2026-01-01T00:04:00Z"
-    status = status_of(job(failed("BackoffLimitExceeded")), [deleted])
-    assert (status.phase, status.reason) == (Phase.ERROR, "PodDeleted")
+    # As a kubelet ends it: SIGTERM (143), Failed, deletionTimestamp kept (our finalizer).
+    gone = deleted(pod("p1", "Failed", state=terminated(143)))
+    for the_job in (job(backoffLimit=0), job(failed("BackoffLimitExceeded"))):
+        status = status_of(the_job, [gone])
+        assert (status.phase, status.reason, status.exit_code) == (Phase.ERROR, "PodDeleted", 143)
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("DeletionByPodGC", "NodeLost"),
+        ("DeletionByTaintManager", "NodeLost"),
+        ("EvictionByEvictionAPI", "PodDeleted"),
+        ("PreemptionByScheduler", "PodDeleted"),
+    ],
+)
+def test_a_disrupted_pod_says_why(reason: str, expected: str) -> None:
+    target = [{"type": "DisruptionTarget", "status": "True", "reason": reason, "message": "m"}]
+    lost = deleted(pod("p1", "Failed", state=RUNNING, conditions=target))
+    status = status_of(job(backoffLimit=0), [lost])
+    assert (status.phase, status.reason) == (Phase.ERROR, expected)
+    assert reason in (status.message or "")
+
+
+def test_pods_deleted_by_the_job_controller_past_the_deadline_are_a_timeout() -> None:
+    # The Job controller deletes them before its Failed condition reaches us.
+    the_job = job(backoffLimit=0, activeDeadlineSeconds=60)
+    the_job["status"]["startTime"] = "2026-01-01T00:00:00Z"
+    status = status_of(the_job, [deleted(pod("p1", "Failed", state=terminated(143)))])
+    assert (status.phase, status.reason) == (Phase.STOPPED, "DeadlineExceeded")
+    target = job(backoffLimit=0, conditions=[])
+    target["status"]["conditions"] = [
+        {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded"}
+    ]
+    status = status_of(target, [pod("p1", "Running", state=RUNNING)])
+    assert (status.phase, status.reason) == (Phase.STOPPED, "DeadlineExceeded")
+
+
+def test_a_complete_job_waits_for_its_pods_exit_code() -> None:
+    # Job and pod events come by different watches: the Job's may come first.
+    status = status_of(job(COMPLETE), [pod("p1", "Running", state=RUNNING)])
+    assert status.phase == Phase.RUNNING
+    status = status_of(job(COMPLETE), [])  # the pod is gone: say what is missing
+    assert (status.phase, status.exit_code) == (Phase.COMPLETE, None)
+    assert "exit code" in (status.message or "")
+
+
+def test_a_stopped_run_is_stopped_once_its_job_is_going_and_its_pods_ended() -> None:
+    stopping = run(stopped=True)
+    going = job()
+    going["metadata"]["deletionTimestamp"] = "2026-01-01T00:04:00Z"
+    status = status_of(
+        going, [deleted(pod("p1", "Failed", state=terminated(143)))], the_run=stopping
+    )
+    assert (status.phase, status.exit_code) == (Phase.STOPPED, 143)
+    still = status_of(going, [deleted(pod("p1", "Running", state=RUNNING))], the_run=stopping)
+    assert still.phase == Phase.STOPPING
 
 
 def test_stop_requested_while_running_is_stopping() -> None:
@@ -198,6 +261,38 @@ def test_a_job_that_cannot_create_its_pod_fails_past_the_pending_deadline() -> N
     assert status_of(young, [], pending=60).phase == Phase.QUEUED
     status = status_of(old, [], pending=60)
     assert (status.phase, status.reason) == (Phase.ERROR, "PodCreationFailed")
+
+
+def test_the_job_controllers_reason_is_shown_while_it_retries() -> None:
+    quota = 'pods "sales-1-x" is forbidden: exceeded quota: q, limited: pods=0'
+    young, old = job(), job()
+    young["metadata"]["creationTimestamp"] = "2026-01-01T00:04:30Z"
+    old["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    for the_job, phase in ((young, Phase.QUEUED), (old, Phase.ERROR)):
+        seen = Observed(
+            run(), pipeline(pendingDeadlineSeconds=60), the_job, [], pod_creation_error=quota
+        )
+        decision = decide_run(seen, NOW)
+        assert (decision.status.phase, decision.status.reason) == (phase, "PodCreationFailed")
+        assert quota in (decision.status.message or "")
+    assert (
+        decide_run(
+            Observed(
+                run(), pipeline(pendingDeadlineSeconds=60), young, [], pod_creation_error=quota
+            ),
+            NOW,
+        ).delete_job
+        is False
+    )
+    assert decision.delete_job is True  # past the deadline: the operator ends the Job
+
+
+def test_messages_are_bounded() -> None:
+    huge = {f"UNDECLARED_{i}_{'X' * 3000}": "x" for i in range(100)}
+    status = decide_without_job(run(variables=huge))
+    assert status.status.reason == "InvalidVariables"
+    assert len((status.status.message or "").encode()) <= 1024
+    assert all(len((c.message or "").encode()) <= 1024 for c in status.status.conditions)
 
 
 def decide_without_job(the_run: Any = None, **kw: Any) -> Any:

@@ -114,7 +114,9 @@ def test_workers_retry_a_failed_key_and_never_run_a_key_twice_at_once() -> None:
         if done.count(key) == 1 and key == "flaky":
             raise RuntimeError("apiserver away")
 
-    queue.run_workers(4, process, lambda key, error, delay: errors.append((key, str(error))))
+    queue.run_workers(
+        4, process, lambda key, error, delay, failures: errors.append((key, str(error)))
+    )
     queue.add("a")
     queue.add("flaky")
     time.sleep(0.01)

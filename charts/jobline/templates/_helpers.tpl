@@ -34,18 +34,25 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [jobline.dev]
   resources: [pipelines/status, pipelinejobs/status]
   verbs: [patch]
+# A Job's ownerReference to its run blocks the run's deletion until the Job is gone;
+# where OwnerReferencesPermissionEnforcement is on (OpenShift), setting that needs this.
+- apiGroups: [jobline.dev]
+  resources: [pipelinejobs/finalizers]
+  verbs: [update]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]
+# patch: only to remove the operator's own finalizer once a pod's end is recorded.
 - apiGroups: [""]
   resources: [pods]
-  verbs: [list, watch]
+  verbs: [list, watch, patch]
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
+# list: why a Job cannot create its pod is in the Job controller's Events.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, list]
 {{- if .Values.peering.enabled }}
 - apiGroups: [kopf.dev]
   resources: [{{ ternary "kopfpeerings" "clusterkopfpeerings" (gt (len .Values.watchNamespaces) 0) }}]

@@ -189,7 +189,7 @@ def strip_pod(pod: Obj) -> Obj:
     meta = {
         k: v
         for k, v in pod["metadata"].items()
-        if k not in ("managedFields", "annotations", "generateName", "finalizers")
+        if k not in ("managedFields", "annotations", "generateName")
     }
     spec = pod.get("spec") or {}
     return {

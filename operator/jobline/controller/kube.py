@@ -94,6 +94,36 @@ class Kube:
             if e.status not in (404, 409):  # gone, or another Job of that name now
                 raise
 
+    def failed_create_message(self, namespace: str, job_uid: str) -> str | None:
+        """The message of the latest FailedCreate Event the Job controller posted on the Job
+        (why it cannot create a pod), if any."""
+        selector = f"involvedObject.uid={job_uid},reason=FailedCreate"
+        events = self._json(
+            "GET",
+            "/api/v1/namespaces/{namespace}/events",
+            params={"namespace": namespace},
+            query=[("fieldSelector", selector), ("limit", "20")],
+        )["items"]
+        if not events:
+            return None
+        latest = max(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+        message: str = latest.get("message") or ""
+        return message
+
+    def remove_pod_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
+        patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}
+        try:
+            self._request(
+                "PATCH",
+                "/api/v1/namespaces/{namespace}/pods/{name}",
+                params={"namespace": namespace, "name": name},
+                body=patch,
+                content_type="application/strategic-merge-patch+json",
+            )
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
     def read_pipeline(self, namespace: str, name: str) -> Obj | None:
         try:
             return self._json(

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from jobline.controller import metrics
 from jobline.controller.cache import (
@@ -52,12 +53,14 @@ from jobline.core.run_status import (
     decide_run,
     ended,
     finish,
+    parse_time,
     started,
 )
 from jobline.models import (
     API_GROUP,
     API_VERSION,
     LABEL_PIPELINE,
+    POD_FINALIZER,
     Phase,
     Pipeline,
     PipelineJob,
@@ -74,7 +77,8 @@ QUEUED_WRITE_DELAY = 1.0
 # A run that already shows QUEUED (it waited for a slot) keeps showing it a little longer:
 # only its reason would change.
 REQUEUED_WRITE_DELAY = 5.0
-VANISHED = "vanished"  # deletionTimestamp of a pod seen deleted before it ended
+# A Job with no pod this long after its creation: ask the Job controller's Events why.
+NO_POD_GRACE = 2.0
 EVENT_BY_PHASE = {
     Phase.RUNNING: ("Normal", "Started"),
     Phase.COMPLETE: ("Normal", "Completed"),
@@ -201,7 +205,6 @@ class RunController:
         # Told when a run changes: (namespace, pipeline name, whether admission may change).
         self.pipeline_changed: Callable[[str, str, bool], None] = lambda ns, name, urgent: None
         self._lock = threading.Lock()
-        self._vanished: dict[str, Obj] = {}  # run UID -> its pod, deleted before it ended
         self._job_created: dict[str, float] = {}  # run UID -> when this process created its Job
         self._first_seen: dict[str, float] = {}  # run UID -> when first seen, for the metric
 
@@ -251,22 +254,17 @@ class RunController:
             return
         job = self.cache.jobs.one("uid", controller_uid(pod) or "")
         run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
-        if run is None:
-            return
-        if event == "DELETED" and not ended(pod):
-            # Deleted before its containers ended (kwok removes such pods at once; a
-            # kubelet first marks them): remembered, to tell PodDeleted from Failed.
-            gone = {**pod, "metadata": {**pod["metadata"], "deletionTimestamp": VANISHED}}
-            with self._lock:
-                self._vanished[run["metadata"]["uid"]] = gone
-        self.queue.add(key_of(run))
+        if run is not None:
+            self.queue.add(key_of(run))
+        elif event != "DELETED" and pod["metadata"].get("deletionTimestamp") and self.synced():
+            # Its run (or Job) is gone, and with it the need to record how the pod ended.
+            self._release([pod])
 
     def _forget(self, uid: str) -> None:
         """What is kept of a run only while it runs: dropped when it ends or is deleted."""
         self.admissions.forget(uid)
         self.logs.forget(uid)
         with self._lock:
-            self._vanished.pop(uid, None)
             self._job_created.pop(uid, None)
             self._first_seen.pop(uid, None)
 
@@ -286,28 +284,30 @@ class RunController:
         run = self.cache.run_model(raw)
         uid = run.metadata.uid or ""
         namespace, name = key
-        pipeline = self._pipeline(run)
+        try:
+            pipeline = self._pipeline(run)
+        except ValidationError as e:  # the schema let through what the operator cannot read
+            self._end_unreadable(raw, run, e)
+            return
         job = self.cache.jobs.one("owner", uid)
         foreign = job is None and self.cache.jobs.get(namespace, job_name(name)) is not None
         pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
-        with self._lock:
-            vanished = self._vanished.get(uid)
-        if vanished and all(p["metadata"]["uid"] != vanished["metadata"]["uid"] for p in pods):
-            pods = [*pods, vanished]
+        now = self.clock()
         seen = Observed(
             run=run,
             pipeline=pipeline,
             job=job,
             pods=pods,
             foreign_job=foreign,
+            pod_creation_error=self._pod_creation_error(job, pods, now),
             verdict=self.admissions.get(uid),
             generation=raw["metadata"].get("generation"),
         )
-        now = self.clock()
         decision = decide_run(seen, now)
         if run.status.phase and run.status.phase.terminal:
             if decision.delete_job and job is not None:
                 self._delete_job(job)
+            self._release(pods)  # recorded: the API may let them go
             return
         if pipeline is not None:
             raw = self._ensure_owned_by_pipeline(raw, pipeline)
@@ -322,7 +322,12 @@ class RunController:
             self._delete_job(job)
         if self._write_later(uid, raw, decision.status):
             return
-        self._write(raw, decision.status)
+        if self._write(raw, decision.status) and decision.status.phase:
+            if decision.status.phase.terminal:
+                self._release(pods)
+            elif pods:  # earlier attempts are counted: only the latest one is still news
+                latest = max(pods, key=lambda p: p["metadata"]["creationTimestamp"])
+                self._release([p for p in pods if p is not latest and ended(p)])
         self._requeue(key, uid, decision)
 
     def _pipeline(self, run: PipelineJob) -> Pipeline | None:
@@ -339,6 +344,41 @@ class RunController:
         self.cache.pipelines.put(raw)
         return self.cache.pipeline(namespace, name)
 
+    def _pod_creation_error(self, job: Obj | None, pods: list[Obj], now: dt.datetime) -> str | None:
+        """Why the Job has no pod yet, when it has had time to make one: the message of the
+        Job controller's latest FailedCreate Event (a quota, Pod Security, a webhook)."""
+        if job is None or pods or job["metadata"].get("deletionTimestamp"):
+            return None
+        created = parse_time(job["metadata"].get("creationTimestamp")) or now
+        if (now - created).total_seconds() < NO_POD_GRACE:
+            return None
+        try:
+            return self.kube.failed_create_message(
+                job["metadata"]["namespace"], job["metadata"]["uid"]
+            )
+        except (ApiException, OSError) as e:
+            log.warning("cannot read the Events of Job %s: %s", job["metadata"]["name"], e)
+            return None
+
+    def _release(self, pods: list[Obj]) -> None:
+        """Removes the operator's finalizer from pods whose end is recorded (or no longer
+        needed), so that the API can delete them."""
+        for pod in pods:
+            if POD_FINALIZER in (pod["metadata"].get("finalizers") or []):
+                self.kube.remove_pod_finalizer(*key_of(pod), POD_FINALIZER)
+
+    def _end_unreadable(self, raw: Obj, run: PipelineJob, error: ValidationError) -> None:
+        if run.status.phase and run.status.phase.terminal:
+            return
+        ref = run.spec.pipeline_ref.name
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5]
+        )
+        message = f"Pipeline {ref} cannot be read: {problems}; fix the Pipeline"
+        outcome = Outcome(Phase.ERROR, Reason.INVALID_TEMPLATE, message)
+        generation = raw["metadata"].get("generation")
+        self._write(raw, finish(run.status.model_copy(), outcome, generation, self.clock()))
+
     def _create_job(self, raw: Obj, decision: Decision) -> None:
         body = decision.job_to_create
         assert body is not None
@@ -352,7 +392,7 @@ class RunController:
                     self.cache.jobs.put(existing)
                 self.queue.add(key)
                 return
-            if e.status in (400, 403, 413, 422):
+            if e.status in (400, 403, 413, 422) or _too_large(e):
                 outcome = Outcome(Phase.ERROR, Reason.JOB_REJECTED, _api_message(e))
                 status = decision.status
                 self._write(raw, finish(status, outcome, status.observed_generation, self.clock()))
@@ -391,8 +431,6 @@ class RunController:
         if not started_pods:
             return
         pod = max(started_pods, key=lambda p: p["metadata"]["creationTimestamp"])
-        if pod["metadata"].get("deletionTimestamp") == VANISHED:
-            return  # gone: nothing more to read
         status = decision.status
         final = (
             ended(pod)
@@ -442,16 +480,16 @@ class RunController:
         stored, _ = self.cache.runs.put(updated)
         return stored
 
-    def _write(self, raw: Obj, status: PipelineJobStatus) -> None:
+    def _write(self, raw: Obj, status: PipelineJobStatus) -> bool:
         """Patches the status once, and only when it changed (or new log lines were read);
-        posts an Event on a new phase."""
+        posts an Event on a new phase. True when the run's status now says `status`."""
         uid = raw["metadata"]["uid"]
         new = to_json(status)
         new.pop("logs", None)  # the tail is written only when new lines were read
         old = raw.get("status") or {}
         tail = self.logs.unwritten_tail(uid, self.clock())
         if tail is None and _comparable(new) == _comparable(old):
-            return
+            return True
         if tail is not None:
             new["logs"] = to_json(tail)
         try:
@@ -461,9 +499,9 @@ class RunController:
         except ApiException as e:
             if e.status == 409:  # the run changed since: its event queues it again
                 self.queue.add_after(key_of(raw), 1.0)
-                return
+                return False
             if e.status == 404:
-                return
+                return False
             raise
         metrics.STATUS_WRITES.labels("PipelineJob").inc()
         self.logs.written(uid)
@@ -475,6 +513,7 @@ class RunController:
         self.pipeline_changed(
             raw["metadata"]["namespace"], raw["spec"]["pipelineRef"]["name"], ended_now
         )
+        return True
 
     def _announce(self, run: Obj, old: Obj, status: PipelineJobStatus) -> None:
         """Log line, metrics and Event of a new phase (or a new reason to wait)."""
@@ -519,13 +558,19 @@ class RunController:
             self.kube.delete_job(*key_of(job), job["metadata"]["uid"])
 
 
-def failure_logger(kind: str) -> Callable[[Key, Exception, float], None]:
-    """Logs a failed sync of an object of `kind`, which the work queue retries later."""
+def failure_logger(kind: str) -> Callable[[Key, Exception, float, int], None]:
+    """Logs a failed sync of an object of `kind`, which the work queue retries later: with
+    its traceback the first time, in one line when the same object fails again."""
 
-    def log_failure(key: Key, error: Exception, retry_in: float) -> None:
+    def log_failure(key: Key, error: Exception, retry_in: float, failures: int) -> None:
         ref = {"k8s_ref": {"kind": kind, "namespace": key[0], "name": key[1]}}
         log.error(
-            "reconciling failed: %s; retrying in %.1f s", error, retry_in, exc_info=error, extra=ref
+            "reconciling failed (%d time(s) in a row): %s; retrying in %.1f s",
+            failures,
+            error,
+            retry_in,
+            exc_info=error if failures == 1 else None,
+            extra=ref,
         )
 
     return log_failure
@@ -575,6 +620,12 @@ def drop_empty(value: Any) -> Any:
     if isinstance(value, list):
         return [drop_empty(v) for v in value]
     return value
+
+
+def _too_large(error: ApiException) -> bool:
+    """etcd refuses a request over its size limit with a 500 that says so: retrying it
+    cannot help."""
+    return error.status == 500 and "too large" in str(error.body or "")
 
 
 def _api_message(error: ApiException) -> str:

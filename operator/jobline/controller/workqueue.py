@@ -153,19 +153,20 @@ class WorkQueue(Generic[K]):
         self,
         count: int,
         process: Callable[[K], None],
-        on_error: Callable[[K, Exception, float], None],
+        on_error: Callable[[K, Exception, float, int], None],
         name: str = "worker",
     ) -> list[threading.Thread]:
         """Processes keys on `count` threads. A key whose processing raised is reported to
-        `on_error` (with the delay before its retry) and retried after its backoff: one
-        object's trouble never stops the others."""
+        `on_error` (with the delay before its retry and how many times in a row it failed)
+        and retried after its backoff: one object's trouble never stops the others."""
 
         def work() -> None:
             while (key := self.get()) is not None:
                 try:
                     process(key)
                 except Exception as e:
-                    on_error(key, e, self.add_rate_limited(key))
+                    delay = self.add_rate_limited(key)
+                    on_error(key, e, delay, self.failures(key))
                 else:
                     self.forget(key)
                 finally:

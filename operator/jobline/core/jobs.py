@@ -10,6 +10,7 @@ from jobline.models import (
     API_VERSION,
     LABEL_PIPELINE,
     LABEL_PIPELINEJOB,
+    POD_FINALIZER,
     Pipeline,
     PipelineJob,
     Trigger,
@@ -54,6 +55,7 @@ def build_job(
     template = to_json(spec.template, exclude_none=True)
     template_meta = template.setdefault("metadata", {})
     template_meta["labels"] = {**template_meta.get("labels", {}), **labels}
+    template_meta["finalizers"] = [*template_meta.get("finalizers", []), POD_FINALIZER]
     pod_spec = template["spec"]
     pod_spec["restartPolicy"] = "Never"
 

@@ -21,6 +21,7 @@ from jobline.core.variables import InvalidVariables, resolve_variables
 from jobline.models import (
     ANNOTATION_SCHEDULED_TIME,
     ENDED_BY_OPERATOR,
+    MESSAGE_MAX_BYTES,
     ConcurrencyPolicy,
     Condition,
     Output,
@@ -46,6 +47,10 @@ DEFAULT_PENDING_DEADLINE = 600  # the Pipeline's default, for a run whose Pipeli
 # One message from the Job's creation until its pod runs, whether the pod exists yet or
 # not: a new message would be a status write that tells a person nothing new.
 STARTING = "the Job is created; waiting for its pod to start"
+# While a Job has no pod, look again this often for why (the Job controller's Events).
+NO_POD_RECHECK = 5.0
+# DisruptionTarget reasons that mean the pod's node went away (PodGC, taint eviction).
+NODE_LOST_REASONS = {"DeletionByPodGC", "DeletionByTaintManager"}
 
 
 class Admission(Enum):
@@ -89,6 +94,8 @@ class Observed:
     job: Obj | None  # the Job controlled by this run (owner UID checked)
     pods: list[Obj] = field(default_factory=list)  # pods controlled by that Job
     foreign_job: bool = False  # a Job of the run's Job name exists and is not the run's
+    # Why the Job could not create a pod, as the Job controller said (its FailedCreate Event).
+    pod_creation_error: str | None = None
     verdict: Verdict | None = None  # for a run without a Job whose Pipeline is not Allow
     generation: int | None = None
 
@@ -217,7 +224,7 @@ def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> De
     pending_deadline = (
         pipeline.spec.pending_deadline_seconds if pipeline else DEFAULT_PENDING_DEADLINE
     )
-    outcome, recheck = observe(run, job, pods, now, pending_deadline)
+    outcome, recheck = observe(run, job, pods, now, pending_deadline, seen.pod_creation_error)
 
     status.job_name = job["metadata"]["name"]
     # The pod's name once it started or is stuck (worth a look); a pod merely being
@@ -252,6 +259,7 @@ def observe(
     pods: list[Obj],
     now: dt.datetime,
     pending_deadline_seconds: int,
+    pod_creation_error: str | None = None,
 ) -> tuple[Outcome, float | None]:
     """The phase, reason and message that the Job and its pods (oldest first) show, and
     when to look again if nothing changes (a pending deadline)."""
@@ -261,35 +269,55 @@ def observe(
     failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
     backoff_limit = int((job.get("spec") or {}).get("backoffLimit", 6))  # the API's default
 
-    if job_condition(job, "Complete") or (latest and _phase(latest) == "Succeeded"):
+    if latest and _phase(latest) == "Succeeded":
         return Outcome(Phase.COMPLETE, Reason.COMPLETED, "the run completed successfully"), None
-    failed = job_condition(job, "Failed")
-    if failed and failed.get("reason") == "DeadlineExceeded":
+    if job_condition(job, "Complete"):
+        if latest is not None:  # its pod's end (exit code, last lines) is on its way
+            return Outcome(Phase.RUNNING, Reason.RUNNING, "the run is running"), None
+        return Outcome(
+            Phase.COMPLETE,
+            Reason.COMPLETED,
+            "the run completed successfully; its pod was gone before its exit code and "
+            "last log lines could be read",
+        ), None
+    failed = job_condition(job, "Failed") or job_condition(job, "FailureTarget")
+    if (failed and failed.get("reason") == "DeadlineExceeded") or _past_deadline(job, pods, now):
         deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
         message = (
             f"the run was stopped after activeDeadlineSeconds ({deadline} s); "
             "raise it or speed the run up"
         )
         return Outcome(Phase.STOPPED, Reason.DEADLINE_EXCEEDED, message), None
+    # A stop deletes the Job and its pods: their failing is the stop's doing.
+    if run.spec.stopped:
+        if job["metadata"].get("deletionTimestamp") and all(ended(p) for p in pods):
+            return Outcome(Phase.STOPPED, Reason.STOPPED, "the run was stopped"), None
+        return Outcome(Phase.STOPPING, Reason.STOPPED, "stopping: the Job is being deleted"), None
     # The outcome is known once the last pod the Job may start has failed: the Job
     # controller marks the Job Failed later, and the slot need not wait for it.
     if failed or len(failed_pods) > backoff_limit:
         return _failure(pods, latest, terminated, exit_note, run), None
 
-    if run.spec.stopped:
-        return Outcome(Phase.STOPPING, Reason.STOPPED, "stopping: the Job is being deleted"), None
+    if latest is not None and latest["metadata"].get("deletionTimestamp") and not ended(latest):
+        # Being deleted: how it ends (and why) shows once its containers have stopped.
+        return Outcome(Phase.RUNNING, Reason.RUNNING, "the run's pod is being deleted"), None
     if latest is None:
         created = parse_time(job["metadata"].get("creationTimestamp")) or now
         waited = (now - created).total_seconds()
+        why = pod_creation_error or (
+            "a ResourceQuota, Pod Security admission or a webhook may refuse it; "
+            f"`kubectl describe job {job['metadata']['name']}` shows why"
+        )
         if waited >= pending_deadline_seconds:
             message = (
                 f"the Job could not create a pod in pendingDeadlineSeconds "
-                f"({pending_deadline_seconds} s): a ResourceQuota, Pod Security admission or "
-                f"a webhook may refuse it; `kubectl describe job {job['metadata']['name']}` "
-                "shows why"
+                f"({pending_deadline_seconds} s): {why}"
             )
             return Outcome(Phase.ERROR, Reason.POD_CREATION_FAILED, message), None
-        recheck = pending_deadline_seconds - waited + 1
+        recheck = min(NO_POD_RECHECK, pending_deadline_seconds - waited + 1)
+        if pod_creation_error:
+            message = f"the Job cannot create a pod (retrying until pendingDeadlineSeconds): {why}"
+            return Outcome(Phase.QUEUED, Reason.POD_CREATION_FAILED, message), recheck
         return Outcome(Phase.QUEUED, Reason.QUEUED, STARTING), recheck
     if _phase(latest) == "Pending":
         problem = pending_problem(latest)
@@ -322,12 +350,10 @@ def _failure(
             "the main container ran out of memory (OOMKilled, exit code 137); "
             "raise its memory limit",
         )
-    if latest is not None and _deleted_while_running(latest) and not run.spec.stopped:
-        return Outcome(
-            Phase.ERROR,
-            Reason.POD_DELETED,
-            "the run's pod was deleted by someone else while it ran; start a new run",
-        )
+    lost = _disruption(latest) if latest is not None else None
+    if lost is not None:
+        reason, message = lost
+        return Outcome(Phase.ERROR, reason, message)
     attempts = sum(1 for p in pods if started(p))
     if attempts > 1:
         return Outcome(
@@ -338,10 +364,34 @@ def _failure(
     return Outcome(Phase.ERROR, Reason.FAILED, f"the main container failed{exit_note}")
 
 
-def _deleted_while_running(pod: Obj) -> bool:
-    """A pod that was deleted before its containers ended: marked for deletion and
-    failed, or already gone (the reconciler passes a pod it saw vanish with this mark)."""
-    return bool(pod["metadata"].get("deletionTimestamp")) and _phase(pod) not in ("Succeeded",)
+def _disruption(pod: Obj) -> tuple[Reason, str] | None:
+    """Why a failed pod was ended from outside, as the API shows it: the DisruptionTarget
+    condition (node lost, eviction, preemption), or a deletionTimestamp (someone deleted
+    it). Its finalizer keeps it readable until the operator has recorded this."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "DisruptionTarget" and cond.get("status") == "True":
+            detail = f"{cond.get('reason')}: {cond.get('message', '')}".rstrip(": ")
+            if cond.get("reason") in NODE_LOST_REASONS:
+                node = pod["spec"].get("nodeName") or "its node"
+                return Reason.NODE_LOST, f"the run's pod was lost with {node} ({detail})"
+            return Reason.POD_DELETED, f"the run's pod was evicted or preempted ({detail})"
+    if pod["metadata"].get("deletionTimestamp"):
+        return (
+            Reason.POD_DELETED,
+            "the run's pod was deleted by someone else while it ran; start a new run",
+        )
+    return None
+
+
+def _past_deadline(job: Obj, pods: list[Obj], now: dt.datetime) -> bool:
+    """The Job controller deletes the pods of a Job past activeDeadlineSeconds before it
+    marks the Job: a pod deleted after the deadline is that, not someone else's doing."""
+    deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+    started_at = parse_time((job.get("status") or {}).get("startTime"))
+    if deadline is None or started_at is None:
+        return False
+    deleted = any(p["metadata"].get("deletionTimestamp") for p in pods)
+    return deleted and (now - started_at).total_seconds() >= int(deadline)
 
 
 def _phase(pod: Obj) -> str | None:
@@ -423,7 +473,8 @@ def finish(
     terminated: Obj | None = None,
 ) -> PipelineJobStatus:
     """Sets phase, reason, message, end time and conditions."""
-    status.phase, status.reason, status.message = outcome.phase, outcome.reason, outcome.message
+    message = bounded(outcome.message)
+    status.phase, status.reason, status.message = outcome.phase, outcome.reason, message
     status.observed_generation = generation
     if outcome.phase.terminal:
         status.queue_position = None
@@ -460,8 +511,17 @@ def conditions_for(current: list[Condition], outcome: Outcome, now: dt.datetime)
                 type=kind,
                 status=value,
                 reason=outcome.reason.value if true else None,
-                message=outcome.message if true else None,
+                message=bounded(outcome.message) if true else None,
                 last_transition_time=old.last_transition_time if old and unchanged else now,
             )
         )
     return result
+
+
+def bounded(message: str, limit: int = MESSAGE_MAX_BYTES) -> str:
+    """`message` cut to at most `limit` bytes of UTF-8, marked when cut: whatever a message
+    quotes (a user's variables, an apiserver's answer), the object stays small."""
+    data = message.encode()
+    if len(data) <= limit:
+        return message
+    return data[: limit - 4].decode(errors="ignore") + " ..."
