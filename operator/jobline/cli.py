@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
-import socket
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -92,18 +91,22 @@ def main(
     "--health-address",
     default="127.0.0.1:8081",
     show_default=True,
-    help="Where to serve the liveness probe (/healthz); empty: nowhere.",
+    help="Where to serve the probes: /healthz (live: workers and watches make progress) "
+    "and /readyz (ready: caches synced, or standing by); empty: nowhere.",
 )
 @click.option(
-    "--peering",
-    metavar="NAME",
-    help="Run as one of several replicas coordinated by kopf peering NAME (needs kopf's "
-    "peering CRDs); default: standalone, one replica only.",
+    "--leader-elect/--no-leader-elect",
+    default=False,
+    show_default=True,
+    help="Act only while holding the jobline-operator Lease, so several replicas can run "
+    "and one acts at a time (the chart turns this on).",
 )
 @click.option(
-    "--priority",
-    type=int,
-    help="Peering priority, unique per replica (default: derived from the host name).",
+    "--leader-election-namespace",
+    envvar="POD_NAMESPACE",
+    default="default",
+    show_default=True,
+    help="Namespace of the Lease (default: $POD_NAMESPACE, else default).",
 )
 def operator(
     namespaces: tuple[str, ...],
@@ -111,8 +114,8 @@ def operator(
     log_format: str,
     metrics_address: str,
     health_address: str,
-    peering: str | None,
-    priority: int | None,
+    leader_elect: bool,
+    leader_election_namespace: str,
 ) -> None:
     """Run the Jobline operator against the current kubeconfig's cluster."""
     import kopf
@@ -135,17 +138,16 @@ def operator(
     if metrics_address:
         host, _, port = metrics_address.rpartition(":")
         start_http_server(int(port), addr=host or "0.0.0.0")
-    if priority is None:  # replicas are pods with distinct names: hash the name
-        digest = hashlib.sha256(socket.gethostname().encode()).hexdigest()
-        priority = int(digest[:7], 16)
     kopf.run(
-        standalone=peering is None,
-        peering_name=peering,
-        priority=priority,
+        standalone=True,  # no kopf peering: the Lease elects the replica that acts
         clusterwide=not namespaces,
         namespaces=list(namespaces),
-        liveness_endpoint=f"http://{health_address}/healthz" if health_address else None,
-        memo=kopf.Memo(namespaces=list(namespaces)),
+        memo=kopf.Memo(
+            namespaces=list(namespaces),
+            health_address=health_address,
+            leader_election_namespace=leader_election_namespace if leader_elect else None,
+            identity=os.environ.get("POD_NAME"),
+        ),
     )
 
 

@@ -46,14 +46,21 @@ def test_default_render() -> None:
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "Role",  # the leader Lease, in the release's namespace
+        "RoleBinding",
         "Service",
         "ServiceAccount",
+        "ValidatingAdmissionPolicy",  # only the operator marks runs as scheduled
+        "ValidatingAdmissionPolicyBinding",
     ]
     [deployment] = [d for d in docs if d["kind"] == "Deployment"]
     spec = deployment["spec"]
     assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
-    pod = spec["template"]["spec"]
+    assert "--leader-elect" in spec["template"]["spec"]["containers"][0]["args"]
+    without_lease = render_chart("leaderElection.enabled=false")
+    [deployment] = [d for d in without_lease if d["kind"] == "Deployment"]
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     [container] = pod["containers"]
@@ -70,13 +77,13 @@ def test_rules_are_least_privilege() -> None:
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
         assert "secrets" not in rule["resources"], rule
-        if "pods" in rule["resources"]:
-            assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+        if "pods" in rule["resources"]:  # patch: only to remove its own finalizer
+            assert set(rule["verbs"]) <= {"get", "list", "watch", "patch"}, rule
         assert "pods/exec" not in rule["resources"], rule
 
 
 def test_namespaced_mode_uses_roles() -> None:
-    docs = render_chart("watchNamespaces={data,etl}")
+    docs = render_chart("watchNamespaces={data,etl}", "leaderElection.enabled=false")
     assert kinds(docs) == [
         "Deployment",
         "Role",
@@ -85,6 +92,8 @@ def test_namespaced_mode_uses_roles() -> None:
         "RoleBinding",
         "Service",
         "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ]
     assert sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role") == [
         "data",
@@ -95,15 +104,16 @@ def test_namespaced_mode_uses_roles() -> None:
     assert "--namespace=data" in args and "--namespace=etl" in args
 
 
-def test_optional_service_monitor_and_peering() -> None:
-    docs = render_chart(
-        "metrics.serviceMonitor.enabled=true", "replicaCount=2", "peering.enabled=true"
-    )
+def test_optional_service_monitor_and_two_replicas_with_a_lease() -> None:
+    docs = render_chart("metrics.serviceMonitor.enabled=true", "replicaCount=2")
     assert "ServiceMonitor" in kinds(docs)
-    assert "ClusterKopfPeering" in kinds(docs)
     [deployment] = [d for d in docs if d["kind"] == "Deployment"]
     assert "strategy" not in deployment["spec"]
-    assert "--peering=jobline" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--leader-elect" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    [role] = [
+        d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("leader-election")
+    ]
+    assert {r["resources"][0] for r in role["rules"]} == {"leases"}
 
 
 @pytest.mark.parametrize(
@@ -111,7 +121,7 @@ def test_optional_service_monitor_and_peering() -> None:
     [
         "replicaCount=0",
         "logFormat=xml",
-        "replicaCount=2",  # more than one replica needs peering
+        "leaderElection.enabled=false,replicaCount=2",  # two replicas need the Lease
         "unknownKey=1",
         "watchNamespaces[0]=Not_A_Namespace",
         "metrics.port=70000",

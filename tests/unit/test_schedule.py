@@ -128,3 +128,13 @@ def test_missed_time_past_the_deadline_is_skipped() -> None:
 
 def test_run_names_are_minutes_since_the_epoch() -> None:
     assert run_name("nightly", utc(2026, 1, 1, 2)) == "nightly-29453880"
+
+
+def test_a_scheduled_runs_name_stays_a_valid_name_for_long_pipeline_names() -> None:
+    when = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
+    assert run_name("sales", when) == "sales-29538840"
+    long_a, long_b = "a" * 250, "a" * 249 + "b"
+    name_a, name_b = run_name(long_a, when), run_name(long_b, when)
+    assert len(name_a) <= 253 and len(name_b) <= 253
+    assert name_a.endswith("-29538840") and name_a != name_b  # still one name per Pipeline
+    assert run_name(long_a, when) == name_a

@@ -128,3 +128,19 @@ def test_workers_retry_a_failed_key_and_never_run_a_key_twice_at_once() -> None:
     assert overlaps == []
     assert sorted(done) == ["a", "a", "flaky", "flaky"]
     assert errors == [("flaky", "apiserver away")]
+
+
+def test_stalled_counts_only_while_keys_wait_and_nothing_ends(clock: FakeClock) -> None:
+    queue: WorkQueue[str] = WorkQueue(clock)
+    clock.now += 600  # idle for ten minutes is not stalled
+    assert queue.stalled_for() == 0.0
+    queue.add("a")
+    clock.now += 5
+    assert queue.stalled_for() == 5.0
+    key = queue.get(block=False)
+    queue.add("b")  # a worker holds "a" and never ends it: "b" waits
+    clock.now += 130
+    assert queue.stalled_for() == 130.0
+    assert key is not None
+    queue.done(key)
+    assert queue.stalled_for() == 0.0  # progress; "b" is ready again and waits from now

@@ -53,9 +53,4 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create, list]
-{{- if .Values.peering.enabled }}
-- apiGroups: [kopf.dev]
-  resources: [{{ ternary "kopfpeerings" "clusterkopfpeerings" (gt (len .Values.watchNamespaces) 0) }}]
-  verbs: [get, list, watch, patch]
-{{- end }}
 {{- end -}}

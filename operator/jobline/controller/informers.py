@@ -20,6 +20,7 @@ import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,7 +55,8 @@ class Informer:
     ) -> None:
         self.api = api
         self.kind = kind
-        self.label_selector = None if kind == "PipelineJob" else LABEL_PIPELINEJOB
+        # Runs and Pipelines are all ours; Jobs and pods only those with our label.
+        self.label_selector = None if kind in ("Pipeline", "PipelineJob") else LABEL_PIPELINEJOB
         self.namespaces = namespaces
         self.store = store
         self.on_event = on_event
@@ -63,16 +65,30 @@ class Informer:
         self.resumes = 0  # how often a watch that ended was resumed from its last version
         self._stopped = threading.Event()
         self._synced_scopes: set[str | None] = set()
+        # When each namespace's watch (None: the cluster-wide one) last heard from the
+        # apiserver (a list, an event, a bookmark, a new watch): for the liveness probe.
+        self._heard: dict[str | None, float] = {}
+
+    def synced_for(self, namespace: str) -> bool:
+        """Whether the objects of `namespace` are all in the store (first list done)."""
+        scopes = self._synced_scopes
+        return None in scopes or namespace in scopes
+
+    def silent_for(self) -> float:
+        """Seconds since the quietest watch last heard from the apiserver."""
+        now = time.monotonic()
+        return max((now - self._heard.get(scope, now) for scope in self._scopes()), default=0.0)
 
     def _list_fn(self, namespace: str | None) -> Callable[..., Any]:
-        if self.kind == "PipelineJob":
+        if self.kind in ("Pipeline", "PipelineJob"):
             custom = client.CustomObjectsApi(self.api)
+            plural = self.kind.lower() + "s"
             if namespace:
                 return lambda **kw: custom.list_namespaced_custom_object(
-                    API_GROUP, API_VERSION, namespace, "pipelinejobs", **kw
+                    API_GROUP, API_VERSION, namespace, plural, **kw
                 )
             return lambda **kw: custom.list_cluster_custom_object(
-                API_GROUP, API_VERSION, "pipelinejobs", **kw
+                API_GROUP, API_VERSION, plural, **kw
             )
         if self.kind == "Job":
             batch = client.BatchV1Api(self.api)
@@ -101,6 +117,7 @@ class Informer:
         list_fn = self._list_fn(namespace)
         version: str | None = None
         failures = 0
+        self._heard[namespace] = time.monotonic()
         while not self._stopped.is_set():
             try:
                 if version is None:
@@ -108,7 +125,7 @@ class Informer:
                     self._synced_scopes.add(namespace)
                     if len(self._synced_scopes) == len(self._scopes()):
                         self.synced.set()
-                version = self._watch(list_fn, version)
+                version = self._watch(list_fn, version, namespace)
                 self.resumes += 1
                 failures = 0
             except Gone:
@@ -142,6 +159,7 @@ class Informer:
             token = page["metadata"].get("continue")
             if not token:
                 break
+        self._heard[namespace] = time.monotonic()
         vanished, changed = self.store.replace(items, namespace)
         for obj in vanished:
             self.on_event("DELETED", obj, obj)
@@ -149,7 +167,7 @@ class Informer:
             self.on_event("ADDED" if old is None else "MODIFIED", obj, old)
         return str(page["metadata"]["resourceVersion"])
 
-    def _watch(self, list_fn: Callable[..., Any], version: str) -> str:
+    def _watch(self, list_fn: Callable[..., Any], version: str, namespace: str | None) -> str:
         """Watches from `version` until the apiserver ends the watch; returns the last
         version seen, to watch again from."""
         response = list_fn(
@@ -161,8 +179,10 @@ class Informer:
             _preload_content=False,
             _request_timeout=(10, READ_TIMEOUT),
         )
+        self._heard[namespace] = time.monotonic()
         try:
             for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
+                self._heard[namespace] = time.monotonic()
                 if self._stopped.is_set():
                     break
                 if not line:

@@ -22,6 +22,8 @@ LOG_TIMEOUT = (5, 60)
 LOG_CHUNK = 64 * 1024
 JOBS = "/apis/batch/v1/namespaces/{namespace}/jobs"
 JOB = JOBS + "/{name}"
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+LEASE = LEASES + "/{name}"
 CUSTOM = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{{namespace}}"
 
 
@@ -124,6 +126,27 @@ class Kube:
             if e.status != 404:
                 raise
 
+    def read_lease(self, namespace: str, name: str) -> Obj | None:
+        try:
+            return self._json("GET", LEASE, params={"namespace": namespace, "name": name})
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def create_lease(self, namespace: str, name: str, spec: Obj) -> Obj:
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        }
+        return self._json("POST", LEASES, params={"namespace": namespace}, body=body)
+
+    def replace_lease(self, namespace: str, name: str, lease: Obj) -> Obj:
+        """Writes the Lease back; 409 Conflict when it changed since it was read."""
+        return self._json("PUT", LEASE, params={"namespace": namespace, "name": name}, body=lease)
+
     def read_pipeline(self, namespace: str, name: str) -> Obj | None:
         try:
             return self._json(
@@ -181,6 +204,18 @@ class Kube:
         return self._json(
             "POST", f"{CUSTOM}/pipelinejobs", params={"namespace": namespace}, body=body
         )
+
+    def read_run(self, namespace: str, name: str) -> Obj | None:
+        try:
+            return self._json(
+                "GET",
+                f"{CUSTOM}/pipelinejobs/{{name}}",
+                params={"namespace": namespace, "name": name},
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
 
     def delete_run(self, namespace: str, name: str, uid: str) -> None:
         try:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from kubernetes.client.exceptions import ApiException
 
 from jobline.controller import metrics
-from jobline.controller.cache import Key, Obj, controller_ref, controller_uid, same_version
+from jobline.controller.cache import Key, Obj, controller_ref, controller_uid
 from jobline.controller.kube import Kube
 from jobline.controller.run_controller import (
     Admissions,
@@ -87,16 +87,14 @@ class PipelineController:
     def start(self, workers: int) -> None:
         self.queue.run_workers(workers, self.sync, failure_logger("Pipeline"), "pipeline")
 
-    def on_pipeline(self, event: str | None, body: Obj) -> None:
-        meta = body["metadata"]
+    def on_pipeline(self, event: str, stored: Obj, old: Obj | None) -> None:
+        """A Pipeline changed; the informer has already updated the cache."""
+        meta = stored["metadata"]
         key = (meta["namespace"], meta["name"])
         if event == "DELETED":
             self.cache.forget_pipeline(*key)
             self.runs.on_pipeline(*key)  # waiting runs now wait for it to exist again
             return
-        stored, old = self.cache.pipelines.put(body)
-        if same_version(stored, old):
-            return  # our own status write, or a replay
         # Its runs care about its spec, not its status: a status change (most events)
         # must not wake every run of the Pipeline.
         if old is None or old["metadata"].get("generation") != stored["metadata"].get("generation"):
@@ -112,7 +110,7 @@ class PipelineController:
             self.queue.add_after(key, STATUS_INTERVAL)
 
     def sync(self, key: Key) -> None:
-        if not self.runs.synced():
+        if not self.runs.synced(key[0]):
             self.queue.add_after(key, 0.5)
             return
         raw = self.cache.pipelines.get(*key)
@@ -265,9 +263,21 @@ class PipelineController:
         try:
             self.kube.create_run(meta["namespace"], body)
         except ApiException as e:
-            if e.status == 409:  # created before a restart
-                return
-            raise
+            if e.status != 409:
+                raise
+            # Created before a restart, or by someone else under the name it would have:
+            # used only if it is what the operator would have created.
+            existing = self.kube.read_run(meta["namespace"], name)
+            if existing is not None and not is_scheduled_run(existing, pipeline, stamp):
+                self.kube.post_event(
+                    pipeline,
+                    "Warning",
+                    "RunSkipped",
+                    f"no run for {stamp}: a PipelineJob named {name} already exists and is not "
+                    "the scheduled run the operator would have created; delete or rename it",
+                    self.clock(),
+                )
+            return
         self.kube.post_event(
             pipeline, "Normal", "RunCreated", f"created {name} for {stamp}", self.clock()
         )
@@ -325,6 +335,22 @@ class PipelineController:
         metrics.STATUS_WRITES.labels("Pipeline").inc()
         self._status_written[key] = time.monotonic()
         self.cache.pipelines.put(updated)
+
+
+def is_scheduled_run(run: Obj, pipeline: Obj, stamp: str) -> bool:
+    """Whether `run` is the scheduled run the operator creates for `pipeline` at `stamp`:
+    that Pipeline's, owned by it, marked with that time, with nothing of its own (no
+    variables, priority or stop) that a person could have slipped in."""
+    meta, spec = run["metadata"], run.get("spec") or {}
+    owners = {o.get("uid") for o in meta.get("ownerReferences") or []}
+    return (
+        (meta.get("annotations") or {}).get(ANNOTATION_SCHEDULED_TIME) == stamp
+        and spec.get("pipelineRef", {}).get("name") == pipeline["metadata"]["name"]
+        and pipeline["metadata"]["uid"] in owners
+        and not spec.get("variables")
+        and not spec.get("priority")
+        and not spec.get("stopped")
+    )
 
 
 def _keep_transition_time(

@@ -192,7 +192,7 @@ class RunController:
         kube: Kube,
         cache: Cache,
         admissions: Admissions,
-        synced: Callable[[], bool],
+        synced: Callable[[str], bool],
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.kube = kube
@@ -256,7 +256,11 @@ class RunController:
         run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
         if run is not None:
             self.queue.add(key_of(run))
-        elif event != "DELETED" and pod["metadata"].get("deletionTimestamp") and self.synced():
+        elif (
+            event != "DELETED"
+            and pod["metadata"].get("deletionTimestamp")
+            and self.synced(pod["metadata"]["namespace"])
+        ):
             # Its run (or Job) is gone, and with it the need to record how the pod ended.
             self._release([pod])
 
@@ -275,7 +279,7 @@ class RunController:
 
     def sync(self, key: Key) -> None:
         # Decisions need the whole picture of Jobs and pods: wait for the first lists.
-        if not self.synced():
+        if not self.synced(key[0]):
             self.queue.add_after(key, 0.5)
             return
         raw = self.cache.runs.get(*key)

@@ -69,6 +69,8 @@ class WorkQueue(Generic[K]):
         self._timers: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}  # each key's pending timer
         self._failures: dict[K, int] = {}
+        self._last_done = clock()
+        self._ready_since = clock()  # when the ready deque last went from empty to not
         self._counter = 0
         self._stopped = False
 
@@ -85,6 +87,8 @@ class WorkQueue(Generic[K]):
             return
         self._dirty.add(key)
         if key not in self._processing:  # else queued again when its worker is done
+            if not self._ready:
+                self._ready_since = self.clock()
             self._ready.append(key)
             self._cond.notify()
 
@@ -142,10 +146,21 @@ class WorkQueue(Generic[K]):
                 self._cond.wait(self._timers[0][0] - now if self._timers else None)
             return None
 
+    def stalled_for(self) -> float:
+        """Seconds that keys have been ready to process while no processing ended: how
+        long the workers have been stuck (0 when idle or making progress)."""
+        with self._cond:
+            if not self._ready:
+                return 0.0
+            return max(0.0, self.clock() - max(self._last_done, self._ready_since))
+
     def done(self, key: K) -> None:
         with self._cond:
+            self._last_done = self.clock()
             self._processing.discard(key)
             if key in self._dirty:
+                if not self._ready:
+                    self._ready_since = self.clock()
                 self._ready.append(key)
                 self._cond.notify()
 

@@ -10,12 +10,14 @@ one in the repeated autumn hour runs once (the first time), and interval jobs
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
 UTC = dt.UTC
+RUN_NAME_MAX = 253  # an object name (a DNS subdomain)
 
 
 class InvalidSchedule(ValueError):
@@ -96,5 +98,10 @@ def decide(
 
 
 def run_name(pipeline: str, scheduled: dt.datetime) -> str:
-    """The deterministic name of a scheduled run: a restart never creates it twice."""
-    return f"{pipeline}-{int(scheduled.timestamp()) // 60}"
+    """The deterministic name of a scheduled run: a restart never creates it twice. A
+    Pipeline name too long for the suffix is cut and hashed, to stay a valid name."""
+    suffix = f"-{int(scheduled.timestamp()) // 60}"
+    if len(pipeline) + len(suffix) > RUN_NAME_MAX:
+        digest = hashlib.sha256(pipeline.encode()).hexdigest()[:10]
+        pipeline = f"{pipeline[: RUN_NAME_MAX - len(suffix) - 11].rstrip('-.')}-{digest}"
+    return pipeline + suffix

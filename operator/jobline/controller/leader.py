@@ -1,0 +1,132 @@
+"""One active replica at a time, by a coordination.k8s.io Lease, as Go controllers elect.
+
+The holder renews the Lease every `retry` seconds. Another replica takes it only when it
+has seen the same holder and renew time for longer than `duration` seconds by its own
+clock (so clocks need not agree). A holder that cannot renew within `renew_deadline`
+seconds stops acting at once (`on_lost`: the process exits, and Kubernetes restarts it
+as a standby); one that stops cleanly gives the Lease up so the next takes over without
+waiting for it to expire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from jobline.controller.kube import Kube
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+
+def micro_time(now: dt.datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElection:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        name: str,
+        identity: str,
+        *,
+        duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self.duration = duration
+        self.renew_deadline = renew_deadline
+        self.retry = retry
+        self.clock = clock
+        self.leading = threading.Event()
+        self._stopped = threading.Event()
+        self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
+        self._observed_at = 0.0  # when it last changed, by our clock
+
+    def start(self, on_started: Callable[[], None], on_lost: Callable[[], None]) -> None:
+        threading.Thread(
+            target=self._run, args=(on_started, on_lost), name="leader-election", daemon=True
+        ).start()
+
+    def stop(self) -> None:
+        """Stops renewing and, if leading, gives the Lease up."""
+        self._stopped.set()
+        if self.leading.is_set():
+            try:
+                lease = self.kube.read_lease(self.namespace, self.name)
+                if lease and (lease.get("spec") or {}).get("holderIdentity") == self.identity:
+                    lease["spec"]["holderIdentity"] = None
+                    lease["spec"]["leaseDurationSeconds"] = 1
+                    self.kube.replace_lease(self.namespace, self.name, lease)
+            except (ApiException, OSError) as e:
+                log.warning("could not give the leader Lease up: %s", e)
+
+    def _run(self, on_started: Callable[[], None], on_lost: Callable[[], None]) -> None:
+        log.info("waiting to lead (Lease %s/%s, as %s)", self.namespace, self.name, self.identity)
+        while not self._stopped.is_set() and not self._try():
+            self._stopped.wait(self.retry)
+        if self._stopped.is_set():
+            return
+        log.info("leading (Lease %s/%s)", self.namespace, self.name)
+        self.leading.set()
+        on_started()
+        last_renewed = self.clock()
+        while not self._stopped.wait(self.retry):
+            if self._try():
+                last_renewed = self.clock()
+            elif self.clock() - last_renewed > self.renew_deadline:
+                log.error("lost the leader Lease %s/%s: stopping", self.namespace, self.name)
+                self.leading.clear()
+                on_lost()
+                return
+
+    def _try(self) -> bool:
+        """Acquires or renews the Lease; True when this replica holds it now."""
+        now = dt.datetime.now(dt.UTC)
+        try:
+            lease = self.kube.read_lease(self.namespace, self.name)
+            spec = {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": int(self.duration),
+                "acquireTime": micro_time(now),
+                "renewTime": micro_time(now),
+                "leaseTransitions": 0,
+            }
+            if lease is None:
+                self.kube.create_lease(self.namespace, self.name, spec)
+                return True
+            current = lease.get("spec") or {}
+            holder = current.get("holderIdentity") or ""
+            seen = (holder, current.get("renewTime") or "")
+            if seen != self._observed:
+                self._observed, self._observed_at = seen, self.clock()
+            held_by_other = holder and holder != self.identity
+            expired = self.clock() - self._observed_at > float(
+                current.get("leaseDurationSeconds") or self.duration
+            )
+            if held_by_other and not expired:
+                return False
+            if holder == self.identity:
+                spec["acquireTime"] = current.get("acquireTime") or spec["acquireTime"]
+                spec["leaseTransitions"] = current.get("leaseTransitions") or 0
+            else:
+                spec["leaseTransitions"] = int(current.get("leaseTransitions") or 0) + 1
+            lease["spec"] = spec
+            self.kube.replace_lease(self.namespace, self.name, lease)  # resourceVersion guards
+            return True
+        except (ApiException, OSError) as e:
+            if not (isinstance(e, ApiException) and e.status == 409):
+                log.warning("leader election: %s", e)
+            return False

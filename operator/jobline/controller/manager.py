@@ -1,0 +1,88 @@
+"""The operator's parts, wired together: informers feeding indexed caches, the run and
+Pipeline controllers, and what the health endpoints report about them.
+
+`start` begins watching and acting; with leader election it is called only once this
+replica leads, so a standby holds no cache and makes no request but its Lease's.
+"""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from jobline.controller.informers import READ_TIMEOUT, Informer
+from jobline.controller.kube import Kube
+from jobline.controller.metrics import register_run_gauges
+from jobline.controller.pipeline_controller import PipelineController
+from jobline.controller.run_controller import Admissions, Cache, RunController
+
+RUN_WORKERS = 8  # API calls dominate a sync: threads wait on the network, not the GIL
+PIPELINE_WORKERS = 2
+# The liveness probe fails when keys have waited this long while no worker finished one,
+# or when a watch has heard nothing (not even a bookmark or a new watch) for longer than
+# its read timeout allows.
+WORKERS_STALLED_AFTER = 120.0
+WATCH_SILENT_AFTER = READ_TIMEOUT + 60.0
+
+
+class Manager:
+    def __init__(self, api: client.ApiClient, namespaces: list[str] | None) -> None:
+        self.namespaces = namespaces
+        kube = Kube(api)
+        self.cache = Cache()
+        admissions = Admissions()
+        self.informers = [
+            Informer(api, "Pipeline", namespaces, self.cache.pipelines),
+            Informer(api, "PipelineJob", namespaces, self.cache.runs),
+            Informer(api, "Job", namespaces, self.cache.jobs),
+            Informer(api, "Pod", namespaces, self.cache.pods),
+        ]
+        self.runs = RunController(kube, self.cache, admissions, self.synced)
+        self.pipelines = PipelineController(
+            kube, self.cache, admissions, self.runs, self.runs.clock
+        )
+        handlers = (
+            self.pipelines.on_pipeline,
+            self.runs.on_run,
+            self.runs.on_job,
+            self.runs.on_pod,
+        )
+        for informer, handler in zip(self.informers, handlers, strict=True):
+            informer.on_event = handler
+        self.started = False
+
+    def synced(self, namespace: str) -> bool:
+        """Whether every kind of `namespace` is cached: decisions about its runs need the
+        whole picture. Namespaces are synced one by one, so one whose watch fails (say,
+        forbidden) holds up only itself."""
+        return all(informer.synced_for(namespace) for informer in self.informers)
+
+    def start(self) -> None:
+        for informer in self.informers:
+            informer.start()
+        self.runs.start(RUN_WORKERS)
+        self.pipelines.start(PIPELINE_WORKERS)
+        register_run_gauges(self.cache.runs.items)
+        self.started = True
+
+    def stop(self) -> None:
+        for informer in self.informers:
+            informer.stop()
+        self.runs.queue.stop()
+        self.pipelines.queue.stop()
+
+    def ready(self) -> bool:
+        """Every watch has listed at least once."""
+        return self.started and all(i.synced.is_set() for i in self.informers)
+
+    def problems(self) -> list[str]:
+        """Why the operator is not making progress, if it is not: for the liveness probe."""
+        found = []
+        for name, queue in (("run", self.runs.queue), ("Pipeline", self.pipelines.queue)):
+            stalled = queue.stalled_for()
+            if stalled > WORKERS_STALLED_AFTER:
+                found.append(f"{name} workers have finished nothing for {stalled:.0f} s")
+        for informer in self.informers:
+            silent = informer.silent_for()
+            if silent > WATCH_SILENT_AFTER:
+                found.append(f"the {informer.kind} watch has heard nothing for {silent:.0f} s")
+        return found
