@@ -45,7 +45,7 @@ typecheck: install ## mypy --strict over operator/
 
 .PHONY: unit
 unit: install ## Fast tests that need no cluster
-	$(BIN)/pytest -m "not cluster"
+	$(BIN)/pytest -m "not cluster and not faults"
 
 .PHONY: run
 run: install ## Quickstart: local control plane (or KUBECONFIG), CRDs, operator, and a first run
@@ -80,8 +80,13 @@ cluster-test: install ## Cluster tests: on KUBECONFIG when set, else on the loca
 	  tests/cluster/test_run_lifecycle.py tests/cluster/test_orchestration.py \
 	  -k "not operator_down and not burst_of_300 and not 200_mib"
 
+.PHONY: fault-test
+fault-test: install ## The fault suite: the control plane and the operator killed, frozen, starved
+	@if [ -z "$$KUBECONFIG" ]; then hack/cluster/build.sh; fi
+	$(BIN)/pytest -m faults
+
 .PHONY: test
-test: lint typecheck unit cluster-test ## Everything CI runs: lint, typecheck, unit and cluster tests
+test: lint typecheck unit cluster-test fault-test ## Everything CI runs: lint, typecheck, unit, cluster and fault tests
 
 IMAGE ?= ghcr.io/jobline-dev/jobline:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 

@@ -24,16 +24,25 @@ from tests.conftest import Cluster, wait_for
 class Operator:
     """`jobline operator` as a child process that a test may kill and start again."""
 
-    def __init__(self, kubeconfig: str, log_path: Path, namespaces: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        kubeconfig: str,
+        log_path: Path,
+        namespaces: tuple[str, ...] = (),
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.namespaces = namespaces
+        self.extra_args = extra_args
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.metrics_port = free_port()
         self.health_port = free_port()
 
     def start(self) -> None:
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1", **self.env}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
@@ -46,6 +55,7 @@ class Operator:
                 "--health-address",
                 f"127.0.0.1:{self.health_port}",
                 *(f"--namespace={ns}" for ns in self.namespaces),
+                *self.extra_args,
             ],
             env=env,
             stdout=log,

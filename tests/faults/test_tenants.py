@@ -1,0 +1,209 @@
+"""Bad input and hostile neighbours: what a tenant can forge or break, and what the
+operator does about it. Each test asserts what a user sees."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from jobline.models import API_GROUP, API_VERSION
+from tests.cluster.jobline_fixtures import Jobline, events_of
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.usefixtures("sim")
+
+
+def test_a_forged_pod_beside_a_running_run_changes_nothing(jl: Jobline) -> None:
+    jl.pipeline("real", {"sim.jobline.dev/duration": "8s", "sim.jobline.dev/log": "real result"})
+    jl.start("real-1", "real")
+    running = jl.wait_phase("real-1", "RUNNING")
+    forged = {
+        "metadata": {
+            "name": "forged",
+            "labels": {"job-name": running["jobName"], "jobline.dev/pipelinejob": "real-1"},
+            "annotations": {"sim.jobline.dev/log": "forged result"},
+        },
+        "spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]},
+    }
+    jl.core.create_namespaced_pod(jl.namespace, forged)
+    done = jl.wait_done("real-1", timeout=60)
+    assert (done["phase"], done["exitCode"], done["podName"]) == ("COMPLETE", 0, running["podName"])
+    assert done["logs"]["lines"] == ["real result"]
+
+
+def test_a_foreign_job_labelled_for_a_replace_pipeline_is_neither_a_slot_nor_deleted(
+    jl: Jobline,
+) -> None:
+    jl.pipeline("rep", {"sim.jobline.dev/duration": "2s"}, concurrencyPolicy="Replace")
+    foreign = {
+        "metadata": {
+            "name": "foreign",
+            "labels": {"jobline.dev/pipeline": "rep", "jobline.dev/pipelinejob": "x"},
+        },
+        "spec": {
+            "template": {
+                "metadata": {"annotations": {"sim.jobline.dev/duration": "300s"}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": "busybox:1.36"}],
+                },
+            }
+        },
+    }
+    jl.batch.create_namespaced_job(jl.namespace, foreign)
+    jl.start("rep-1", "rep")
+    done = jl.wait_done("rep-1", timeout=60)
+    assert (done["phase"], done["reason"]) == ("COMPLETE", "Completed")  # not Replaced, not queued
+    job = jl.batch.read_namespaced_job("foreign", jl.namespace)
+    assert job.metadata.deletion_timestamp is None
+
+
+def test_a_pre_created_scheduled_run_name_is_not_adopted(jl: Jobline) -> None:
+    pipeline = jl.pipeline(
+        "nightly",
+        variables=[{"name": "TARGET", "default": "prod"}],
+        schedule="* * * * *",
+    )
+    now = dt.datetime.now(dt.UTC)
+    if now.second > 50:  # too close to the minute to create the decoy first
+        time.sleep(61 - now.second)
+        now = dt.datetime.now(dt.UTC)
+    minute = int(now.timestamp()) // 60 + 1
+    decoy = f"nightly-{minute}"
+    jl.start(decoy, "nightly", variables={"TARGET": "attacker"}, stopped=True)
+    wait_for(
+        "a Warning Event about the pre-created run",
+        lambda: [
+            e
+            for e in events_of(jl, "Pipeline", "nightly")
+            if e.type == "Warning" and decoy in (e.message or "")
+        ],
+        timeout=90,
+    )
+    decoy_status = jl.wait_done(decoy)
+    assert decoy_status["trigger"] == {"type": "Manual"}
+    assert decoy_status["phase"] == "STOPPED"  # the tenant's own run, never started
+    assert not [j for j in jl.jobs() if j.metadata.name == decoy]
+    assert pipeline["metadata"]["uid"]
+
+
+def test_only_the_operator_may_mark_a_run_as_scheduled(jl: Jobline) -> None:
+    """The chart's ValidatingAdmissionPolicy, applied here as the chart renders it."""
+    from tests.cluster.chart import CHART, RELEASE, helm
+
+    rendered = helm(None, "template", RELEASE, str(CHART), "--namespace", "jobline-system")
+    assert rendered.returncode == 0, rendered.stderr
+    import yaml
+
+    docs = [
+        d
+        for d in yaml.safe_load_all(rendered.stdout)
+        if d and "scheduled-time" in d["metadata"]["name"]
+    ]
+    assert [d["kind"] for d in docs] == [
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ]
+    admission = client.AdmissionregistrationV1Api(jl.cluster.api)
+    created = []
+    try:
+        for doc in docs:
+            doc["metadata"]["name"] += "-faults"
+            if doc["kind"] == "ValidatingAdmissionPolicy":
+                admission.create_validating_admission_policy(doc)
+            else:
+                doc["spec"]["policyName"] += "-faults"
+                doc["spec"]["matchResources"] = {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": jl.namespace}
+                    }
+                }
+                admission.create_validating_admission_policy_binding(doc)
+            created.append(doc)
+        jl.pipeline("marked")
+        tenant = _as_user(jl, "tenant")
+        body = _run_body("marked-1", {"jobline.dev/scheduled-time": "2026-01-01T00:00:00Z"})
+
+        def denied() -> str | None:
+            try:
+                tenant.create_namespaced_custom_object(
+                    API_GROUP, API_VERSION, jl.namespace, "pipelinejobs", body
+                )
+            except ApiException as e:
+                return (
+                    str(e.body)
+                    if e.status in (403, 422) and "scheduled-time" in str(e.body)
+                    else None
+                )
+            jl.delete("marked-1")  # the policy was not in force yet
+            return None
+
+        assert "only the Jobline operator" in wait_for("the policy to deny the tenant", denied)
+        tenant.create_namespaced_custom_object(  # an unmarked run is fine
+            API_GROUP, API_VERSION, jl.namespace, "pipelinejobs", _run_body("marked-2", {})
+        )
+        operator_sa = _as_user(jl, "system:serviceaccount:jobline-system:jobline")
+        operator_sa.create_namespaced_custom_object(
+            API_GROUP, API_VERSION, jl.namespace, "pipelinejobs", body
+        )
+    finally:
+        for doc in reversed(created):
+            if doc["kind"] == "ValidatingAdmissionPolicy":
+                admission.delete_validating_admission_policy(doc["metadata"]["name"])
+            else:
+                admission.delete_validating_admission_policy_binding(doc["metadata"]["name"])
+
+
+def _run_body(name: str, annotations: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "PipelineJob",
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {"pipelineRef": {"name": "marked"}},
+    }
+
+
+def _as_user(jl: Jobline, user: str) -> client.CustomObjectsApi:
+    """The API as `user`, impersonated by the admin, with a RoleBinding that lets it
+    create runs in the test's namespace (RBAC passes; admission decides)."""
+    rbac = client.RbacAuthorizationV1Api(jl.cluster.api)
+    name = "runs-" + "".join(c if c.isalnum() else "-" for c in user)[-40:]
+    try:
+        rbac.create_namespaced_role(
+            jl.namespace,
+            {
+                "metadata": {"name": "run-creator"},
+                "rules": [
+                    {
+                        "apiGroups": [API_GROUP],
+                        "resources": ["pipelinejobs"],
+                        "verbs": ["create", "get", "delete"],
+                    }
+                ],
+            },
+        )
+    except ApiException as e:
+        if e.status != 409:
+            raise
+    rbac.create_namespaced_role_binding(
+        jl.namespace,
+        {
+            "metadata": {"name": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "run-creator",
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        },
+    )
+    from kubernetes import config
+
+    api = config.new_client_from_config(config_file=jl.cluster.kubeconfig)
+    api.set_default_header("Impersonate-User", user)
+    return client.CustomObjectsApi(api)
