@@ -36,7 +36,9 @@ def kube_api_client() -> client.ApiClient:
     # beyond the pool's size, every request would pay a new TLS handshake.
     configuration.connection_pool_maxsize = RUN_WORKERS + PIPELINE_WORKERS + 8
     api = client.ApiClient(configuration)
-    api.user_agent = f"jobline-operator/{__version__}"  # tells its requests apart in audit logs
+    # Tells its requests apart in audit logs (and each replica's, by its pod name).
+    replica = os.environ.get("POD_NAME")
+    api.user_agent = f"jobline-operator/{__version__}" + (f" ({replica})" if replica else "")
     return api
 
 

@@ -1,0 +1,97 @@
+"""Two replicas with leader election: one acts at a time, and the other takes over
+within 30 s when the active one is killed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.cluster.jobline_fixtures import Jobline, Operator
+from tests.conftest import CLUSTER_SH, wait_for
+from tests.faults.plane import require_local_plane
+
+pytestmark = pytest.mark.usefixtures("sim")
+WRITES = {"create", "update", "patch", "delete"}
+
+
+def holder(jl: Jobline) -> str | None:
+    lease = client.CoordinationV1Api(jl.cluster.api).read_namespaced_lease(
+        "jobline-operator", jl.namespace
+    )
+    return lease.spec.holder_identity
+
+
+def writes_by_replica(audit: Path, offset: int) -> list[tuple[str, str]]:
+    """(time, replica) of every successful write the replicas made, from `offset` on."""
+    found = []
+    with audit.open("rb") as f:
+        f.seek(offset)
+        for line in f:
+            try:
+                event: dict[str, Any] = json.loads(line)
+            except ValueError:
+                continue
+            agent = event.get("userAgent", "")
+            if not agent.startswith("jobline-operator/") or "(replica-" not in agent:
+                continue
+            if event.get("verb") not in WRITES or event.get("stage") != "ResponseComplete":
+                continue
+            if (event.get("responseStatus") or {}).get("code", 500) >= 400:
+                continue
+            found.append((event["stageTimestamp"], agent.split("(")[1].rstrip(")")))
+    return sorted(found)
+
+
+def test_two_replicas_one_actor_and_a_takeover_within_30_s(
+    jl: Jobline, operator: Operator, tmp_path: Path
+) -> None:
+    require_local_plane()
+    audit = Path(
+        subprocess.run(
+            ["bash", str(CLUSTER_SH), "audit-log"], capture_output=True, text=True
+        ).stdout.strip()
+    )
+    offset = audit.stat().st_size
+    operator.stop()  # the session's operator would be a third actor
+    replicas = {
+        name: Operator(
+            operator.kubeconfig,
+            tmp_path / f"{name}.log",
+            namespaces=(jl.namespace,),
+            extra_args=("--leader-elect", f"--leader-election-namespace={jl.namespace}"),
+            env={"POD_NAME": name},
+        )
+        for name in ("replica-a", "replica-b")
+    }
+    try:
+        for replica in replicas.values():
+            replica.start()
+        jl.pipeline("ha", {"sim.jobline.dev/duration": "1s"})
+        jl.start("ha-1", "ha")
+        assert jl.wait_done("ha-1", timeout=60)["phase"] == "COMPLETE"
+        leader = wait_for("a leader", lambda: holder(jl))
+        [standby] = [n for n in replicas if n != leader]
+        replicas[leader].kill()
+        killed_at = time.monotonic()
+        jl.start("ha-2", "ha")
+        assert jl.wait_done("ha-2", timeout=60)["phase"] == "COMPLETE"
+        took = time.monotonic() - killed_at
+        assert holder(jl) == standby
+        assert took <= 30, f"the standby took {took:.1f} s to finish a run"
+    finally:
+        for replica in replicas.values():
+            replica.stop()
+        operator.start()
+    writes = writes_by_replica(audit, offset)
+    actors = [replica for _, replica in writes]
+    assert leader in actors and standby in actors
+    # Every write of the first leader came before any write of the second: never both.
+    last_of_leader = max(t for t, r in writes if r == leader)
+    first_of_standby = min(t for t, r in writes if r == standby)
+    assert last_of_leader < first_of_standby
