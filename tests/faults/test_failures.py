@@ -12,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from jobline.models import API_GROUP, API_VERSION
 from tests.cluster.jobline_fixtures import Jobline, Operator
 from tests.conftest import wait_for
+from tests.faults.audit import AuditLog
 from tests.faults.plane import require_local_plane
 
 pytestmark = pytest.mark.usefixtures("sim")
@@ -174,6 +175,7 @@ def test_a_template_the_schema_cannot_accept_is_refused_naming_the_field(jl: Job
 def test_poison_runs_end_once_with_a_bounded_message_and_others_run_meanwhile(
     jl: Jobline, request: pytest.FixtureRequest
 ) -> None:
+    audit = AuditLog()
     jl.pipeline("target")
     # Hundreds of KB of undeclared variables: the message naming them stays small.
     flood = {f"UNDECLARED_{i}_{'X' * 2000}": "x" for i in range(100)}
@@ -195,10 +197,12 @@ def test_poison_runs_end_once_with_a_bounded_message_and_others_run_meanwhile(
     assert (too_large["phase"], too_large["reason"]) == ("ERROR", "JobRejected")
     assert len(too_large["message"].encode()) <= 1024
     assert healthy.wait_done("fine-1", timeout=30)["phase"] == "COMPLETE"
-    # Ended once: no retry loop keeps writing them.
+    # Ended once: no retry loop keeps writing them, or asking about them.
     versions = {n: jl.run(n)["metadata"]["resourceVersion"] for n in ("flood-1", "huge-1")}
-    time.sleep(10)
+    time.sleep(30)
     assert {n: jl.run(n)["metadata"]["resourceVersion"] for n in versions} == versions
+    requests = audit.operator_requests_about(jl.namespace, {"flood-1", "huge-1"})
+    assert len(requests) < 20, requests
 
 
 def _other_namespace(jl: Jobline, request: pytest.FixtureRequest) -> str:

@@ -3,17 +3,15 @@ within 30 s when the active one is killed."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
 
 from tests.cluster.jobline_fixtures import Jobline, Operator
-from tests.conftest import CLUSTER_SH, wait_for
+from tests.conftest import wait_for
+from tests.faults.audit import AuditLog
 from tests.faults.plane import require_local_plane
 
 pytestmark = pytest.mark.usefixtures("sim")
@@ -27,24 +25,18 @@ def holder(jl: Jobline) -> str | None:
     return lease.spec.holder_identity
 
 
-def writes_by_replica(audit: Path, offset: int) -> list[tuple[str, str]]:
-    """(time, replica) of every successful write the replicas made, from `offset` on."""
+def writes_by_replica(audit: AuditLog) -> list[tuple[str, str]]:
+    """(time, replica) of every successful write the replicas made since the mark."""
     found = []
-    with audit.open("rb") as f:
-        f.seek(offset)
-        for line in f:
-            try:
-                event: dict[str, Any] = json.loads(line)
-            except ValueError:
-                continue
-            agent = event.get("userAgent", "")
-            if not agent.startswith("jobline-operator/") or "(replica-" not in agent:
-                continue
-            if event.get("verb") not in WRITES or event.get("stage") != "ResponseComplete":
-                continue
-            if (event.get("responseStatus") or {}).get("code", 500) >= 400:
-                continue
-            found.append((event["stageTimestamp"], agent.split("(")[1].rstrip(")")))
+    for event in audit.events():
+        agent = event.get("userAgent", "")
+        if not agent.startswith("jobline-operator/") or "(replica-" not in agent:
+            continue
+        if event.get("verb") not in WRITES:
+            continue
+        if (event.get("responseStatus") or {}).get("code", 500) >= 400:
+            continue
+        found.append((event["stageTimestamp"], agent.split("(")[1].rstrip(")")))
     return sorted(found)
 
 
@@ -52,12 +44,7 @@ def test_two_replicas_one_actor_and_a_takeover_within_30_s(
     jl: Jobline, operator: Operator, tmp_path: Path
 ) -> None:
     require_local_plane()
-    audit = Path(
-        subprocess.run(
-            ["bash", str(CLUSTER_SH), "audit-log"], capture_output=True, text=True
-        ).stdout.strip()
-    )
-    offset = audit.stat().st_size
+    audit = AuditLog()
     operator.stop()  # the session's operator would be a third actor
     replicas = {
         name: Operator(
@@ -88,7 +75,7 @@ def test_two_replicas_one_actor_and_a_takeover_within_30_s(
         for replica in replicas.values():
             replica.stop()
         operator.start()
-    writes = writes_by_replica(audit, offset)
+    writes = writes_by_replica(audit)
     actors = [replica for _, replica in writes]
     assert leader in actors and standby in actors
     # Every write of the first leader came before any write of the second: never both.
