@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.request
 
 import pytest
@@ -41,9 +42,12 @@ def test_metrics_during_and_after_a_run(jl: Jobline, operator: Operator) -> None
     assert not any("metered" in str(labels) for _, labels in after)
 
 
-def test_health_endpoint(operator: Operator) -> None:
-    with urllib.request.urlopen(f"http://127.0.0.1:{operator.health_port}/healthz") as resp:
-        assert resp.status == 200
+def test_health_endpoints(operator: Operator) -> None:
+    for path, field in (("/healthz", "ok"), ("/readyz", "ready")):
+        url = f"http://127.0.0.1:{operator.health_port}{path}"
+        with urllib.request.urlopen(url) as resp:  # live, and synced
+            assert resp.status == 200
+            assert json.loads(resp.read())[field] is True
 
 
 def test_log_lines_name_the_object(jl: Jobline, operator: Operator) -> None:
