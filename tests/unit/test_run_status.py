@@ -429,3 +429,11 @@ def test_the_pod_name_is_kept_once_the_pod_starts_or_is_stuck() -> None:
     stuck = status_of(job(), [pod("p1", "Pending", conditions=unschedulable)])
     assert (stuck.reason, stuck.pod_name) == ("Unschedulable", "p1")
     assert status_of(job(), [pod("p1", "Running", state=RUNNING)]).pod_name == "p1"
+
+
+def test_a_scheduled_time_mark_that_is_not_a_time_is_a_manual_run() -> None:
+    marked = run()
+    marked.metadata.annotations = {"jobline.dev/scheduled-time": "yesterday-ish"}
+    decision = decide_without_job(marked, the_pipeline=pipeline(concurrencyPolicy="Allow"))
+    assert decision.status.trigger.type.value == "Manual"
+    assert decision.job_to_create is not None  # decided, not a crash retried forever
