@@ -80,6 +80,7 @@ def test_apiserver_restart_with_the_operator_frozen_loses_nothing(
     )
     time.sleep(65)  # past the next minute: nothing for the deleted Pipeline
     assert runs_of(jl, "tick") == []
+    assert "(410 Gone): listing again" in operator.log_path.read_text()
     # No retry loop on the deleted objects.
     failures = [
         line

@@ -3,11 +3,14 @@ operator does about it. Each test asserts what a user sees."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -92,58 +95,74 @@ def test_a_pre_created_scheduled_run_name_is_not_adopted(jl: Jobline) -> None:
     assert pipeline["metadata"]["uid"]
 
 
-def test_only_the_operator_may_mark_a_run_as_scheduled(jl: Jobline) -> None:
-    """The chart's ValidatingAdmissionPolicy, applied here as the chart renders it."""
+@contextlib.contextmanager
+def chart_policies(jl: Jobline, part: str, *values: str) -> Iterator[None]:
+    """The chart's ValidatingAdmissionPolicies named `*-{part}`, rendered with `values`,
+    in force for the test's namespace only."""
     from tests.cluster.chart import CHART, RELEASE, helm
 
-    rendered = helm(None, "template", RELEASE, str(CHART), "--namespace", "jobline-system")
+    sets = [f"--set={v}" for v in values]
+    rendered = helm(None, "template", RELEASE, str(CHART), "-n", "jobline-system", *sets)
     assert rendered.returncode == 0, rendered.stderr
-    import yaml
-
     docs = [
         d
         for d in yaml.safe_load_all(rendered.stdout)
-        if d and "scheduled-time" in d["metadata"]["name"]
+        if d and d["metadata"]["name"].endswith(f"-{part}")
     ]
     assert [d["kind"] for d in docs] == [
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
     ]
     admission = client.AdmissionregistrationV1Api(jl.cluster.api)
-    created = []
+    suffix = f"-{jl.namespace}"
+    policy, binding = docs
+    policy["metadata"]["name"] += suffix
+    binding["metadata"]["name"] += suffix
+    binding["spec"]["policyName"] += suffix
+    binding["spec"]["matchResources"] = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": jl.namespace}}
+    }
+    admission.create_validating_admission_policy(policy)
     try:
-        for doc in docs:
-            doc["metadata"]["name"] += "-faults"
-            if doc["kind"] == "ValidatingAdmissionPolicy":
-                admission.create_validating_admission_policy(doc)
-            else:
-                doc["spec"]["policyName"] += "-faults"
-                doc["spec"]["matchResources"] = {
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": jl.namespace}
-                    }
-                }
-                admission.create_validating_admission_policy_binding(doc)
-            created.append(doc)
+        admission.create_validating_admission_policy_binding(binding)
+        try:
+            yield
+        finally:
+            admission.delete_validating_admission_policy_binding(binding["metadata"]["name"])
+    finally:
+        admission.delete_validating_admission_policy(policy["metadata"]["name"])
+
+
+def refused(create: Callable[[], object], words: str) -> str | None:
+    """The refusal's message if `create` was refused by a policy saying `words`; None if
+    it went through (the policy is not in force yet: the caller tries again)."""
+    try:
+        create()
+    except ApiException as e:
+        if e.status in (403, 422) and words in str(e.body):
+            return str(e.body)
+        raise
+    return None
+
+
+def test_only_the_operator_may_mark_a_run_as_scheduled(jl: Jobline) -> None:
+    with chart_policies(jl, "scheduled-time"):
         jl.pipeline("marked")
         tenant = _as_user(jl, "tenant")
         body = _run_body("marked-1", {"jobline.dev/scheduled-time": "2026-01-01T00:00:00Z"})
 
-        def denied() -> str | None:
-            try:
-                tenant.create_namespaced_custom_object(
+        def tenant_marks() -> str | None:
+            message = refused(
+                lambda: tenant.create_namespaced_custom_object(
                     API_GROUP, API_VERSION, jl.namespace, "pipelinejobs", body
-                )
-            except ApiException as e:
-                return (
-                    str(e.body)
-                    if e.status in (403, 422) and "scheduled-time" in str(e.body)
-                    else None
-                )
-            jl.delete("marked-1")  # the policy was not in force yet
-            return None
+                ),
+                "scheduled-time",
+            )
+            if message is None:
+                jl.delete("marked-1")
+            return message
 
-        assert "only the Jobline operator" in wait_for("the policy to deny the tenant", denied)
+        assert "only the Jobline operator" in wait_for("the policy to deny", tenant_marks)
         tenant.create_namespaced_custom_object(  # an unmarked run is fine
             API_GROUP, API_VERSION, jl.namespace, "pipelinejobs", _run_body("marked-2", {})
         )
@@ -151,12 +170,42 @@ def test_only_the_operator_may_mark_a_run_as_scheduled(jl: Jobline) -> None:
         operator_sa.create_namespaced_custom_object(
             API_GROUP, API_VERSION, jl.namespace, "pipelinejobs", body
         )
-    finally:
-        for doc in reversed(created):
-            if doc["kind"] == "ValidatingAdmissionPolicy":
-                admission.delete_validating_admission_policy(doc["metadata"]["name"])
-            else:
-                admission.delete_validating_admission_policy_binding(doc["metadata"]["name"])
+
+
+def test_the_optional_template_policy_limits_what_pipelines_may_run(jl: Jobline) -> None:
+    values = (
+        "admissionPolicies.templates.enabled=true",
+        "admissionPolicies.templates.serviceAccounts={default,etl}",
+    )
+    plain = {"name": "main", "image": "busybox:1.36"}
+
+    def create(name: str, **pod: Any) -> object:
+        body = {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "Pipeline",
+            "metadata": {"name": name},
+            "spec": {"template": {"spec": {"containers": [plain], **pod}}},
+        }
+        return jl.custom.create_namespaced_custom_object(
+            API_GROUP, API_VERSION, jl.namespace, "pipelines", body
+        )
+
+    def first_refusal() -> str | None:
+        privileged = [{**plain, "securityContext": {"privileged": True}}]
+        message = refused(lambda: create("priv", containers=privileged), "privileged")
+        if message is None:  # not in force yet
+            jl.custom.delete_namespaced_custom_object(
+                API_GROUP, API_VERSION, jl.namespace, "pipelines", "priv"
+            )
+        return message
+
+    with chart_policies(jl, "templates", *values):
+        assert wait_for("the policy to refuse a privileged container", first_refusal)
+        host = [{"name": "root", "hostPath": {"path": "/"}}]
+        assert refused(lambda: create("host", volumes=host), "hostPath")
+        assert refused(lambda: create("sa", serviceAccountName="admin"), "serviceAccountName")
+        create("fine")  # a plain template, and an allowed ServiceAccount, pass
+        create("fine-etl", serviceAccountName="etl")
 
 
 def _run_body(name: str, annotations: dict[str, str]) -> dict[str, Any]:

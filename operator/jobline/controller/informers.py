@@ -128,10 +128,9 @@ class Informer:
                 version = self._watch(list_fn, version, namespace)
                 self.resumes += 1
                 failures = 0
-            except Gone:
-                version = None
             except Exception as e:  # the watch must outlive any one failure
-                if isinstance(e, ApiException) and e.status == 410:
+                if isinstance(e, Gone) or (isinstance(e, ApiException) and e.status == 410):
+                    log.info("the %s watch's version expired (410 Gone): listing again", self.kind)
                     version = None
                     continue
                 failures += 1
