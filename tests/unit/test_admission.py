@@ -29,6 +29,11 @@ def active(name: str, minute: int = 0) -> Candidate:
     )
 
 
+def ending(name: str) -> Candidate:
+    """Ended by the operator, its pods still stopping."""
+    return Candidate(uid=name, name=name, created="2026-01-01T00:00:00Z", ending=True)
+
+
 def ended(name: str) -> Candidate:
     return Candidate(uid=name, name=name, created="2026-01-01T00:00:00Z")
 
@@ -91,23 +96,34 @@ def test_queue_order_is_priority_then_age_then_name() -> None:
             0,
             Plan(start=["a"], forbid=["b"]),
         ),
-        # Replace: the newest start; the oldest active and older waiting runs make room.
-        (REPLACE, 1, [active("x", 0), waiting("a", 1)], 0, Plan(start=["a"], replace={"x": "a"})),
+        # Replace: the oldest active and older waiting runs make room for the newest,
+        # which starts once the replaced run's pods have stopped (never two at once).
+        (
+            REPLACE,
+            1,
+            [active("x", 0), waiting("a", 1)],
+            0,
+            Plan(positions={"a": 1}, replace={"x": "a"}),
+        ),
         (
             REPLACE,
             1,
             [active("x", 0), waiting("a", 1), waiting("b", 2)],
             0,
-            Plan(start=["b"], replace={"x": "b", "a": "b"}),
+            Plan(positions={"b": 1}, replace={"x": "b", "a": "b"}),
         ),
         (
             REPLACE,
             2,
             [active("x", 0), active("y", 1), waiting("a", 2)],
             0,
-            Plan(start=["a"], replace={"x": "a"}),
+            Plan(positions={"a": 1}, replace={"x": "a"}),
         ),
         (REPLACE, 2, [active("x", 0), waiting("a", 2)], 0, Plan(start=["a"])),
+        (REPLACE, 1, [ending("x"), waiting("a", 1)], 0, Plan(positions={"a": 1})),
+        (REPLACE, 1, [ended("x"), waiting("a", 1)], 0, Plan(start=["a"])),
+        # A run the operator ended holds its slot until its pods have stopped.
+        (QUEUE, 1, [ending("x"), waiting("a", 1)], 0, Plan(positions={"a": 1})),
     ],
 )
 def test_plan(

@@ -38,12 +38,13 @@ from jobline.core.pipeline_status import (
     last_successful_time,
     phase_of,
 )
-from jobline.core.run_status import Admission, Verdict, job_finished, parse_time
+from jobline.core.run_status import Admission, Verdict, ended, job_finished, parse_time
 from jobline.core.schedule import InvalidSchedule, InvalidTimeZone, decide, parse_schedule, run_name
 from jobline.models import (
     ANNOTATION_SCHEDULED_TIME,
     API_GROUP,
     API_VERSION,
+    ENDED_BY_OPERATOR,
     LABEL_PIPELINE,
     TERMINAL_PHASES,
     ConcurrencyPolicy,
@@ -142,6 +143,7 @@ class PipelineController:
             job = self.cache.jobs.one("owner", uid)
             has_job = job is not None or bool(status.get("jobName"))
             admitted = self.admissions.admitted(uid)
+            pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
             candidates.append(
                 Candidate(
                     uid=uid,
@@ -154,6 +156,9 @@ class PipelineController:
                     and not has_job
                     and not admitted
                     and not run["spec"].get("stopped"),
+                    ending=terminal
+                    and status.get("reason") in ENDED_BY_OPERATOR
+                    and any(not ended(p) for p in pods),
                 )
             )
         # Jobs of runs not known yet (right after a restart) hold slots too; a Job that

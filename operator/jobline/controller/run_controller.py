@@ -59,6 +59,7 @@ from jobline.core.run_status import (
 from jobline.models import (
     API_GROUP,
     API_VERSION,
+    ENDED_BY_OPERATOR,
     LABEL_PIPELINE,
     POD_FINALIZER,
     Phase,
@@ -256,6 +257,11 @@ class RunController:
         run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
         if run is not None:
             self.queue.add(key_of(run))
+            status = run.get("status") or {}
+            if status.get("reason") in ENDED_BY_OPERATOR and ended(pod):
+                # A run the operator ended holds its slot until its pods have stopped.
+                namespace = run["metadata"]["namespace"]
+                self.pipeline_changed(namespace, run["spec"]["pipelineRef"]["name"], True)
         elif (
             event != "DELETED"
             and pod["metadata"].get("deletionTimestamp")

@@ -23,6 +23,9 @@ class Candidate:
     priority: int = 0
     holds_slot: bool = False  # admitted, or its Job's pods may still run, and not ended
     waiting: bool = False  # no Job, not admitted, not stopped, not ended
+    # Ended by the operator (replaced, stopped, ...) while its pods still stop: it holds
+    # its slot until they have, but cannot be replaced again.
+    ending: bool = False
 
 
 @dataclass
@@ -50,7 +53,7 @@ def plan(
     waiting = [r for r in runs if r.waiting]
     if policy == ConcurrencyPolicy.ALLOW:
         return Plan(start=[r.uid for r in queue_order(waiting)])
-    active = [r for r in runs if r.holds_slot]
+    active = [r for r in runs if r.holds_slot or r.ending]
     free = max(0, max_runs - len(active) - unknown_jobs)
     if policy == ConcurrencyPolicy.REPLACE:
         return _replace(max_runs, waiting, active, free)
@@ -65,18 +68,28 @@ def plan(
 
 
 def _replace(max_runs: int, waiting: list[Candidate], active: list[Candidate], free: int) -> Plan:
-    """The newest runs start; the oldest active ones make room; older waiting runs that
-    can never start (newer ones take every slot) are replaced before they begin."""
+    """The newest runs take the slots; the oldest active ones make room; older waiting
+    runs that can never start (newer ones take every slot) are replaced before they
+    begin. A newcomer starts once a slot is free (the replaced run's pods have stopped),
+    so that two runs never overlap; meanwhile it waits first in line."""
     newest_first = sorted(waiting, key=lambda r: (r.created, r.name), reverse=True)
     starting, superseded = newest_first[:max_runs], newest_first[max_runs:]
     newest = starting[0].name if starting else ""
-    result = Plan(start=[r.uid for r in reversed(starting)])
-    oldest_active = sorted(active, key=lambda r: (r.created, r.name))
-    for victim in oldest_active[: max(0, len(starting) - free)]:
+    now, later = starting[:free], starting[free:]
+    result = Plan(
+        start=[r.uid for r in reversed(now)],
+        positions={r.uid: i for i, r in enumerate(reversed(later), start=1)},
+    )
+    replaceable = sorted((r for r in active if not r.ending), key=lambda r: (r.created, r.name))
+    for victim in replaceable[: max(0, len(later) - _ending(active))]:
         result.replace[victim.uid] = newest
     for old in superseded:
         result.replace[old.uid] = newest
     return result
+
+
+def _ending(active: list[Candidate]) -> int:
+    return sum(1 for r in active if r.ending)
 
 
 def positions_to_show(
