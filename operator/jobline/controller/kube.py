@@ -112,10 +112,11 @@ class Kube:
         message: str = latest.get("message") or ""
         return message
 
-    def remove_pod_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
+    def remove_pod_finalizer(self, namespace: str, name: str, finalizer: str) -> Obj | None:
+        """The pod without `finalizer`; None when it is gone."""
         patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}
         try:
-            self._request(
+            return self._json(
                 "PATCH",
                 "/api/v1/namespaces/{namespace}/pods/{name}",
                 params={"namespace": namespace, "name": name},
@@ -125,6 +126,7 @@ class Kube:
         except ApiException as e:
             if e.status != 404:
                 raise
+            return None
 
     def read_lease(self, namespace: str, name: str) -> Obj | None:
         try:

@@ -375,7 +375,9 @@ class RunController:
         needed), so that the API can delete them."""
         for pod in pods:
             if POD_FINALIZER in (pod["metadata"].get("finalizers") or []):
-                self.kube.remove_pod_finalizer(*key_of(pod), POD_FINALIZER)
+                updated = self.kube.remove_pod_finalizer(*key_of(pod), POD_FINALIZER)
+                if updated is not None:  # syncs before its watch event must not ask again
+                    self.cache.pods.put(updated)
 
     def _end_unreadable(self, raw: Obj, run: PipelineJob, error: ValidationError) -> None:
         if run.status.phase and run.status.phase.terminal:
