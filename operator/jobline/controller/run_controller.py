@@ -303,18 +303,19 @@ class RunController:
         foreign = job is None and self.cache.jobs.get(namespace, job_name(name)) is not None
         pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
         now = self.clock()
+        ended_already = bool(run.status.phase and run.status.phase.terminal)
         seen = Observed(
             run=run,
             pipeline=pipeline,
             job=job,
             pods=pods,
             foreign_job=foreign,
-            pod_creation_error=self._pod_creation_error(job, pods, now),
+            pod_creation_error=None if ended_already else self._pod_creation_error(job, pods, now),
             verdict=self.admissions.get(uid),
             generation=raw["metadata"].get("generation"),
         )
         decision = decide_run(seen, now)
-        if run.status.phase and run.status.phase.terminal:
+        if ended_already:
             if decision.delete_job and job is not None:
                 self._delete_job(job)
             self._release(pods)  # recorded: the API may let them go
