@@ -133,6 +133,10 @@ class Informer:
                     log.info("the %s watch's version expired (410 Gone): listing again", self.kind)
                     version = None
                     continue
+                if isinstance(e, ApiException) and e.status:
+                    # An answer (say, 403 for a namespace it may not read) is not a hang:
+                    # restarting the operator would not help it.
+                    self._heard[namespace] = time.monotonic()
                 failures += 1
                 delay = min(30.0, 0.5 * 2**failures) * random.uniform(0.8, 1.2)
                 log.warning("watching %ss failed (%s); again in %.1f s", self.kind, e, delay)
