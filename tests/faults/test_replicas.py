@@ -3,6 +3,8 @@ within 30 s when the active one is killed."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -82,3 +84,49 @@ def test_two_replicas_one_actor_and_a_takeover_within_30_s(
     last_of_leader = max(t for t, r in writes if r == leader)
     first_of_standby = min(t for t, r in writes if r == standby)
     assert last_of_leader < first_of_standby
+
+
+def test_a_leader_frozen_past_its_lease_stops_acting_when_it_wakes(
+    jl: Jobline, operator: Operator, tmp_path: Path
+) -> None:
+    require_local_plane()
+    audit = AuditLog()
+    operator.stop()
+    replicas = {
+        name: Operator(
+            operator.kubeconfig,
+            tmp_path / f"{name}.log",
+            namespaces=(jl.namespace,),
+            extra_args=("--leader-elect", f"--leader-election-namespace={jl.namespace}"),
+            env={"POD_NAME": name},
+        )
+        for name in ("replica-a", "replica-b")
+    }
+    try:
+        for replica in replicas.values():
+            replica.start()
+        jl.pipeline("ha", {"sim.jobline.dev/duration": "1s"})
+        jl.start("ha-1", "ha")
+        assert jl.wait_done("ha-1", timeout=60)["phase"] == "COMPLETE"
+        leader = wait_for("a leader", lambda: holder(jl))
+        [standby] = [n for n in replicas if n != leader]
+        frozen = replicas[leader].process
+        assert frozen is not None
+        os.kill(frozen.pid, signal.SIGSTOP)
+        try:
+            wait_for("the standby to lead", lambda: holder(jl) == standby, timeout=40)
+            jl.start("ha-2", "ha")
+            assert jl.wait_done("ha-2", timeout=60)["phase"] == "COMPLETE"
+        finally:
+            os.kill(frozen.pid, signal.SIGCONT)
+        # Awake, it finds the Lease taken and stops at once, rather than act on old news.
+        wait_for("the old leader to exit", lambda: frozen.poll() is not None, timeout=15)
+        jl.start("ha-3", "ha")
+        assert jl.wait_done("ha-3", timeout=60)["phase"] == "COMPLETE"
+    finally:
+        for replica in replicas.values():
+            replica.stop()
+        operator.start()
+    writes = writes_by_replica(audit)
+    first_of_standby = min(t for t, r in writes if r == standby)
+    assert all(t < first_of_standby for t, r in writes if r == leader)

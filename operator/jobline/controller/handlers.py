@@ -49,8 +49,6 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # permission on them.
     settings.scanning.disabled = True
     api = kube_api_client()
-    manager = Manager(api, memo.get("namespaces") or None)
-    memo["manager"] = manager
     election: LeaderElection | None = None
     if memo.get("leader_election_namespace"):
         identity = memo.get("identity") or f"{os.uname().nodename}-{os.getpid()}"
@@ -58,6 +56,9 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
             Kube(api), memo["leader_election_namespace"], LEASE_NAME, identity
         )
         memo["election"] = election
+    may_write = election.may_act if election else lambda: True
+    manager = Manager(api, memo.get("namespaces") or None, may_write)
+    memo["manager"] = manager
     if memo.get("health_address"):
 
         def ready() -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubernetes import client
@@ -32,8 +32,9 @@ class Kube:
     pool, without its generated methods: those validate every argument with pydantic,
     which costs more CPU than the request itself on the operator's hot paths."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, may_write: Callable[[], bool] = lambda: True) -> None:
         self.api = api
+        self.may_write = may_write  # false while this replica must not act (leader election)
 
     def _request(
         self,
@@ -50,6 +51,8 @@ class Kube:
         """The response's body (or, with `stream`, the open response), raising ApiException
         for any status but 2xx. A body is always read whole: only then does the connection
         go back to the pool, and an unread one costs a new TLS handshake later."""
+        if method != "GET" and not self.may_write():
+            raise ApiException(status=0, reason="not the leader: this replica must not write")
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type

@@ -3,9 +3,9 @@
 The holder renews the Lease every `retry` seconds. Another replica takes it only when it
 has seen the same holder and renew time for longer than `duration` seconds by its own
 clock (so clocks need not agree). A holder that cannot renew within `renew_deadline`
-seconds stops acting at once (`on_lost`: the process exits, and Kubernetes restarts it
-as a standby); one that stops cleanly gives the Lease up so the next takes over without
-waiting for it to expire.
+seconds, or finds another replica holding it (after a freeze, say), stops acting at once
+(`on_lost`: the process exits, and Kubernetes restarts it as a standby); one that stops
+cleanly gives the Lease up so the next takes over without waiting for it to expire.
 """
 
 from __future__ import annotations
@@ -54,11 +54,19 @@ class LeaderElection:
         self._stopped = threading.Event()
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0  # when it last changed, by our clock
+        self._taken = False  # the last try found another replica holding the Lease
+        self._renewed = 0.0  # when this replica last renewed the Lease, by our clock
 
     def start(self, on_started: Callable[[], None], on_lost: Callable[[], None]) -> None:
         threading.Thread(
             target=self._run, args=(on_started, on_lost), name="leader-election", daemon=True
         ).start()
+
+    def may_act(self) -> bool:
+        """Whether this replica may write now: it leads and renewed within the renew
+        deadline. A process that was frozen past its Lease finds this false the moment
+        it wakes, before its election loop has had a chance to notice."""
+        return self.leading.is_set() and self.clock() - self._renewed <= self.renew_deadline
 
     def stop(self) -> None:
         """Stops renewing and, if leading, gives the Lease up."""
@@ -80,13 +88,13 @@ class LeaderElection:
         if self._stopped.is_set():
             return
         log.info("leading (Lease %s/%s)", self.namespace, self.name)
+        self._renewed = self.clock()
         self.leading.set()
         on_started()
-        last_renewed = self.clock()
         while not self._stopped.wait(self.retry):
             if self._try():
-                last_renewed = self.clock()
-            elif self.clock() - last_renewed > self.renew_deadline:
+                self._renewed = self.clock()
+            elif self._taken or self.clock() - self._renewed > self.renew_deadline:
                 log.error("lost the leader Lease %s/%s: stopping", self.namespace, self.name)
                 self.leading.clear()
                 on_lost()
@@ -95,6 +103,7 @@ class LeaderElection:
     def _try(self) -> bool:
         """Acquires or renews the Lease; True when this replica holds it now."""
         now = dt.datetime.now(dt.UTC)
+        self._taken = False
         try:
             lease = self.kube.read_lease(self.namespace, self.name)
             spec = {
@@ -116,7 +125,8 @@ class LeaderElection:
             expired = self.clock() - self._observed_at > float(
                 current.get("leaseDurationSeconds") or self.duration
             )
-            if held_by_other and not expired:
+            self._taken = bool(held_by_other and not expired)
+            if self._taken:
                 return False
             if holder == self.identity:
                 spec["acquireTime"] = current.get("acquireTime") or spec["acquireTime"]

@@ -7,6 +7,8 @@ replica leads, so a standby holds no cache and makes no request but its Lease's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kubernetes import client
 
 from jobline.controller.informers import READ_TIMEOUT, Informer
@@ -25,9 +27,14 @@ WATCH_SILENT_AFTER = READ_TIMEOUT + 60.0
 
 
 class Manager:
-    def __init__(self, api: client.ApiClient, namespaces: list[str] | None) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        namespaces: list[str] | None,
+        may_write: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.namespaces = namespaces
-        kube = Kube(api)
+        kube = Kube(api, may_write)
         self.cache = Cache()
         admissions = Admissions()
         self.informers = [

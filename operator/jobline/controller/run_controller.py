@@ -268,7 +268,10 @@ class RunController:
             and self.synced(pod["metadata"]["namespace"])
         ):
             # Its run (or Job) is gone, and with it the need to record how the pod ended.
-            self._release([pod])
+            try:
+                self._release([pod])
+            except (ApiException, OSError) as e:  # its next event tries again
+                log.warning("cannot release pod %s: %s", pod["metadata"]["name"], e)
 
     def _forget(self, uid: str) -> None:
         """What is kept of a run only while it runs: dropped when it ends or is deleted."""
