@@ -81,13 +81,17 @@ class Kube:
         ns = body["metadata"]["namespace"]
         return self._json("POST", JOBS, params={"namespace": ns}, body=body)
 
-    def read_job(self, namespace: str, name: str) -> Obj | None:
+    def _read(self, path: str, namespace: str, name: str) -> Obj | None:
+        """The named object at `path`, or None when it does not exist."""
         try:
-            return self._json("GET", JOB, params={"namespace": namespace, "name": name})
+            return self._json("GET", path, params={"namespace": namespace, "name": name})
         except ApiException as e:
             if e.status == 404:
                 return None
             raise
+
+    def read_job(self, namespace: str, name: str) -> Obj | None:
+        return self._read(JOB, namespace, name)
 
     def delete_job(self, namespace: str, name: str, uid: str) -> None:
         """Deletes the Job (only that very Job: its UID is a precondition) and, before it
@@ -132,12 +136,7 @@ class Kube:
             return None
 
     def read_lease(self, namespace: str, name: str) -> Obj | None:
-        try:
-            return self._json("GET", LEASE, params={"namespace": namespace, "name": name})
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return self._read(LEASE, namespace, name)
 
     def create_lease(self, namespace: str, name: str, spec: Obj) -> Obj:
         body = {
@@ -153,14 +152,7 @@ class Kube:
         return self._json("PUT", LEASE, params={"namespace": namespace, "name": name}, body=lease)
 
     def read_pipeline(self, namespace: str, name: str) -> Obj | None:
-        try:
-            return self._json(
-                "GET", f"{CUSTOM}/pipelines/{{name}}", params={"namespace": namespace, "name": name}
-            )
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return self._read(f"{CUSTOM}/pipelines/{{name}}", namespace, name)
 
     def stream_log(
         self, namespace: str, pod: str, container: str, since_time: str | None
@@ -211,16 +203,7 @@ class Kube:
         )
 
     def read_run(self, namespace: str, name: str) -> Obj | None:
-        try:
-            return self._json(
-                "GET",
-                f"{CUSTOM}/pipelinejobs/{{name}}",
-                params={"namespace": namespace, "name": name},
-            )
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return self._read(f"{CUSTOM}/pipelinejobs/{{name}}", namespace, name)
 
     def delete_run(self, namespace: str, name: str, uid: str) -> None:
         try:

@@ -143,7 +143,6 @@ class PipelineController:
             job = self.cache.jobs.one("owner", uid)
             has_job = job is not None or bool(status.get("jobName"))
             admitted = self.admissions.admitted(uid)
-            pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
             candidates.append(
                 Candidate(
                     uid=uid,
@@ -158,7 +157,7 @@ class PipelineController:
                     and not run["spec"].get("stopped"),
                     ending=terminal
                     and status.get("reason") in ENDED_BY_OPERATOR
-                    and any(not ended(p) for p in pods),
+                    and self._pods_still_running(job),
                 )
             )
         # Jobs of runs not known yet (right after a restart) hold slots too; a Job that
@@ -192,6 +191,13 @@ class PipelineController:
             shown.get(uid) != pos for uid, pos in decided.positions.items() if uid not in chosen
         ):
             self.queue.add_after(key, 1 / POSITION_REFRESH_RATE)  # the rest, later
+
+    def _pods_still_running(self, job: Obj | None) -> bool:
+        """Whether any pod of `job` has not ended (a run the operator ended holds its slot
+        until none has)."""
+        if job is None:
+            return False
+        return any(not ended(p) for p in self.cache.pods.by("owner", job["metadata"]["uid"]))
 
     def _shown_position(self, run: Obj) -> int | None:
         """The position the run shows, or has been told to show and not written yet."""
