@@ -151,6 +151,83 @@ def operator(
     )
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@main.command()
+@click.option(
+    "--address",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0: every interface, as in a pod).",
+)
+@click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
+@click.option(
+    "--credentials",
+    type=click.Choice(["token", "kubeconfig"]),
+    default="token",
+    show_default=True,
+    help="token: every request must bring the caller's Kubernetes token "
+    "(Authorization: Bearer ...), and the server acts only with it. kubeconfig: requests "
+    "without a token act as the kubeconfig's user; for one person on their own machine.",
+)
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Its private key.")
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="With --credentials kubeconfig: a host name the server answers besides localhost "
+    "(repeatable); any other Host header is refused.",
+)
+@click.pass_obj
+@user_errors
+def server(
+    obj: Context,
+    address: str,
+    port: int,
+    credentials: str,
+    tls_cert: str | None,
+    tls_key: str | None,
+    allowed_hosts: tuple[str, ...],
+) -> None:
+    """Serve the Jobs API (/api/v1, OpenAPI at /api/v1/openapi.json) and the dashboard (/).
+
+    Every call to the cluster is made with the caller's identity, so its RBAC decides what
+    each caller may see and do; the server has no power of its own over runs.
+    """
+    import uvicorn
+
+    from jobline.server.app import create_app
+    from jobline.server.identity import Credentials, Identities
+
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    mode = Credentials(credentials)
+    if mode == Credentials.KUBECONFIG and address not in LOOPBACK:
+        click.echo(
+            f"warning: --credentials kubeconfig on {address}: whoever reaches this address "
+            "acts as the kubeconfig's user",
+            err=True,
+        )
+    identities = Identities(mode, obj.kubeconfig, obj.context)
+    hosts = LOOPBACK | set(allowed_hosts) if mode == Credentials.KUBECONFIG else None
+    app = create_app(identities, frozenset(hosts) if hosts is not None else None)
+    scheme = "https" if tls_cert else "http"
+    shown = f"[{address}]" if ":" in address else address
+    click.echo(f"Jobline dashboard and Jobs API on {scheme}://{shown}:{port}/", err=True)
+    uvicorn.run(
+        app,
+        host=address,
+        port=port,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        log_level="info",
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
 @main.command()
 def crds() -> None:
     """Print the CustomResourceDefinitions (pipe them to `kubectl apply -f -`)."""
@@ -234,14 +311,13 @@ def table(rows: list[list[str]]) -> str:
 def run_row(run: dict[str, Any], now: dt.datetime, with_namespace: bool) -> list[str]:
     status = run.get("status") or {}
     exit_code = status.get("exitCode")
-    duration = status.get("durationSeconds")
     row = [
         run["metadata"]["name"],
         run["spec"]["pipelineRef"]["name"],
         status.get("phase", ""),
         "" if exit_code is None else str(exit_code),
         age(status.get("startTime"), now),
-        "" if duration is None else f"{duration:g}s",
+        status.get("duration") or "",
         age(run["metadata"]["creationTimestamp"], now),
     ]
     return [run["metadata"]["namespace"], *row] if with_namespace else row
@@ -268,14 +344,14 @@ def list_runs(obj: Context, pipeline: str | None, all_namespaces: bool) -> None:
 def list_row(row: Any, now: dt.datetime, with_namespace: bool) -> list[str]:
     """A row of `list` from the server's table of the run's printer columns."""
     cells = row.cells
-    exit_code, duration = cells.get("exit"), cells.get("duration")
+    exit_code = cells.get("exit")
     cells_out = [
         row.metadata["name"],
         str(cells.get("pipeline") or ""),
         str(cells.get("status") or ""),
         "" if exit_code is None else str(exit_code),
         str(cells.get("started") or ""),
-        "" if duration is None else f"{duration:g}s",
+        str(cells.get("duration") or ""),
         age(row.metadata["creationTimestamp"], now),
     ]
     return [row.metadata["namespace"], *cells_out] if with_namespace else cells_out
@@ -284,11 +360,18 @@ def list_row(row: Any, now: dt.datetime, with_namespace: bool) -> list[str]:
 @main.command()
 @click.argument("run")
 @click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
+@click.option(
+    "--show-managed-fields",
+    is_flag=True,
+    help="Keep metadata.managedFields in -o json|yaml (hidden by default, as kubectl does).",
+)
 @click.pass_obj
 @user_errors
-def get(obj: Context, run: str, output: str) -> None:
+def get(obj: Context, run: str, output: str, show_managed_fields: bool) -> None:
     """Show one run."""
     found = obj.runs().get(run)
+    if not show_managed_fields:
+        found["metadata"].pop("managedFields", None)
     if output == "json":
         click.echo(json.dumps(found, indent=2))
     elif output == "yaml":
@@ -325,83 +408,17 @@ def emit(number: int, line: str, ndjson: bool) -> None:
 
 
 def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool) -> None:
-    run = runs.get(name)
-    status = run.get("status") or {}
-    if follow and status.get("phase") not in TERMINAL_PHASES:
-        run = wait_for_pod(runs, name)
-        status = run.get("status") or {}
-    pod = status.get("podName")
-    container = _main_container(runs, run, "main")
-    stream = runs.pod_log(pod, container, follow) if pod else None
-    if stream is None:
-        tail = status.get("logs") or {}
-        first = tail.get("sequence", 0)
-        if sequence < first and tail.get("lines"):
-            click.echo(
-                f"lines {sequence}-{first - 1} are gone with the pod; showing the kept tail "
-                f"from line {first}",
-                err=True,
-            )
-        for offset, line in enumerate(tail.get("lines", [])):
-            if first + offset >= sequence:
-                emit(first + offset, line, ndjson)
-        return
-    printed = 0  # lines of the pod's log already read (printed or skipped)
-    while True:
-        printed = _print_lines(stream, printed, sequence, ndjson)
-        if not follow:
-            return
-        # The stream ended or went quiet: the run may be over (kwok never ends a
-        # follow stream on its own), else read on from where we were.
-        if (runs.get(name).get("status") or {}).get("phase") in TERMINAL_PHASES:
-            final = runs.pod_log(pod, container, follow=False)
-            if final is not None:
-                _print_lines(final, printed, sequence, ndjson)
-            return
-        stream = runs.pod_log(pod, container, follow=True)
-        if stream is None:
-            return
+    from jobline.runs_api import read_log
 
-
-def _print_lines(stream: Any, already: int, sequence: int, ndjson: bool) -> int:
-    """Prints the stream's lines after the first `already`; returns the lines read."""
-    from urllib3.exceptions import ProtocolError, ReadTimeoutError
-
-    number = 0
-    buffer = b""
-    try:
-        for chunk in stream.stream(1024, decode_content=True):
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for raw in lines:
-                if number >= already and number >= sequence:
-                    emit(number, raw.decode("utf-8", errors="replace"), ndjson)
-                number += 1
-    except (ReadTimeoutError, ProtocolError):
-        buffer = b""  # quiet for a while: the caller decides whether to read on
-    finally:
-        stream.release_conn()
-    if buffer:  # a last line without a newline
-        if number >= already and number >= sequence:
-            emit(number, buffer.decode("utf-8", errors="replace"), ndjson)
-        number += 1
-    return max(number, already)
-
-
-def _main_container(runs: Any, run: dict[str, Any], default: str) -> str:
-    try:
-        pipeline = runs.pipeline(run["spec"]["pipelineRef"]["name"])
-        return str(pipeline["spec"]["template"]["spec"]["containers"][0]["name"])
-    except Exception:
-        return default
-
-
-def wait_for_pod(runs: Any, name: str) -> dict[str, Any]:
-    for run in runs.watch_run(name, timeout=3600):
-        status = run.get("status") or {}
-        if status.get("phase") in ("RUNNING", *TERMINAL_PHASES):
-            return dict(run)
-    return dict(runs.get(name))
+    log = read_log(runs, name, sequence, follow)
+    if log.gone_before is not None:
+        click.echo(
+            f"lines {sequence}-{log.gone_before - 1} are gone with the pod; showing the kept "
+            f"tail from line {log.gone_before}",
+            err=True,
+        )
+    for number, line in log.lines:
+        emit(number, line, ndjson)
 
 
 @main.command()

@@ -275,6 +275,7 @@ class PipelineStatus(schema.BaseModel):
     observed_generation: schema.Optional[int] = None
     conditions: list[Condition] = Field(default_factory=list)
     active_runs: list[str] = Field(default_factory=list, description="Runs holding a slot.")
+    active_count: int = Field(0, description="How many runs hold a slot (activeRuns' length).")
     queued_runs: int = Field(0, description="Runs waiting for a slot.")
     last_run: schema.Optional[LastRun] = None
     last_schedule_time: schema.Optional[dt.datetime] = None
@@ -292,7 +293,7 @@ class Pipeline(  # type: ignore[call-arg,metaclass]
     printer_columns=[
         {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
         {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
-        {"name": "Active", "type": "string", "jsonPath": ".status.activeRuns"},
+        {"name": "Active", "type": "integer", "jsonPath": ".status.activeCount"},
         {"name": "Last Run", "type": "string", "jsonPath": ".status.lastRun.name"},
         {"name": "Last Status", "type": "string", "jsonPath": ".status.lastRun.phase"},
     ],
@@ -364,6 +365,9 @@ class PipelineJobStatus(schema.BaseModel):
     start_time: schema.Optional[dt.datetime] = None
     end_time: schema.Optional[dt.datetime] = None
     duration_seconds: schema.Optional[float] = None
+    duration: schema.Optional[str] = Field(
+        None, description="durationSeconds for people, with units (1h2m3s)."
+    )
     attempts: int = 0
     job_name: schema.Optional[str] = None
     pod_name: schema.Optional[str] = None
@@ -386,7 +390,7 @@ class PipelineJob(  # type: ignore[call-arg,metaclass]
         {"name": "Status", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Exit", "type": "integer", "jsonPath": ".status.exitCode"},
         {"name": "Started", "type": "date", "jsonPath": ".status.startTime"},
-        {"name": "Duration", "type": "number", "jsonPath": ".status.durationSeconds"},
+        {"name": "Duration", "type": "string", "jsonPath": ".status.duration"},
     ],
 ):
     """One run of a Pipeline."""

@@ -9,10 +9,12 @@ from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 from urllib3.exceptions import HTTPError
 
 from jobline.core.jobs import short_name
-from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINE
+from jobline.core.variables import InvalidVariables, resolve_variables
+from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINE, TERMINAL_PHASES, Variable
 
 Obj = dict[str, Any]
 PAGE_SIZE = 500
@@ -29,7 +31,13 @@ class Row:
 
 
 class UserError(Exception):
-    """A mistake or a condition the user can act on: printed as one line, exit status 1."""
+    """A mistake or a condition the user can act on: one line on stderr and exit status 1
+    for the CLI; for the Jobs API, the HTTP status and reason to answer with."""
+
+    def __init__(self, message: str, status: int = 400, reason: str = "BadRequest") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
 
 
 def connect(kubeconfig: str | None, context: str | None) -> tuple[client.ApiClient, str]:
@@ -47,20 +55,52 @@ def connect(kubeconfig: str | None, context: str | None) -> tuple[client.ApiClie
 
 
 def explain(error: ApiException, what: str) -> UserError:
-    if error.status == 404:
-        return UserError(f"{what} not found")
-    if error.status in (401, 403):
-        return UserError(f"permission denied for {what}: {_message(error)}")
-    if error.status == 422:
-        return UserError(f"the cluster rejected {what}: {_message(error)}")
-    return UserError(f"{what}: {error.status} {_message(error)}")
+    status, reason = int(error.status or 500), _field(error, "reason") or str(error.reason)
+    message = _field(error, "message") or str(error.reason)
+    if status == 404:
+        return UserError(f"{what} not found", status, "NotFound")
+    if status in (401, 403):
+        return UserError(f"permission denied for {what}: {message}", status, reason)
+    if status == 422:
+        return UserError(f"the cluster rejected {what}: {message}", status, reason)
+    return UserError(f"{what}: {status} {message}", status, reason)
 
 
-def _message(error: ApiException) -> str:
+def _field(error: ApiException, name: str) -> str | None:
+    """A field of the apiserver's Status answer, when the body is one."""
     try:
-        return str(json.loads(error.body or "")["message"])
+        value = json.loads(error.body or "")[name]
     except (ValueError, KeyError, TypeError):
-        return str(error.reason)
+        return None
+    return str(value) if value else None
+
+
+def check_start(pipeline: Obj, variables: dict[str, str]) -> None:
+    """Refuses a run the operator would end at once: variables the Pipeline does not
+    declare, misses or rejects (422), or a Forbid Pipeline whose slots are all taken (409).
+    The operator still decides: a slot may be taken between this check and the run."""
+    name, spec = pipeline["metadata"]["name"], pipeline.get("spec") or {}
+    try:
+        declared = [Variable.model_validate(v) for v in spec.get("variables") or []]
+    except ValidationError:
+        declared = None  # the operator ends the run with InvalidTemplate, naming the field
+    if declared is not None:
+        try:
+            resolve_variables(declared, variables)
+        except InvalidVariables as e:
+            raise UserError(
+                f"invalid variables for Pipeline {name!r}: {e}", 422, "InvalidVariables"
+            ) from None
+    if spec.get("concurrencyPolicy") == "Forbid":
+        active = (pipeline.get("status") or {}).get("activeRuns") or []
+        slots = int(spec.get("maxConcurrentRuns", 1))
+        if len(active) >= slots:
+            raise UserError(
+                f"Pipeline {name!r} allows {slots} run(s) at once and its concurrencyPolicy "
+                f"is Forbid; running now: {', '.join(active)}",
+                409,
+                "Conflict",
+            )
 
 
 class Runs:
@@ -79,7 +119,9 @@ class Runs:
         except (OSError, HTTPError) as e:  # connection refused, DNS, TLS, timeouts
             host = self.api.configuration.host
             reason = getattr(e, "reason", None) or e
-            raise UserError(f"cannot reach the cluster at {host}: {reason}") from None
+            raise UserError(
+                f"cannot reach the cluster at {host}: {reason}", 503, "ServiceUnavailable"
+            ) from None
 
     def pipeline(self, name: str) -> Obj:
         what = f"Pipeline {name!r} in namespace {self.namespace!r}"
@@ -95,8 +137,11 @@ class Runs:
         return found
 
     def start(self, pipeline: str, variables: dict[str, str], priority: int) -> Obj:
-        # A clear error for an unknown pipeline, before creating anything.
+        # A clear error for an unknown pipeline, for variables it does not accept, and for
+        # a Forbid pipeline without a free slot, before creating anything: a typo never
+        # leaves an ERROR run behind.
         found = self.pipeline(pipeline)
+        check_start(found, variables)
         body = {
             "apiVersion": f"{API_GROUP}/{API_VERSION}",
             "kind": "PipelineJob",
@@ -130,6 +175,41 @@ class Runs:
             body,
         )
         return created
+
+    def pipelines(self) -> list[Obj]:
+        return self._list_all("pipelines", f"Pipelines in namespace {self.namespace!r}", None)
+
+    def runs(self, pipeline: str | None) -> list[Obj]:
+        """Runs of the namespace (of one Pipeline), whole objects, in the apiserver's order."""
+        selector = f"{LABEL_PIPELINE}={short_name(pipeline)}" if pipeline else None
+        found = self._list_all("pipelinejobs", f"runs in namespace {self.namespace!r}", selector)
+        if pipeline:  # the label holds a shortened name for long ones
+            found = [r for r in found if r["spec"]["pipelineRef"]["name"] == pipeline]
+        return found
+
+    def _list_all(self, plural: str, what: str, selector: str | None) -> list[Obj]:
+        items: list[Obj] = []
+        token = None
+        while True:
+            page = self._call(
+                what,
+                self.custom.list_namespaced_custom_object,
+                API_GROUP,
+                API_VERSION,
+                self.namespace,
+                plural,
+                limit=PAGE_SIZE,
+                label_selector=selector,
+                _continue=token,
+            )
+            items += page.get("items", [])
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return items
+
+    def namespaces(self) -> list[str]:
+        found = self._call("namespaces", self.core.list_namespace, _preload_content=False)
+        return sorted(n["metadata"]["name"] for n in json.loads(found.data)["items"])
 
     def get(self, name: str) -> Obj:
         found: Obj = self._call(
@@ -170,23 +250,54 @@ class Runs:
         return sorted(rows, key=lambda r: r.metadata["creationTimestamp"], reverse=True)
 
     def _table(self, path: str, query: Sequence[tuple[str, str]], _request_timeout: Any) -> Obj:
+        return self._request("GET", path, query, None, TABLE, _request_timeout)
+
+    def whoami(self) -> str:
+        """The caller's user name, as the apiserver authenticates it."""
+        review = self._call(
+            "who you are",
+            self._request,
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            [],
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+            "application/json",
+        )
+        return str(review["status"]["userInfo"].get("username", ""))
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        body: Obj | None,
+        accept: str,
+        _request_timeout: Any,
+    ) -> Obj:
+        """A call without the generated client's models (slow to build, and missing for
+        Table answers)."""
         request = self.api.param_serialize(
-            method="GET",
+            method=method,
             resource_path=path,
             query_params=list(query),
-            header_params={"Accept": TABLE},
+            header_params={"Accept": accept, "Content-Type": "application/json"},
+            body=body,
             auth_settings=["BearerToken"],
         )
         response = self.api.call_api(*request, _request_timeout=_request_timeout)
         if not 200 <= response.status <= 299:
             response.read()  # type: ignore[no-untyped-call]
             raise ApiException.from_response(http_resp=response, body=None, data=None)
-        table: Obj = json.loads(response.response.data)
-        return table
+        answer: Obj = json.loads(response.response.data)
+        return answer
 
-    def stop(self, name: str) -> None:
-        self.get(name)
-        self._call(
+    def stop(self, name: str) -> Obj:
+        """Asks the operator to stop the run; a run that has ended cannot be stopped."""
+        run = self.get(name)
+        phase = (run.get("status") or {}).get("phase")
+        if phase in TERMINAL_PHASES:
+            raise UserError(f"run {name!r} has already ended ({phase})", 409, "Conflict")
+        stopped: Obj = self._call(
             f"run {name!r}",
             self.custom.patch_namespaced_custom_object,
             API_GROUP,
@@ -196,6 +307,7 @@ class Runs:
             name,
             {"spec": {"stopped": True}},
         )
+        return stopped
 
     def delete(self, name: str) -> None:
         self._call(
@@ -243,3 +355,94 @@ class Runs:
             if e.status in (400, 404):
                 return None
             raise explain(e, f"the log of pod {pod!r}") from None
+
+
+@dataclass
+class RunLog:
+    """A run's log from line `sequence` on, as numbered lines: from its pod while the pod
+    exists, else from the tail kept in the run's status. `gone_before` is set when lines
+    from `sequence` up to it are gone with the pod (the tail starts there)."""
+
+    lines: Iterator[tuple[int, str]]
+    gone_before: int | None
+
+
+def read_log(runs: Runs, name: str, sequence: int, follow: bool) -> RunLog:
+    """Opens the log (raising UserError for an unknown run); with `follow`, waits for the
+    run's pod and the lines stream until the run ends."""
+    run = runs.get(name)
+    status = run.get("status") or {}
+    if follow and status.get("phase") not in TERMINAL_PHASES:
+        run = _wait_for_pod(runs, name)
+        status = run.get("status") or {}
+    pod = status.get("podName")
+    container = _main_container(runs, run)
+    stream = runs.pod_log(pod, container, follow) if pod else None
+    if stream is None:
+        tail = status.get("logs") or {}
+        first, kept = tail.get("sequence", 0), tail.get("lines", [])
+        numbered = [(first + i, line) for i, line in enumerate(kept) if first + i >= sequence]
+        gone = first if sequence < first and kept else None
+        return RunLog(iter(numbered), gone)
+    return RunLog(_from_pod(runs, name, str(pod), container, stream, sequence, follow), None)
+
+
+def _from_pod(
+    runs: Runs, name: str, pod: str, container: str, stream: Any, sequence: int, follow: bool
+) -> Iterator[tuple[int, str]]:
+    seen = 0  # lines of the pod's log already read (given or skipped)
+    while True:
+        read = 0
+        for number, line in enumerate(_lines(stream)):
+            read = number + 1
+            if number >= max(seen, sequence):
+                yield number, line
+        seen = max(seen, read)
+        if not follow:
+            return
+        # The stream ended or went quiet: the run may be over (kwok never ends a follow
+        # stream on its own), else read on from where we were.
+        if (runs.get(name).get("status") or {}).get("phase") in TERMINAL_PHASES:
+            final = runs.pod_log(pod, container, follow=False)
+            for number, line in enumerate(_lines(final) if final else ()):
+                if number >= max(seen, sequence):
+                    yield number, line
+            return
+        stream = runs.pod_log(pod, container, follow=True)
+        if stream is None:
+            return
+
+
+def _lines(stream: Any) -> Iterator[str]:
+    """The stream's lines, the last one even without a newline. A stream that goes quiet
+    ends without its unfinished line, which the next read of the log gives in full."""
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
+    buffer = b""
+    try:
+        for chunk in stream.stream(1024, decode_content=True):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                yield raw.decode("utf-8", errors="replace")
+    except (ReadTimeoutError, ProtocolError):
+        buffer = b""
+    finally:
+        stream.release_conn()
+    if buffer:
+        yield buffer.decode("utf-8", errors="replace")
+
+
+def _main_container(runs: Runs, run: Obj) -> str:
+    try:
+        pipeline = runs.pipeline(run["spec"]["pipelineRef"]["name"])
+        return str(pipeline["spec"]["template"]["spec"]["containers"][0]["name"])
+    except (UserError, KeyError, IndexError, TypeError):
+        return "main"
+
+
+def _wait_for_pod(runs: Runs, name: str) -> Obj:
+    for run in runs.watch_run(name, timeout=3600):
+        if (run.get("status") or {}).get("phase") in ("RUNNING", *TERMINAL_PHASES):
+            return run
+    return runs.get(name)

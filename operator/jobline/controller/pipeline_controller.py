@@ -320,6 +320,7 @@ class PipelineController:
             _keep_transition_time(stalled, current.conditions, now),
         ]
         status.active_runs = sorted(r["metadata"]["name"] for r in runs if phase_of(r) in ACTIVE)
+        status.active_count = len(status.active_runs)
         status.queued_runs = sum(1 for r in runs if phase_of(r) in (None, Phase.QUEUED.value))
         status.last_run = last_run(runs)
         status.last_successful_time = last_successful_time(runs, current.last_successful_time)

@@ -485,8 +485,26 @@ def finish(
             status.duration_seconds = round(
                 max(0.0, (status.end_time - status.start_time).total_seconds()), 3
             )
+            status.duration = human_duration(status.duration_seconds)
     status.conditions = conditions_for(status.conditions, outcome, now)
     return status
+
+
+def human_duration(seconds: float) -> str:
+    """As kubectl shows durations: 0.4s, 12s, 3m5s, 2h0m7s, 3d4h."""
+    if seconds < 10:
+        return f"{seconds:.1f}s".replace(".0s", "s")
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
 
 
 def conditions_for(current: list[Condition], outcome: Outcome, now: dt.datetime) -> list[Condition]:

@@ -1,0 +1,133 @@
+"""Pipelines and PipelineJobs as the Jobs API shows them: the hosted ELT platforms' job
+resource in the Kubernetes API's style (camelCase), with HAL `_links`. Pure functions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from jobline.models import ANNOTATION_SCHEDULED_TIME, Phase
+
+Obj = dict[str, Any]
+PREFIX = "/api/v1"
+
+
+def href(*parts: str) -> dict[str, str]:
+    return {"href": "/".join((PREFIX, *parts))}
+
+
+def job(run: Obj) -> Obj:
+    metadata, spec = run["metadata"], run.get("spec") or {}
+    status = run.get("status") or {}
+    namespace, name = metadata["namespace"], metadata["name"]
+    pipeline = (spec.get("pipelineRef") or {}).get("name")
+    trigger = status.get("trigger") or {}
+    scheduled = trigger.get("scheduledTime") or (metadata.get("annotations") or {}).get(
+        ANNOTATION_SCHEDULED_TIME
+    )
+    creator: Obj = (
+        {"type": "Schedule", "scheduledTime": scheduled}
+        if trigger.get("type") == "Schedule" or (not trigger and scheduled)
+        else {"type": "Manual"}
+    )
+    self_path = ("namespaces", namespace, "jobs", name)
+    return {
+        "id": metadata.get("uid"),
+        "name": name,
+        "namespace": namespace,
+        "pipeline": pipeline,
+        # A run the operator has not seen yet waits like any queued run.
+        "status": status.get("phase") or Phase.QUEUED.value,
+        "reason": status.get("reason"),
+        "message": status.get("message"),
+        "exitCode": status.get("exitCode"),
+        "created": metadata.get("creationTimestamp"),
+        "startTime": status.get("startTime"),
+        "endTime": status.get("endTime"),
+        "durationSeconds": status.get("durationSeconds"),
+        "attempts": status.get("attempts", 0),
+        "variables": status.get("variables") or spec.get("variables") or {},
+        "outputs": status.get("outputs") or [],
+        "creator": creator,
+        "priority": spec.get("priority", 0),
+        "queuePosition": status.get("queuePosition"),
+        "stopRequested": bool(spec.get("stopped")),
+        "podName": status.get("podName"),
+        "logLines": (status.get("logs") or {}).get("totalLines", 0),
+        "_links": {
+            "self": href(*self_path),
+            "logs": href(*self_path, "logs"),
+            "pipeline": href("namespaces", namespace, "pipelines", pipeline or ""),
+            "stopped": href(*self_path, "stopped"),
+        },
+    }
+
+
+def pipeline(found: Obj) -> Obj:
+    metadata, spec = found["metadata"], found.get("spec") or {}
+    status = found.get("status") or {}
+    namespace, name = metadata["namespace"], metadata["name"]
+    ready: Obj = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return {
+        "id": metadata.get("uid"),
+        "name": name,
+        "namespace": namespace,
+        "description": spec.get("description"),
+        "created": metadata.get("creationTimestamp"),
+        "schedule": spec.get("schedule"),
+        "timeZone": spec.get("timeZone", "UTC"),
+        "suspend": bool(spec.get("suspend")),
+        "concurrencyPolicy": spec.get("concurrencyPolicy", "Queue"),
+        "maxConcurrentRuns": spec.get("maxConcurrentRuns", 1),
+        "variables": spec.get("variables") or [],
+        "ready": ready.get("status"),
+        "readyMessage": ready.get("message"),
+        "activeRuns": status.get("activeRuns") or [],
+        "queuedRuns": status.get("queuedRuns", 0),
+        "lastRun": status.get("lastRun"),
+        "lastScheduleTime": status.get("lastScheduleTime"),
+        "nextScheduleTime": status.get("nextScheduleTime"),
+        "lastSuccessfulTime": status.get("lastSuccessfulTime"),
+        "_links": {
+            "self": href("namespaces", namespace, "pipelines", name),
+            "jobs": href("namespaces", namespace, "pipelines", name, "jobs"),
+        },
+    }
+
+
+def newest_first(run: Obj) -> tuple[str, str]:
+    return run["metadata"]["creationTimestamp"], run["metadata"]["name"]
+
+
+def continue_token(run: Obj) -> str:
+    """Where the next page starts: after this run, in newest-first order."""
+    created, name = newest_first(run)
+    raw = json.dumps([created, name]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def after_token(token: str) -> tuple[str, str]:
+    """The (creationTimestamp, name) a continue token points after; ValueError if invalid."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        created, name = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError) as e:
+        raise ValueError("the continue token is not one this server gave") from e
+    if not isinstance(created, str) or not isinstance(name, str):
+        raise ValueError("the continue token is not one this server gave")
+    return created, name
+
+
+def page(
+    runs: list[Obj], limit: int, after: tuple[str, str] | None
+) -> tuple[list[Obj], str | None]:
+    """One page of runs, newest first, and the token of the next page (None on the last).
+    The token is a position, not a snapshot: runs created meanwhile appear on the first page."""
+    ordered = sorted(runs, key=newest_first, reverse=True)
+    if after is not None:
+        ordered = [r for r in ordered if newest_first(r) < after]
+    chosen = ordered[:limit]
+    more = len(ordered) > limit
+    return chosen, continue_token(chosen[-1]) if more and chosen else None
