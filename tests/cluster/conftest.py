@@ -13,3 +13,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 from tests.cluster.jobline_fixtures import jl, operator  # noqa: E402, F401  (fixtures)
+from tests.cluster.server_fixtures import local_server, server  # noqa: E402, F401  (fixtures)

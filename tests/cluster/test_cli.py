@@ -152,3 +152,37 @@ def test_unreachable_cluster_and_no_permission(jl: Jobline, tmp_path: Path) -> N
     assert result.returncode == 1
     assert "permission denied" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_start_checks_variables_before_creating_anything(jl: Jobline) -> None:
+    jl.pipeline("cli-vars", variables=[{"name": "DAY", "enum": ["mon", "fri"]}])
+    result = jobline(jl, "start", "cli-vars", "--var", "DAYY=fri")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: invalid variables for Pipeline 'cli-vars': DAYY is not declared by the "
+        "Pipeline (declared: DAY)"
+    ]
+    assert "DAY='sun' is not one of" in jobline(jl, "start", "cli-vars", "--var", "DAY=sun").stderr
+    runs = jl.custom.list_namespaced_custom_object(
+        "jobline.dev", "v1alpha1", jl.namespace, "pipelinejobs"
+    )["items"]
+    assert runs == []
+
+
+def test_get_hides_managed_fields_as_kubectl_does(jl: Jobline) -> None:
+    jl.pipeline("cli-mf")
+    jl.start("mf-1", "cli-mf")
+    jl.wait_done("mf-1")
+    shown = yaml.safe_load(jobline(jl, "get", "mf-1", "-o", "yaml").stdout)
+    assert "managedFields" not in shown["metadata"]
+    assert shown["status"]["duration"].endswith("s")
+    full = json.loads(jobline(jl, "get", "mf-1", "-o", "json", "--show-managed-fields").stdout)
+    assert full["metadata"]["managedFields"]
+    # kubectl's printer columns: a duration with its unit, and how many runs are active.
+    runs = jl.cluster.kubectl("get", "pj", "-n", jl.namespace).stdout.splitlines()
+    assert runs[0].split()[-2:] == ["DURATION", "AGE"]
+    assert runs[1].split()[-2] == shown["status"]["duration"]
+    pipelines = jl.cluster.kubectl("get", "pl", "-n", jl.namespace).stdout.splitlines()
+    assert pipelines[0].split()[:4] == ["NAME", "SCHEDULE", "SUSPEND", "ACTIVE"]
+    at = pipelines[0].index("ACTIVE")  # columns by position: an empty SCHEDULE is blank
+    assert pipelines[1][at:].split()[0] == "0"
