@@ -44,6 +44,8 @@ def test_default_render() -> None:
     docs = render_chart()
     assert kinds(docs) == [
         "ClusterRole",
+        "ClusterRole",  # jobline-view and jobline-edit, aggregated to view, edit and admin
+        "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
         "Role",  # the leader Lease, in the release's namespace
@@ -53,6 +55,13 @@ def test_default_render() -> None:
         "ValidatingAdmissionPolicy",  # only the operator marks runs as scheduled
         "ValidatingAdmissionPolicyBinding",
     ]
+    view, edit = (
+        next(d for d in docs if d["metadata"]["name"] == f"{RELEASE}-{role}")
+        for role in ("view", "edit")
+    )
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert view["rules"][0]["verbs"] == ["get", "list", "watch"]
+    assert "rbac.authorization.k8s.io/aggregate-to-view" not in edit["metadata"]["labels"]
     [deployment] = [d for d in docs if d["kind"] == "Deployment"]
     spec = deployment["spec"]
     assert spec["replicas"] == 1
@@ -73,7 +82,9 @@ def test_default_render() -> None:
 
 
 def test_rules_are_least_privilege() -> None:
-    [role] = [d for d in render_chart() if d["kind"] == "ClusterRole"]
+    [role] = [
+        d for d in render_chart() if d["kind"] == "ClusterRole" and d["metadata"]["name"] == RELEASE
+    ]
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
         assert "secrets" not in rule["resources"], rule
@@ -83,7 +94,9 @@ def test_rules_are_least_privilege() -> None:
 
 
 def test_namespaced_mode_uses_roles() -> None:
-    docs = render_chart("watchNamespaces={data,etl}", "leaderElection.enabled=false")
+    docs = render_chart(
+        "watchNamespaces={data,etl}", "leaderElection.enabled=false", "userRoles.aggregate=false"
+    )
     assert kinds(docs) == [
         "Deployment",
         "Role",
@@ -116,9 +129,41 @@ def test_optional_service_monitor_and_two_replicas_with_a_lease() -> None:
     assert {r["resources"][0] for r in role["rules"]} == {"leases"}
 
 
+def test_optional_server_with_no_permission_of_its_own() -> None:
+    assert not [d for d in render_chart() if "server" in d["metadata"]["name"]]
+    docs = render_chart(
+        "server.enabled=true",
+        "server.ingress.enabled=true",
+        "server.ingress.host=jobs.example.org",
+        "server.tls.secretName=jobline-tls",
+    )
+    server = [d for d in docs if d["metadata"]["name"] == f"{RELEASE}-server"]
+    assert kinds(server) == ["Deployment", "Ingress", "Service", "ServiceAccount"]
+    [deployment] = [d for d in server if d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["args"][:4] == ["server", "--address=0.0.0.0", "--port=8080",
+                                     "--credentials=token"]  # fmt: skip
+    assert "--tls-cert=/etc/jobline/tls/tls.crt" in container["args"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    # Its ServiceAccount is bound to nothing, and the operator's selector misses its pods.
+    bound = [s for d in docs if d["kind"].endswith("Binding") for s in d.get("subjects", [])]
+    assert f"{RELEASE}-server" not in {s["name"] for s in bound}
+    [operator] = [d for d in docs if d["kind"] == "Deployment" and d is not deployment]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert not operator["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    [ingress] = [d for d in server if d["kind"] == "Ingress"]
+    assert ingress["spec"]["rules"][0]["host"] == "jobs.example.org"
+
+
 @pytest.mark.parametrize(
     "value",
     [
+        "server.port=0",
+        "server.service.type=External",
+        "server.unknown=1",
         "replicaCount=0",
         "logFormat=xml",
         "leaderElection.enabled=false,replicaCount=2",  # two replicas need the Lease

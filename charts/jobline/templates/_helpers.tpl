@@ -54,3 +54,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [events]
   verbs: [create, list]
 {{- end -}}
+
+{{/* The server's pods: a name of their own, so the operator's selector never matches them. */}}
+{{- define "jobline.serverSelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}-server
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}

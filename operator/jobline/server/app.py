@@ -133,6 +133,10 @@ def create_app(identities: Identities, allowed_hosts: frozenset[str] | None = No
     _routes(app, identities)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}  # the process serves; each caller's cluster access is theirs
+
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
