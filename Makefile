@@ -48,14 +48,15 @@ unit: install ## Fast tests that need no cluster
 	$(BIN)/pytest -m "not cluster and not faults"
 
 .PHONY: run
-run: install ## Quickstart: local control plane (or KUBECONFIG), CRDs, operator, and a first run
+run: install ## Quickstart: local control plane (or KUBECONFIG), CRDs, operator, dashboard, a first run
 	@hack/run-local.sh
 
 .PHONY: stop
-stop: ## Stop the operator started by `make run` and the local control plane
-	@if [ -f $${JOBLINE_CACHE:-$$HOME/.cache/jobline}/operator.pid ]; then \
-	  kill $$(cat $${JOBLINE_CACHE:-$$HOME/.cache/jobline}/operator.pid) 2>/dev/null || true; \
-	  rm -f $${JOBLINE_CACHE:-$$HOME/.cache/jobline}/operator.pid; echo "==> operator stopped"; fi
+stop: ## Stop the operator and server started by `make run`, and the local control plane
+	@for part in operator server; do \
+	  pid=$${JOBLINE_CACHE:-$$HOME/.cache/jobline}/$$part.pid; \
+	  if [ -f $$pid ]; then kill $$(cat $$pid) 2>/dev/null || true; rm -f $$pid; \
+	    echo "==> $$part stopped"; fi; done
 	@$(CLUSTER) down
 
 .PHONY: cluster-build

@@ -158,8 +158,9 @@ class Audit:
         start = inodes.index(self.inode)
         return [(f, self.offset if i == start else 0) for i, f in enumerate(files) if i >= start]
 
-    def counts(self) -> Counter[str]:
-        """Requests by "verb resource[/subresource]", from the mark on."""
+    def counts(self, user: str | None = None) -> Counter[str]:
+        """Requests by "verb resource[/subresource]", from the mark on: the operator's, or
+        with `user`, that user's (as the apiserver authenticated it)."""
         counts: Counter[str] = Counter()
         if not self.path:
             return counts
@@ -171,7 +172,10 @@ class Audit:
                         event = json.loads(line)
                     except ValueError:
                         continue  # the line being written
-                    if not event.get("userAgent", "").startswith(OPERATOR_AGENTS):
+                    if user is not None:
+                        if event.get("user", {}).get("username") != user:
+                            continue
+                    elif not event.get("userAgent", "").startswith(OPERATOR_AGENTS):
                         continue
                     if event.get("stage") != "ResponseComplete":
                         continue

@@ -4,7 +4,8 @@
 #   1. start the local control plane, unless KUBECONFIG is set (first time: a
 #      5-30 minute build, with progress)
 #   2. install the CRDs
-#   3. start the operator in the background (reused when already running)
+#   3. start the operator and the server (Jobs API and dashboard) in the background
+#      (each reused when already running)
 #   4. apply examples/hello/ and wait for its run to finish, then show it
 set -euo pipefail
 
@@ -12,6 +13,9 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${JOBLINE_CACHE:-$HOME/.cache/jobline}"
 operator_pid="$cache/operator.pid"
 operator_log="$cache/operator.log"
+server_pid="$cache/server.pid"
+server_log="$cache/server.log"
+server_port="${JOBLINE_SERVER_PORT:-8080}"
 jobline="$repo/.venv/bin/jobline"
 say() { echo "==> $*" >&2; }
 
@@ -42,6 +46,16 @@ else
   say "operator started (pid $!, log: $operator_log)"
 fi
 
+if [[ -f "$server_pid" ]] && kill -0 "$(cat "$server_pid")" 2>/dev/null; then
+  say "the server is already running (pid $(cat "$server_pid"))"
+else
+  # On this machine only (127.0.0.1), acting as the kubeconfig's user.
+  KUBECONFIG="$KUBECONFIG" nohup "$jobline" server --credentials kubeconfig \
+    --port "$server_port" >>"$server_log" 2>&1 &
+  echo $! >"$server_pid"
+  say "server started (pid $!, log: $server_log)"
+fi
+
 say "running examples/hello"
 kubectl delete pipelinejob hello-1 --ignore-not-found >/dev/null
 kubectl apply -f "$repo/examples/hello/" >/dev/null
@@ -57,11 +71,13 @@ echo "log tail kept in its status:"
 kubectl get pipelinejob hello-1 -o go-template='{{range .status.logs.lines}}  {{.}}{{"\n"}}{{end}}'
 cat <<MSG
 
-Jobline is running. Try:
+Jobline is running. The dashboard and the Jobs API: http://127.0.0.1:$server_port/
+Try:
   export KUBECONFIG=$KUBECONFIG
   kubectl get jobline                           # Pipelines and runs
   kubectl get pipelinejob hello-1 -o yaml       # the whole status: phase, exit code, times, log tail
   sed 's/hello-1/hello-2/' examples/hello/run.yaml | kubectl apply -f -   # another run
-The operator's log: $operator_log
-Stop the operator and the local control plane with: make stop
+  curl -s http://127.0.0.1:$server_port/api/v1/namespaces/default/jobs      # runs, as JSON
+The operator's log: $operator_log; the server's: $server_log
+Stop the operator, the server and the local control plane with: make stop
 MSG

@@ -12,9 +12,11 @@ from collections import OrderedDict
 
 from kubernetes import client, config
 
+from jobline import __version__
 from jobline.runs_api import Runs, UserError
 
 CLIENTS_KEPT = 64  # API clients (connection pools) kept for recent tokens
+USER_AGENT = f"jobline-server/{__version__}"
 
 
 class Credentials(enum.StrEnum):
@@ -36,6 +38,7 @@ class Identities:
             from jobline.runs_api import connect
 
             self._own, self.default_namespace = connect(kubeconfig, context)
+            self._own.user_agent = USER_AGENT
         self._clients: OrderedDict[str, client.ApiClient] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -63,6 +66,7 @@ class Identities:
             configuration.api_key = {"BearerToken": token}
             configuration.api_key_prefix = {"BearerToken": "Bearer"}
             api = client.ApiClient(configuration)
+            api.user_agent = USER_AGENT
             self._clients[key] = api
             while len(self._clients) > CLIENTS_KEPT:
                 self._clients.popitem(last=False)  # its pool closes when collected

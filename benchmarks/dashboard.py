@@ -1,0 +1,134 @@
+"""What an open dashboard page costs the apiserver: requests per minute, counted from the
+local plane's audit log, for each main page left open in a headless Chromium.
+
+    .venv/bin/python benchmarks/dashboard.py [--minutes 1]
+
+Needs the local plane (KUBECONFIG unset), chromium and chromedriver, and no other
+operator running: it starts its own operator and `jobline server --credentials token`,
+and signs in as a ServiceAccount of its own, so the audit log tells its requests apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+
+from kubernetes import client, config
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import local
+
+PIPELINE = {
+    "apiVersion": "jobline.dev/v1alpha1",
+    "kind": "Pipeline",
+    "spec": {
+        "template": {
+            "metadata": {"annotations": {}},
+            "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["true"]}]},
+        },
+        "concurrencyPolicy": "Allow",
+    },
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=1.0, help="How long each page stays open.")
+    args = parser.parse_args()
+    kubeconfig = local.kubeconfig()
+    audit = local.Audit(local.audit_log())
+    if audit.path is None:
+        sys.exit("counts requests from the local plane's audit log: unset KUBECONFIG")
+    local.install_crds(kubeconfig)
+    api = config.new_client_from_config(config_file=kubeconfig)
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    rbac = client.RbacAuthorizationV1Api(api)
+    ns = f"dash-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": ns}})
+    operator = local.start_operator(kubeconfig, f"--namespace={ns}")
+    port = local.free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jobline.cli", "--kubeconfig", kubeconfig, "server",
+         "--port", str(port), "--credentials", "token"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        # Three Pipelines with 20 finished runs, and one run that logs for 10 minutes.
+        for name, annotations in (
+            ("nightly", {}),
+            ("hourly", {}),
+            ("long", {"sim.jobline.dev/duration": "600s", "sim.jobline.dev/log-lines": "600",
+                      "sim.jobline.dev/log-over": "600s"}),
+        ):  # fmt: skip
+            body = {**PIPELINE, "metadata": {"name": name}}
+            body["spec"]["template"]["metadata"]["annotations"] = annotations
+            custom.create_namespaced_custom_object("jobline.dev", "v1alpha1", ns, "pipelines", body)
+        runs = [("nightly", f"nightly-{i}") for i in range(10)]
+        runs += [("hourly", f"hourly-{i}") for i in range(10)] + [("long", "long-1")]
+        for pipeline, name in runs:
+            custom.create_namespaced_custom_object(
+                "jobline.dev", "v1alpha1", ns, "pipelinejobs",
+                {"apiVersion": "jobline.dev/v1alpha1", "kind": "PipelineJob",
+                 "metadata": {"name": name}, "spec": {"pipelineRef": {"name": pipeline}}},
+            )  # fmt: skip
+        core.create_namespaced_service_account(ns, {"metadata": {"name": "viewer"}})
+        rbac.create_namespaced_role_binding(
+            ns,
+            {
+                "metadata": {"name": "viewer"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": "cluster-admin"},
+                "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": ns}],
+            },
+        )  # fmt: skip
+        token = core.create_namespaced_service_account_token(
+            "viewer", ns, {"spec": {"audiences": [], "expirationSeconds": 3600}}
+        ).status.token
+        user = f"system:serviceaccount:{ns}:viewer"
+        time.sleep(15)  # the runs finish, the long one starts
+        url = f"http://127.0.0.1:{port}"
+        browser.get(f"{url}/static/app.css")
+        browser.execute_script("sessionStorage.setItem('jobline.token', arguments[0])", token)
+        pages = [
+            ("namespace: Pipelines and 21 runs", f"{url}/#/ns/{ns}"),
+            ("a Pipeline: its form and 10 runs", f"{url}/#/ns/{ns}/pipelines/nightly"),
+            ("a RUNNING run and its log", f"{url}/#/ns/{ns}/jobs/long-1"),
+            ("a finished run", f"{url}/#/ns/{ns}/jobs/nightly-0"),
+        ]
+        seconds = args.minutes * 60
+        rows = []
+        for title, page in pages:
+            browser.get(page)
+            time.sleep(5)  # loaded
+            audit.mark()
+            time.sleep(seconds)
+            counts = audit.counts(user=user)
+            rows.append((title, sum(counts.values()) / args.minutes, counts))
+        print(f"\nDashboard cost per open page ({local.machine()}), {args.minutes:g} min each:\n")
+        print("| page | apiserver requests per minute | by kind |\n|---|---|---|")
+        for title, per_minute, counts in rows:
+            kinds = ", ".join(f"{k} {n}" for k, n in Counter(counts).most_common())
+            print(f"| {title} | {per_minute:.1f} | {kinds} |")
+    finally:
+        browser.quit()
+        server.terminate()
+        operator.terminate()
+        server.wait()
+        operator.wait()
+        core.delete_namespace(ns)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The Flux healthCheckExprs of integrations/flux/ (and the README), evaluated by cel-go,
+the CEL library kustomize-controller uses, on objects in every phase."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+FLUX = REPO / "integrations" / "flux"
+GO = shutil.which("go")
+pytestmark = pytest.mark.skipif(GO is None, reason="needs Go to build cel-go")
+
+
+@pytest.fixture(scope="module")
+def celcheck(tmp_path_factory: pytest.TempPathFactory) -> str:
+    binary = tmp_path_factory.mktemp("celcheck") / "celcheck"
+    subprocess.run(
+        [str(GO), "build", "-o", str(binary), "."],
+        cwd=FLUX / "celcheck",
+        env={**os.environ, "GOTOOLCHAIN": "local"},
+        check=True,
+    )
+    return str(binary)
+
+
+def exprs(kind: str) -> dict[str, str]:
+    checks = yaml.safe_load((FLUX / "health-check-exprs.yaml").read_text())["spec"]
+    [check] = [c for c in checks["healthCheckExprs"] if c["kind"] == kind]
+    return {k: v for k, v in check.items() if k in ("current", "inProgress", "failed")}
+
+
+def flux_status(celcheck: str, kind: str, obj: dict[str, Any]) -> str:
+    """As kustomize-controller decides: inProgress first, then failed, then current; an
+    expression that cannot be evaluated counts as not met; none met is InProgress."""
+    found = subprocess.run(
+        [celcheck],
+        input=json.dumps({"exprs": exprs(kind), "object": obj}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    met = {name for name, value in json.loads(found.stdout).items() if value is True}
+    for name, status in (
+        ("inProgress", "InProgress"),
+        ("failed", "Failed"),
+        ("current", "Current"),
+    ):
+        if name in met:
+            return status
+    return "InProgress"
+
+
+def run(phase: str | None, reason: str = "") -> dict[str, Any]:
+    status = {"phase": phase, "reason": reason} if phase else {}
+    return {"metadata": {"name": "r"}, "spec": {}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (run(None), "InProgress"),
+        (run("QUEUED", "WaitingForRun"), "InProgress"),
+        (run("RUNNING", "Running"), "InProgress"),
+        (run("STOPPING", "Stopped"), "InProgress"),
+        (run("COMPLETE", "Completed"), "Current"),
+        (run("ERROR", "OOMKilled"), "Failed"),
+        (run("STOPPED", "DeadlineExceeded"), "Failed"),
+        (run("STOPPED", "Stopped"), "InProgress"),  # stopped on purpose: neither
+    ],
+)
+def test_pipelinejob(celcheck: str, obj: dict[str, Any], expected: str) -> None:
+    assert flux_status(celcheck, "PipelineJob", obj) == expected
+
+
+def pipeline(ready: str | None, observed: int | None = 1) -> dict[str, Any]:
+    status: dict[str, Any] = {"conditions": [{"type": "Ready", "status": ready}] if ready else []}
+    if observed is not None:
+        status["observedGeneration"] = observed
+    return {"metadata": {"name": "p", "generation": 1}, "spec": {}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        ({"metadata": {"name": "p", "generation": 1}, "spec": {}}, "InProgress"),  # just applied
+        (pipeline(None, observed=None), "InProgress"),
+        (pipeline(None), "InProgress"),
+        (pipeline("True"), "Current"),
+        (pipeline("False"), "Failed"),
+        (pipeline("True", observed=0), "InProgress"),  # an edit the operator has not seen
+        (pipeline("False", observed=0), "InProgress"),
+    ],
+)
+def test_pipeline(celcheck: str, obj: dict[str, Any], expected: str) -> None:
+    assert flux_status(celcheck, "Pipeline", obj) == expected
+
+
+def test_the_readme_shows_the_same_expressions() -> None:
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"```yaml\n(spec:\n  healthCheckExprs:.*?)```", readme, re.S)
+    assert block, "the README's Flux block"
+    shown = yaml.safe_load(block.group(1))
+    assert shown == yaml.safe_load((FLUX / "health-check-exprs.yaml").read_text())
