@@ -41,6 +41,7 @@ PIPELINE = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=1.0, help="How long each page stays open.")
+    parser.add_argument("--screenshots", help="Save a screenshot of each page in this folder.")
     args = parser.parse_args()
     kubeconfig = local.kubeconfig()
     audit = local.Audit(local.audit_log())
@@ -109,9 +110,12 @@ def main() -> None:
         ]
         seconds = args.minutes * 60
         rows = []
-        for title, page in pages:
+        browser.set_window_size(1200, 800)
+        for number, (title, page) in enumerate(pages):
             browser.get(page)
             time.sleep(5)  # loaded
+            if args.screenshots:
+                browser.save_screenshot(os.path.join(args.screenshots, f"page-{number}.png"))
             audit.mark()
             time.sleep(seconds)
             counts = audit.counts(user=user)

@@ -7,7 +7,7 @@ const TERMINAL = new Set(["COMPLETE", "ERROR", "STOPPED"]);
 const STATUSES = ["QUEUED", "RUNNING", "STOPPING", "COMPLETE", "ERROR", "STOPPED"];
 const LIST_EVERY_MS = 5000; // runs of a namespace or Pipeline
 const PIPELINES_EVERY_MS = 15000;
-const RUN_EVERY_MS = 2000; // one run and its log, until it ends
+const RUN_EVERY_MS = 3000; // one run, until it ends; its log when the operator saw new lines
 
 let timers = [];
 let view = 0; // bumped on every route change, so answers for an old view are dropped
@@ -410,8 +410,11 @@ function runPage(ns, name) {
     clearProblem();
     summary.replaceChildren(...runSummary(ns, run));
     stopButton.disabled = TERMINAL.has(run.status) || run.stopRequested;
-    if (run.status !== "QUEUED" || run.podName) await readLog();
-    if (TERMINAL.has(run.status)) {
+    // The log costs the apiserver three requests: read it when the operator has seen lines
+    // this page has not shown, and once more at the end.
+    const ended = TERMINAL.has(run.status);
+    if (run.podName && (run.logLines > next || ended)) await readLog();
+    if (ended) {
       done = true;
       if (!log.children.length) logNote.textContent = "No log lines.";
     }
