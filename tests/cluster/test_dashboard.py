@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -190,13 +191,18 @@ def test_a_token_without_permission_shows_what_is_missing(
     page.shot("sign-in")
     box.send_keys(nobody)
     page.driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
-    alert = page.wait(
-        "the permission error",
-        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[role=alert]")),
-    )
-    page.wait("its message", lambda d: "cannot list resource" in alert.text)
-    assert "Permission denied" in alert.text
-    assert f"system:serviceaccount:{jl.namespace}:nobody" in alert.text
+
+    def permission_error(driver: Any) -> str | None:
+        # Each poll redraws the error, so find it afresh every time.
+        try:
+            text = str(driver.find_element(By.CSS_SELECTOR, "[role=alert]").text)
+        except (NoSuchElementException, StaleElementReferenceException):
+            return None
+        return text if "cannot list resource" in text else None
+
+    alert = page.wait("the permission error", permission_error)
+    assert "Permission denied" in alert
+    assert f"system:serviceaccount:{jl.namespace}:nobody" in alert
     assert f"Signed in as system:serviceaccount:{jl.namespace}:nobody" in page.text_of("#who")
     page.shot("permission-denied")
 

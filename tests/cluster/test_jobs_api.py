@@ -290,6 +290,8 @@ def test_security_headers_cross_site_writes_and_openapi(
     assert set(paths["/api/v1/namespaces/{namespace}/jobs/{name}"]) == {"get", "delete"}
     assert "put" in paths["/api/v1/namespaces/{namespace}/jobs/{name}/stopped"]
     assert "get" in paths["/api/v1/namespaces/{namespace}/jobs/{name}/logs"]
+    job = spec["components"]["schemas"]["Job"]["properties"]
+    assert {"id", "status", "exitCode", "creator", "queuePosition", "_links"} <= set(job)
     page = requests.get(f"{server.url}/", timeout=30)
     assert page.status_code == 200 and "<main" in page.text
     assert "http" not in page.text.replace("http-equiv", "")  # nothing from elsewhere

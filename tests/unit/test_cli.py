@@ -1,3 +1,5 @@
+import pathlib
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -5,7 +7,7 @@ from click.testing import CliRunner
 from jobline import __version__
 from jobline.cli import exit_status, main, parse_vars, table
 
-COMMANDS = ["operator", "crds", "start", "list", "get", "logs", "stop", "delete"]
+COMMANDS = ["operator", "server", "crds", "start", "list", "get", "logs", "stop", "delete"]
 
 
 def test_help_describes_jobline() -> None:
@@ -21,6 +23,21 @@ def test_every_command_has_help(command: str) -> None:
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0
     assert "Usage:" in result.output
+
+
+def test_server_help_names_address_port_tls_and_credentials() -> None:
+    shown = CliRunner().invoke(main, ["server", "--help"]).output
+    for option in ("--address", "--port", "--tls-cert", "--tls-key", "--credentials"):
+        assert option in shown
+    assert "token" in shown and "kubeconfig" in shown
+
+
+def test_server_wants_both_tls_files(tmp_path: pathlib.Path) -> None:
+    cert = tmp_path / "tls.crt"
+    cert.write_text("x")
+    result = CliRunner().invoke(main, ["server", "--tls-cert", str(cert)])
+    assert result.exit_code == 2
+    assert "--tls-cert and --tls-key go together" in result.output
 
 
 def test_version() -> None:

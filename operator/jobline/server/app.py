@@ -192,14 +192,22 @@ def _routes(app: FastAPI, identities: Identities) -> None:
         """The namespaces the caller may list (403 if none: type one in instead)."""
         return {"items": runs(authorization, "default").namespaces()}
 
-    @app.get("/api/v1/namespaces/{namespace}/pipelines", tags=["pipelines"], responses=ERRORS)
+    @app.get(
+        "/api/v1/namespaces/{namespace}/pipelines",
+        tags=["pipelines"],
+        responses=ERRORS,
+        response_model=resources.PipelineList,
+    )
     def list_pipelines(namespace: Namespace, authorization: Authorization = None) -> dict[str, Any]:
         """Pipelines of the namespace with their status summary, by name."""
         found = runs(authorization, namespace).pipelines()
         return {"items": [resources.pipeline(p) for p in sorted(found, key=_name)]}
 
     @app.get(
-        "/api/v1/namespaces/{namespace}/pipelines/{name}", tags=["pipelines"], responses=ERRORS
+        "/api/v1/namespaces/{namespace}/pipelines/{name}",
+        tags=["pipelines"],
+        responses=ERRORS,
+        response_model=resources.Pipeline,
     )
     def get_pipeline(
         namespace: Namespace, name: Name, authorization: Authorization = None
@@ -245,7 +253,12 @@ def _routes(app: FastAPI, identities: Identities) -> None:
         None, alias="continue", description="The `continue` of the previous page."
     )
 
-    @app.get("/api/v1/namespaces/{namespace}/jobs", tags=["jobs"], responses=ERRORS)
+    @app.get(
+        "/api/v1/namespaces/{namespace}/jobs",
+        tags=["jobs"],
+        responses=ERRORS,
+        response_model=resources.JobList,
+    )
     def jobs(
         namespace: Namespace,
         pipeline: str | None = Query(None, description="Only the runs of this Pipeline."),
@@ -259,7 +272,10 @@ def _routes(app: FastAPI, identities: Identities) -> None:
         return list_jobs(authorization, namespace, pipeline, status, created_after, limit, token)
 
     @app.get(
-        "/api/v1/namespaces/{namespace}/pipelines/{name}/jobs", tags=["jobs"], responses=ERRORS
+        "/api/v1/namespaces/{namespace}/pipelines/{name}/jobs",
+        tags=["jobs"],
+        responses=ERRORS,
+        response_model=resources.JobList,
     )
     def pipeline_jobs(
         namespace: Namespace,
@@ -277,6 +293,7 @@ def _routes(app: FastAPI, identities: Identities) -> None:
         "/api/v1/namespaces/{namespace}/pipelines/{name}/jobs",
         tags=["jobs"],
         status_code=201,
+        response_model=resources.Job,
         responses={
             **ERRORS,
             409: {"model": Problem, "description": "Forbid, and no slot is free"},
@@ -298,7 +315,12 @@ def _routes(app: FastAPI, identities: Identities) -> None:
         response.headers["Location"] = shown["_links"]["self"]["href"]
         return shown
 
-    @app.get("/api/v1/namespaces/{namespace}/jobs/{name}", tags=["jobs"], responses=ERRORS)
+    @app.get(
+        "/api/v1/namespaces/{namespace}/jobs/{name}",
+        tags=["jobs"],
+        responses=ERRORS,
+        response_model=resources.Job,
+    )
     def get_job(
         namespace: Namespace, name: Name, authorization: Authorization = None
     ) -> dict[str, Any]:
@@ -309,6 +331,7 @@ def _routes(app: FastAPI, identities: Identities) -> None:
         "/api/v1/namespaces/{namespace}/jobs/{name}/stopped",
         tags=["jobs"],
         status_code=202,
+        response_model=resources.Job,
         responses={**ERRORS, 409: {"model": Problem, "description": "The run has ended"}},
     )
     def stop(namespace: Namespace, name: Name, authorization: Authorization = None) -> Any:

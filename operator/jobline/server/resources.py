@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from jobline.models import ANNOTATION_SCHEDULED_TIME, Phase
 
@@ -131,3 +133,101 @@ def page(
     chosen = ordered[:limit]
     more = len(ordered) > limit
     return chosen, continue_token(chosen[-1]) if more and chosen else None
+
+
+# --- The same shapes as models, for the OpenAPI document and its clients --------------
+
+
+class Link(BaseModel):
+    href: str
+
+
+class JobLinks(BaseModel):
+    self: Link
+    logs: Link
+    pipeline: Link
+    stopped: Link
+
+
+class ManualCreator(BaseModel):
+    type: Literal["Manual"]
+
+
+class ScheduleCreator(BaseModel):
+    type: Literal["Schedule"]
+    scheduledTime: str | None = Field(description="The cron time the run was created for.")
+
+
+class JobOutput(BaseModel, extra="allow"):
+    name: str
+    records: int | None = None
+
+
+class Job(BaseModel):
+    """One run of a Pipeline (a PipelineJob)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str | None = Field(description="The PipelineJob's UID.")
+    name: str
+    namespace: str
+    pipeline: str | None
+    status: Phase = Field(description="The run's phase.")
+    reason: str | None
+    message: str | None
+    exitCode: int | None
+    created: str | None
+    startTime: str | None
+    endTime: str | None
+    durationSeconds: float | None
+    attempts: int
+    variables: dict[str, str] = Field(description="The values in effect.")
+    outputs: list[JobOutput]
+    creator: ManualCreator | ScheduleCreator
+    priority: int
+    queuePosition: int | None
+    stopRequested: bool
+    podName: str | None
+    logLines: int = Field(description="Lines of the latest pod the operator has read.")
+    links: JobLinks = Field(alias="_links")
+
+
+class JobList(BaseModel):
+    items: list[Job]
+    continue_: str | None = Field(
+        alias="continue", description="Pass back as `continue` for the next page; null: last."
+    )
+
+
+class PipelineLinks(BaseModel):
+    self: Link
+    jobs: Link
+
+
+class Pipeline(BaseModel):
+    """A Pipeline with its status summary."""
+
+    id: str | None
+    name: str
+    namespace: str
+    description: str | None
+    created: str | None
+    schedule: str | None
+    timeZone: str
+    suspend: bool
+    concurrencyPolicy: str
+    maxConcurrentRuns: int
+    variables: list[dict[str, Any]] = Field(description="Declared variables.")
+    ready: str | None = Field(description="The Ready condition: True, False or null.")
+    readyMessage: str | None
+    activeRuns: list[str]
+    queuedRuns: int
+    lastRun: dict[str, Any] | None
+    lastScheduleTime: str | None
+    nextScheduleTime: str | None
+    lastSuccessfulTime: str | None
+    links: PipelineLinks = Field(alias="_links")
+
+
+class PipelineList(BaseModel):
+    items: list[Pipeline]

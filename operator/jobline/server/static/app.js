@@ -387,8 +387,9 @@ function runPage(ns, name) {
     h("h1", {}, `Run ${name}`),
     h("div", { id: "problem" }),
     h("div", { class: "actions" }, stopButton, deleteButton),
-    summary,
-    h("section", { "aria-labelledby": "log-h" }, h("h2", { id: "log-h" }, "Log"), logNote, log));
+    h("div", { class: "run-layout" },
+      summary,
+      h("section", { "aria-labelledby": "log-h" }, h("h2", { id: "log-h" }, "Log"), logNote, log)));
 
   async function readLog() {
     const found = await call("GET", `${path}/logs?sequence=${next}`, undefined, "application/x-ndjson");
@@ -455,8 +456,10 @@ function runSummary(ns, j) {
     ["Queue position", j.queuePosition === null ? "" : String(j.queuePosition)],
     ["Stop requested", j.stopRequested ? "yes" : "no"],
   ];
+  // Fields without a value yet (no exit code while running) are left out.
   parts.push(h("dl", { class: "fields", id: "run-fields" },
-    ...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-field": k }, v)])));
+    ...rows.filter(([, v]) => v !== "").flatMap(([k, v]) =>
+      [h("dt", {}, k), h("dd", { "data-field": k }, v)])));
   const vars = Object.entries(j.variables || {});
   parts.push(h("h2", {}, "Variables"), vars.length
     ? h("dl", { class: "fields" }, ...vars.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))
