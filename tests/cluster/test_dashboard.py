@@ -189,6 +189,17 @@ def test_a_token_without_permission_shows_what_is_missing(
         "the sign-in form", expected_conditions.presence_of_element_located((By.ID, "token"))
     )
     page.shot("sign-in")
+    # A token the apiserver does not accept: the form again, saying so.
+    box.send_keys("not-a-token")
+    page.driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    page.wait(
+        "the refusal",
+        lambda d: (
+            "Not signed in" in d.find_element(By.CSS_SELECTOR, "main").text
+            and d.find_elements(By.ID, "token")
+        ),
+    )
+    box = page.driver.find_element(By.ID, "token")
     box.send_keys(nobody)
     page.driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
 

@@ -125,7 +125,7 @@ function every(ms, fn) {
 }
 
 function report(error) {
-  if (error instanceof ApiError && error.status === 401 && !token()) return login(error);
+  if (error instanceof ApiError && error.status === 401) return signInAgain(error);
   const slot = document.getElementById("problem");
   if (slot) slot.replaceChildren(errorBox(error));
   else show(errorBox(error));
@@ -145,8 +145,7 @@ async function whoami() {
     session = await call("GET", "/session");
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
-      sessionStorage.removeItem("jobline.token");
-      login(e);
+      signInAgain(e);
       return false;
     }
     show(errorBox(e));
@@ -166,6 +165,15 @@ function signOut() {
   location.reload();
 }
 
+// No token, or one the apiserver no longer accepts (expired): ask for one, saying why
+// when there was one.
+function signInAgain(error) {
+  const had = Boolean(token());
+  sessionStorage.removeItem("jobline.token");
+  session = null;
+  login(had ? error : null);
+}
+
 function login(error) {
   stopTimers();
   const input = h("textarea", { id: "token", name: "token", rows: 4, required: true,
@@ -182,7 +190,7 @@ function login(error) {
     "It is kept in this browser tab's session until you sign out. ",
     "Get one with: kubectl create token SERVICE-ACCOUNT"),
   h("button", { type: "submit", class: "primary" }, "Sign in"));
-  show(h("h1", {}, "Sign in"), error && token() ? errorBox(error) : "", form);
+  show(h("h1", {}, "Sign in"), error ? errorBox(error) : "", form);
 }
 
 // --- routes ---------------------------------------------------------------
