@@ -215,6 +215,11 @@ def test_a_token_without_permission_shows_what_is_missing(
     assert "Permission denied" in alert
     assert f"system:serviceaccount:{jl.namespace}:nobody" in alert
     assert f"Signed in as system:serviceaccount:{jl.namespace}:nobody" in page.text_of("#who")
+    page.wait(
+        "the sections to say they are not shown",
+        lambda d: "Loading" not in d.find_element(By.CSS_SELECTOR, "main").text,
+    )
+    assert "Not shown: see the error above." in page.text_of("main")
     page.shot("permission-denied")
 
 

@@ -129,6 +129,15 @@ function report(error) {
   const slot = document.getElementById("problem");
   if (slot) slot.replaceChildren(errorBox(error));
   else show(errorBox(error));
+  // A part that could not be read says so, rather than "Loading…" for ever; the next
+  // successful poll fills it in.
+  for (const waiting of document.querySelectorAll("main .loading")) {
+    waiting.replaceWith(h("p", { class: "notice" }, "Not shown: see the error above."));
+  }
+}
+
+function loading() {
+  return h("p", { class: "notice loading" }, "Loading…");
 }
 
 function clearProblem() {
@@ -225,7 +234,7 @@ async function route() {
 
 function namespacePage(ns) {
   document.title = `${ns} · Jobline`;
-  const pipelines = h("div", { class: "scroll" }, h("p", { class: "notice" }, "Loading…"));
+  const pipelines = h("div", { class: "scroll" }, loading());
   const runs = runsTable(ns, null);
   show(h("h1", {}, `Namespace ${ns}`), h("div", { id: "problem" }),
     h("section", { "aria-labelledby": "pipelines-h" },
@@ -261,7 +270,7 @@ function runsTable(ns, pipeline) {
   const statusFilter = h("select", { id: "filter-status" }, h("option", { value: "" }, "All"),
     ...STATUSES.map((s) => h("option", { value: s }, s)));
   const body = h("div", { class: "scroll", "aria-live": "polite" },
-    h("p", { class: "notice" }, "Loading…"));
+    loading());
   const filters = h("div", { class: "filters" },
     pipeline ? "" : h("div", {}, h("label", { for: "filter-pipeline" }, "Pipeline"), pipelineFilter),
     h("div", {}, h("label", { for: "filter-status" }, "Status"), statusFilter));
@@ -376,7 +385,7 @@ function startForm(ns, p) {
 function runPage(ns, name) {
   document.title = `${name} · Jobline`;
   const path = `/namespaces/${enc(ns)}/jobs/${enc(name)}`;
-  const summary = h("div", { "aria-live": "polite" }, h("p", { class: "notice" }, "Loading…"));
+  const summary = h("div", { "aria-live": "polite" }, loading());
   const log = h("ol", { class: "log", id: "log", tabindex: "0", "aria-label": "Log lines" });
   const logNote = h("p", { class: "notice", id: "log-note" });
   const stopButton = h("button", { type: "button", class: "danger", id: "stop", onclick: async () => {
