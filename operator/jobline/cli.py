@@ -180,6 +180,14 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
     help="With --credentials kubeconfig: a host name the server answers besides localhost "
     "(repeatable); any other Host header is refused.",
 )
+@click.option(
+    "--max-followers",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Logs followed at once (follow=true), each holding a thread and a connection to "
+    "the apiserver; more are refused with 429.",
+)
 @click.pass_obj
 @user_errors
 def server(
@@ -190,6 +198,7 @@ def server(
     tls_cert: str | None,
     tls_key: str | None,
     allowed_hosts: tuple[str, ...],
+    max_followers: int,
 ) -> None:
     """Serve the Jobs API (/api/v1, OpenAPI at /api/v1/openapi.json) and the dashboard (/).
 
@@ -212,7 +221,7 @@ def server(
         )
     identities = Identities(mode, obj.kubeconfig, obj.context)
     hosts = LOOPBACK | set(allowed_hosts) if mode == Credentials.KUBECONFIG else None
-    app = create_app(identities, frozenset(hosts) if hosts is not None else None)
+    app = create_app(identities, frozenset(hosts) if hosts is not None else None, max_followers)
     scheme = "https" if tls_cert else "http"
     shown = f"[{address}]" if ":" in address else address
     click.echo(f"Jobline dashboard and Jobs API on {scheme}://{shown}:{port}/", err=True)

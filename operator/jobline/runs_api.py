@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from jobline.core.jobs import short_name
 from jobline.core.variables import InvalidVariables, resolve_variables
@@ -20,6 +21,8 @@ Obj = dict[str, Any]
 PAGE_SIZE = 500
 TIMEOUT = (10, 60)
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+LOG_READY = frozenset({"RUNNING", *TERMINAL_PHASES})  # phases whose log can be followed
+STOP_CHECK_SECONDS = 5  # how soon a followed log notices that its reader has gone
 
 
 @dataclass(frozen=True)
@@ -117,11 +120,15 @@ class Runs:
         except ApiException as e:
             raise explain(e, what) from None
         except (OSError, HTTPError) as e:  # connection refused, DNS, TLS, timeouts
-            host = self.api.configuration.host
-            reason = getattr(e, "reason", None) or e
-            raise UserError(
-                f"cannot reach the cluster at {host}: {reason}", 503, "ServiceUnavailable"
-            ) from None
+            raise self._unreachable(e) from None
+
+    def _unreachable(self, error: Exception) -> UserError:
+        reason = getattr(error, "reason", None) or error
+        return UserError(
+            f"cannot reach the cluster at {self.api.configuration.host}: {reason}",
+            503,
+            "ServiceUnavailable",
+        )
 
     def pipeline(self, name: str) -> Obj:
         what = f"Pipeline {name!r} in namespace {self.namespace!r}"
@@ -339,7 +346,9 @@ class Runs:
             raise explain(e, f"run {name!r}") from None
 
     def pod_log(self, pod: str, container: str, follow: bool) -> Any:
-        """The pod's log as a stream of bytes, or None when the pod is gone."""
+        """The pod's log as a stream of bytes, or None when the pod is gone. A followed log
+        that sends nothing within the read timeout is an empty stream: the reader checks
+        on the run, then asks again."""
         try:
             return self.core.read_namespaced_pod_log(
                 pod,
@@ -355,6 +364,23 @@ class Runs:
             if e.status in (400, 404):
                 return None
             raise explain(e, f"the log of pod {pod!r}") from None
+        except (OSError, HTTPError) as e:
+            timed_out = isinstance(e, ReadTimeoutError) or isinstance(
+                getattr(e, "reason", None), ReadTimeoutError
+            )
+            if follow and timed_out:
+                return _NoLinesYet()
+            raise self._unreachable(e) from None
+
+
+class _NoLinesYet:
+    """A followed log that has sent nothing yet, as a stream with nothing in it."""
+
+    def stream(self, *_: Any, **__: Any) -> Iterator[bytes]:
+        return iter(())
+
+    def release_conn(self) -> None:
+        """No connection is held."""
 
 
 @dataclass
@@ -367,14 +393,16 @@ class RunLog:
     gone_before: int | None
 
 
-def read_log(runs: Runs, name: str, sequence: int, follow: bool) -> RunLog:
-    """Opens the log (raising UserError for an unknown run); with `follow`, waits for the
-    run's pod and the lines stream until the run ends."""
+def read_log(
+    runs: Runs, name: str, sequence: int, follow: bool, stop: threading.Event | None = None
+) -> RunLog:
+    """Opens the log (raising UserError for an unknown run). With `follow`, the lines
+    stream until the run ends, once its pod runs; setting `stop` (the reader has gone)
+    ends them within seconds."""
     run = runs.get(name)
     status = run.get("status") or {}
-    if follow and status.get("phase") not in TERMINAL_PHASES:
-        run = _wait_for_pod(runs, name)
-        status = run.get("status") or {}
+    if follow and status.get("phase") not in LOG_READY:
+        return RunLog(_once_running(runs, name, sequence, stop), None)
     pod = status.get("podName")
     container = _main_container(runs, run)
     stream = runs.pod_log(pod, container, follow) if pod else None
@@ -384,11 +412,35 @@ def read_log(runs: Runs, name: str, sequence: int, follow: bool) -> RunLog:
         numbered = [(first + i, line) for i, line in enumerate(kept) if first + i >= sequence]
         gone = first if sequence < first and kept else None
         return RunLog(iter(numbered), gone)
-    return RunLog(_from_pod(runs, name, str(pod), container, stream, sequence, follow), None)
+    lines = _from_pod(runs, name, str(pod), container, stream, sequence, follow, stop)
+    return RunLog(lines, None)
+
+
+def _once_running(
+    runs: Runs, name: str, sequence: int, stop: threading.Event | None
+) -> Iterator[tuple[int, str]]:
+    """The followed log of a run whose pod does not run yet: nothing until it runs (or the
+    run ends), then its lines. Ends at once if the run is deleted meanwhile."""
+    while not (stop and stop.is_set()):
+        seen = False
+        for run in runs.watch_run(name, timeout=STOP_CHECK_SECONDS):
+            seen = True
+            if (run.get("status") or {}).get("phase") in LOG_READY:
+                yield from read_log(runs, name, sequence, True, stop).lines
+                return
+        if not seen:
+            return
 
 
 def _from_pod(
-    runs: Runs, name: str, pod: str, container: str, stream: Any, sequence: int, follow: bool
+    runs: Runs,
+    name: str,
+    pod: str,
+    container: str,
+    stream: Any,
+    sequence: int,
+    follow: bool,
+    stop: threading.Event | None,
 ) -> Iterator[tuple[int, str]]:
     seen = 0  # lines of the pod's log already read (given or skipped)
     while True:
@@ -398,7 +450,7 @@ def _from_pod(
             if number >= max(seen, sequence):
                 yield number, line
         seen = max(seen, read)
-        if not follow:
+        if not follow or (stop and stop.is_set()):
             return
         # The stream ended or went quiet: the run may be over (kwok never ends a follow
         # stream on its own), else read on from where we were.
@@ -416,7 +468,7 @@ def _from_pod(
 def _lines(stream: Any) -> Iterator[str]:
     """The stream's lines, the last one even without a newline. A stream that goes quiet
     ends without its unfinished line, which the next read of the log gives in full."""
-    from urllib3.exceptions import ProtocolError, ReadTimeoutError
+    from urllib3.exceptions import ProtocolError
 
     buffer = b""
     try:
@@ -439,10 +491,3 @@ def _main_container(runs: Runs, run: Obj) -> str:
         return str(pipeline["spec"]["template"]["spec"]["containers"][0]["name"])
     except (UserError, KeyError, IndexError, TypeError):
         return "main"
-
-
-def _wait_for_pod(runs: Runs, name: str) -> Obj:
-    for run in runs.watch_run(name, timeout=3600):
-        if (run.get("status") or {}).get("phase") in ("RUNNING", *TERMINAL_PHASES):
-            return run
-    return runs.get(name)

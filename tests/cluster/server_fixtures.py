@@ -32,13 +32,13 @@ RUN_PIPELINES = [
 class Server:
     """`jobline server` on a free port of 127.0.0.1; `call` sends real HTTP to it."""
 
-    def __init__(self, kubeconfig: str, log_path: Path, credentials: str) -> None:
+    def __init__(self, kubeconfig: str, log_path: Path, credentials: str, *options: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         log = log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jobline.cli", "--kubeconfig", kubeconfig, "server",
-             "--port", str(self.port), "--credentials", credentials],
+             "--port", str(self.port), "--credentials", credentials, *options],
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdout=log,
             stderr=subprocess.STDOUT,

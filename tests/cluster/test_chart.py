@@ -145,6 +145,7 @@ def test_optional_server_with_no_permission_of_its_own() -> None:
     assert container["args"][:4] == ["server", "--address=0.0.0.0", "--port=8080",
                                      "--credentials=token"]  # fmt: skip
     assert "--tls-cert=/etc/jobline/tls/tls.crt" in container["args"]
+    assert "--max-followers=100" in container["args"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"

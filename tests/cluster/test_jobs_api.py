@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -308,3 +309,53 @@ def test_created_after_accepts_a_time_without_zone(server: Server, jl: Jobline, 
         params={"createdAfter": future.isoformat()},
     )
     assert found.status_code == 200 and found.json()["items"] == []
+
+
+def test_followed_logs_are_bounded_and_hold_up_nothing_else(
+    jl: Jobline, token: str, tmp_path: Path
+) -> None:
+    """A followed log holds a thread for as long as its run lasts. Past --max-followers a
+    follow is refused, everything else answers meanwhile, and a slot frees when its reader
+    leaves or its run ends."""
+    server = Server(jl.cluster.kubeconfig, tmp_path / "server.log", "token", "--max-followers=2")
+    try:
+        jl.pipeline("api-quiet", {"sim.jobline.dev/duration": "300s"})  # logs nothing
+        base = f"/namespaces/{jl.namespace}"
+        name = server.call("POST", f"{base}/pipelines/api-quiet/jobs", token).json()["name"]
+        job_status(server, token, f"{base}/jobs/{name}", "RUNNING")
+        logs = f"{server.url}/api/v1{base}/jobs/{name}/logs"
+
+        def follow() -> requests.Response:
+            return requests.get(
+                logs,
+                params={"follow": "true"},
+                headers={"Authorization": f"Bearer {token}"},
+                stream=True,
+                timeout=60,
+            )
+
+        readers = [follow(), follow()]
+        assert [r.status_code for r in readers] == [200, 200]
+        refused = follow()
+        assert "--max-followers" in problem(refused, 429)["message"]
+        assert refused.headers["Retry-After"]
+        assert server.call("GET", f"{base}/jobs/{name}", token).status_code == 200
+        assert server.call("GET", f"{base}/jobs/{name}/logs", token).status_code == 204
+        assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+        readers[0].close()  # the reader leaves while the log is quiet
+
+        def admitted() -> requests.Response | None:
+            reader = follow()
+            if reader.status_code == 200:
+                return reader
+            reader.close()
+            return None
+
+        readers[0] = wait_for("the slot of the reader that left", admitted, timeout=30)
+        assert server.call("PUT", f"{base}/jobs/{name}/stopped", token).status_code == 202
+        for reader in readers:
+            assert reader.text == ""  # each ends with the run, having had no line
+        assert [r.status_code for r in (follow(), follow())] == [200, 200]
+    finally:
+        server.stop()

@@ -11,20 +11,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from importlib import resources as package_files
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Body, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from jobline import __version__
 from jobline.models import VALUE_MAX, Phase
-from jobline.runs_api import UserError, read_log
+from jobline.runs_api import RunLog, Runs, UserError, read_log
 from jobline.server import resources
 from jobline.server.identity import Identities
 
@@ -76,18 +80,85 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def problem(status: int, reason: str, message: str) -> JSONResponse:
+def problem(
+    status: int, reason: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(
         {"status": status, "reason": reason, "message": message},
         status_code=status,
-        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+        headers=headers,
     )
 
 
-def create_app(identities: Identities, allowed_hosts: frozenset[str] | None = None) -> FastAPI:
+class Followers:
+    """Logs being followed. Each waits on the apiserver for as long as its run lasts, in a
+    thread: those threads come from a pool of their own, so followers never starve the
+    routes (which share a pool of 40) or the health probe; past `most`, a follow is
+    refused (429) rather than queued."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.streaming = 0
+        self.threads = anyio.CapacityLimiter(most)
+
+    def admit(self) -> bool:
+        if self.streaming >= self.most:
+            return False
+        self.streaming += 1
+        return True
+
+    def release(self, stop: threading.Event) -> None:
+        stop.set()  # a thread still reading the log for a reader that has gone ends soon
+        self.streaming -= 1
+
+
+class FollowedLog(StreamingResponse):
+    """A followed log: its slot is released however the stream ends, the reader leaving
+    included (then the stream is cancelled, and the thread reading is left to end)."""
+
+    def __init__(
+        self,
+        lines: Iterator[tuple[int, str]],
+        encode: Callable[[int, str], bytes],
+        followers: Followers,
+        stop: threading.Event,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(self._chunks(lines, encode, followers), **kwargs)
+        self.followers, self.stop = followers, stop
+
+    @staticmethod
+    async def _chunks(
+        lines: Iterator[tuple[int, str]],
+        encode: Callable[[int, str], bytes],
+        followers: Followers,
+    ) -> AsyncIterator[bytes]:
+        while True:
+            line = await anyio.to_thread.run_sync(
+                next, lines, None, abandon_on_cancel=True, limiter=followers.threads
+            )
+            if line is None:
+                return
+            yield encode(*line)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.followers.release(self.stop)
+
+
+def create_app(
+    identities: Identities,
+    allowed_hosts: frozenset[str] | None,
+    max_followers: int,
+) -> FastAPI:
     """The server. With `allowed_hosts`, a request naming another Host is refused: a
     server that acts with the kubeconfig's identity must not answer a page that reached
-    it through a DNS name rebound to 127.0.0.1."""
+    it through a DNS name rebound to 127.0.0.1. At most `max_followers` logs are followed
+    at once."""
     app = FastAPI(
         title="Jobline Jobs API",
         version=__version__,
@@ -130,11 +201,11 @@ def create_app(identities: Identities, allowed_hosts: frozenset[str] | None = No
         log.exception("unexpected error")
         return problem(500, "InternalError", "the server failed; its log says why")
 
-    _routes(app, identities)
+    _routes(app, identities, Followers(max_followers))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:  # on the event loop: busy threads cannot delay it
         return {"status": "ok"}  # the process serves; each caller's cluster access is theirs
 
     @app.get("/", include_in_schema=False)
@@ -170,7 +241,7 @@ def _refusal(request: Request, allowed_hosts: frozenset[str] | None) -> Response
     return None
 
 
-def _routes(app: FastAPI, identities: Identities) -> None:
+def _routes(app: FastAPI, identities: Identities, followers: Followers) -> None:
     def runs(authorization: str | None, namespace: str) -> Any:
         return identities.runs(authorization, namespace)
 
@@ -360,9 +431,10 @@ def _routes(app: FastAPI, identities: Identities) -> None:
                 "content": {"text/plain": {}, "application/x-ndjson": {}},
             },
             204: {"description": "No line from `sequence`"},
+            429: {"model": Problem, "description": "Too many logs followed at once"},
         },
     )
-    def logs(
+    async def logs(
         namespace: Namespace,
         name: Name,
         sequence: int = Query(0, ge=0, description="The number of the first line (from 0)."),
@@ -374,21 +446,60 @@ def _routes(app: FastAPI, identities: Identities) -> None:
         the tail kept in its status. As text (default) or NDJSON (`Accept:
         application/x-ndjson`), one `{"sequence", "line"}` per line."""
         media = next((t for t in NDJSON_TYPES if t in (accept or "")), "text/plain")
-        run_log = read_log(runs(authorization, namespace), name, sequence, follow)
-        headers = {}
-        if run_log.gone_before is not None:
-            headers["Jobline-Lines-Gone"] = f"{sequence}-{run_log.gone_before - 1}"
-        lines = run_log.lines
-        if not follow:
-            first = next(lines, None)
-            if first is None:
-                return Response(status_code=204, headers=headers)
-            lines = _chain(first, lines)
         encode = _ndjson if media != "text/plain" else _text
         media_type = media if media != "text/plain" else "text/plain; charset=utf-8"
+        caller = runs(authorization, namespace)
+        if follow:
+            return await _follow(caller, name, sequence, encode, media_type)
+        run_log = await run_in_threadpool(read_log, caller, name, sequence, False)
+        headers = _gone(sequence, run_log)
+        first = await run_in_threadpool(next, run_log.lines, None)
+        if first is None:
+            return Response(status_code=204, headers=headers)
+        lines = _chain(first, run_log.lines)
         return StreamingResponse(
             (encode(n, line) for n, line in lines), media_type=media_type, headers=headers
         )
+
+    async def _follow(
+        caller: Runs,
+        name: str,
+        sequence: int,
+        encode: Callable[[int, str], bytes],
+        media_type: str,
+    ) -> Response:
+        if not followers.admit():
+            return problem(
+                429,
+                "TooManyRequests",
+                f"this server follows at most {followers.most} logs at once "
+                "(jobline server --max-followers); read without follow=true, or try again "
+                "later",
+                {"Retry-After": "10"},
+            )
+        stop = threading.Event()
+        try:
+            run_log = await anyio.to_thread.run_sync(
+                read_log, caller, name, sequence, True, stop, limiter=followers.threads
+            )
+        except BaseException:
+            followers.release(stop)
+            raise
+        return FollowedLog(
+            run_log.lines,
+            encode,
+            followers,
+            stop,
+            media_type=media_type,
+            headers=_gone(sequence, run_log),
+        )
+
+
+def _gone(sequence: int, run_log: RunLog) -> dict[str, str]:
+    """The header that says which lines from `sequence` are gone with the pod."""
+    if run_log.gone_before is None:
+        return {}
+    return {"Jobline-Lines-Gone": f"{sequence}-{run_log.gone_before - 1}"}
 
 
 def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
