@@ -234,6 +234,7 @@ def server(
         log_level="info",
         proxy_headers=False,
         server_header=False,
+        timeout_graceful_shutdown=5,  # followed logs would hold a stop up until their runs end
     )
 
 
