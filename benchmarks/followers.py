@@ -94,8 +94,8 @@ def main() -> None:
                   f"| {statistics.median(health):.2f} | {max(health):.2f} |")  # fmt: skip
     finally:
         print("==> cleaning up", file=sys.stderr)
-        for reader in readers:
-            reader.response.close()
+        # The readers are left to this process' exit: closing a response that another
+        # thread is reading blocks until the server ends it.
         server.terminate()
         operator.terminate()
         try:
