@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -55,11 +54,7 @@ def main() -> None:
     core.create_namespace({"metadata": {"name": ns}})
     operator = local.start_operator(kubeconfig, f"--namespace={ns}")
     port = local.free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jobline.cli", "--kubeconfig", kubeconfig, "server",
-         "--port", str(port), "--credentials", "token"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = local.start_server(kubeconfig, port, "--credentials", "token")
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):

@@ -61,11 +61,7 @@ def main() -> None:
     operator = local.start_operator(kubeconfig, f"--namespace={ns}")
     port = local.free_port()
     limit = [] if args.no_max_followers else ["--max-followers", str(max(args.followers) + 1)]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jobline.cli", "--kubeconfig", kubeconfig, "server",
-         "--port", str(port), "--credentials", "kubeconfig", *limit],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = local.start_server(kubeconfig, port, "--credentials", "kubeconfig", *limit)
     base = f"http://127.0.0.1:{port}"
     jobs = f"{base}/api/v1/namespaces/{ns}/jobs"
     readers: list[Reader] = []

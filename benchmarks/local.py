@@ -87,6 +87,16 @@ def start_operator(config: str, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
+def start_server(config: str, port: int, *args: str) -> subprocess.Popen[bytes]:
+    """`jobline server` on 127.0.0.1:`port`, its output discarded."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobline.cli", "--kubeconfig", config, "server",
+         "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
