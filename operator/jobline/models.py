@@ -355,6 +355,14 @@ class LogTail(schema.BaseModel):
         "`sequence`, or cut at 2 KiB.",
     )
     update_time: schema.Optional[dt.datetime] = None
+    read_error: schema.Optional[str] = Field(
+        None,
+        description="Why the last read of the log failed (the kubelet unreachable, "
+        "pods/log refused), as the apiserver said it; absent once a read succeeds.",
+    )
+    read_error_time: schema.Optional[dt.datetime] = Field(
+        None, description="When reading the log first failed with `readError`."
+    )
 
 
 class PipelineJobStatus(schema.BaseModel):

@@ -35,7 +35,9 @@ class _Follow:
     last_read: float | None = None
     last_bytes: int = 0
     final: bool = False
-    unwritten: bool = False  # read lines not yet in the run's status
+    unwritten: bool = False  # read lines (or a read error) not yet in the run's status
+    error: str | None = None  # why the last read failed
+    error_time: dt.datetime | None = None
 
 
 class LogTails:
@@ -91,7 +93,17 @@ class LogTails:
             follow.reader.end(final)
         follow.last_read, follow.last_bytes = self.clock(), size
         follow.final = final
-        follow.unwritten = follow.unwritten or size > 0 or final
+        follow.unwritten = follow.unwritten or size > 0 or final or follow.error is not None
+        follow.error = follow.error_time = None
+
+    def failed(self, run_uid: str, pod: Obj, tail_lines: int, why: str, now: dt.datetime) -> None:
+        """Records that a read failed: the status says so and why, and the next read waits
+        `REFRESH_SECONDS` rather than hammering an apiserver or kubelet that refused."""
+        follow = self._follow(run_uid, pod, tail_lines)
+        follow.last_read, follow.last_bytes = self.clock(), 0
+        if follow.error != why:
+            follow.error, follow.unwritten = why, True
+            follow.error_time = follow.error_time or now
 
     def unwritten_tail(self, run_uid: str, now: dt.datetime) -> LogTail | None:
         """The tail, when it holds lines the run's status does not have yet."""
@@ -99,7 +111,9 @@ class LogTails:
             follow = self._follows.get(run_uid)
         if follow is None or not follow.unwritten:
             return None
-        return follow.reader.tail(now)
+        tail = follow.reader.tail(now)
+        tail.read_error, tail.read_error_time = follow.error, follow.error_time
+        return tail
 
     def written(self, run_uid: str) -> None:
         with self._lock:

@@ -457,8 +457,11 @@ class RunController:
         try:
             self.logs.read(uid, pod, tail_lines, final)
         except (ApiException, OSError) as e:
-            # The run's status must not wait on its log: the next sync reads again.
-            log.warning("cannot read the log of pod %s: %s", pod["metadata"]["name"], e)
+            # The run's status must not wait on its log: it says why the log is missing,
+            # and a later sync reads again.
+            why = _log_error(e)
+            log.warning("cannot read the log of pod %s: %s", pod["metadata"]["name"], why)
+            self.logs.failed(uid, pod, tail_lines, why, self.clock())
 
     def _requeue(self, key: Key, uid: str, decision: Decision) -> None:
         if decision.recheck_after is not None:
@@ -645,8 +648,17 @@ def _too_large(error: ApiException) -> bool:
 
 
 def _api_message(error: ApiException) -> str:
+    return f"the apiserver rejected the Job: {_error_body(error)}"
+
+
+def _error_body(error: ApiException) -> str:
     try:
-        message = json.loads(error.body or "")["message"]
+        return str(json.loads(error.body or "")["message"])
     except (ValueError, TypeError, KeyError):
-        message = str(error.reason)
-    return f"the apiserver rejected the Job: {message}"
+        return str(error.reason)
+
+
+def _log_error(error: Exception) -> str:
+    if isinstance(error, ApiException):
+        return f"pods/log answered {error.status}: {_error_body(error)}"
+    return f"the log read failed: {error}"
