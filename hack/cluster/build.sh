@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local control plane from the pinned Go modules in hack/cluster/*/:
-# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok,
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet and
+# kube-proxy (for the real node), etcd, kwok, netbridge (node.sh),
 # kwokctl, and helm for the chart tests. Binaries are cached outside the checkout, keyed by version,
 # so every clone on this machine shares one build.
 #
@@ -65,6 +66,8 @@ build_group "kubernetes $KUBERNETES_VERSION + etcd $ETCD_VERSION" "$here/k8s" "$
   kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager \
   kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler \
   kubectl=k8s.io/kubernetes/cmd/kubectl \
+  kubelet=k8s.io/kubernetes/cmd/kubelet \
+  kube-proxy=k8s.io/kubernetes/cmd/kube-proxy \
   etcd=go.etcd.io/etcd/server/v3
 
 build_group "kwok $KWOK_VERSION" "$here/kwok" "$bin_dir" \
@@ -76,5 +79,9 @@ build_group "kwok $KWOK_VERSION" "$here/kwok" "$bin_dir" \
 build_group "helm $HELM_VERSION" "$here/helm" "$helm_bin_dir" \
   "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
   helm=helm.sh/helm/v3/cmd/helm
+
+# netbridge is ours and small: rebuilt every time (Go's cache makes that instant),
+# so a change to it never meets a stale binary.
+(cd "$here/netbridge" && go build -trimpath -o "$bin_dir/netbridge" .)
 
 echo "==> binaries ready in $bin_dir and $helm_bin_dir"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local control plane: a real kube-apiserver, etcd, kube-controller-manager
 # and kube-scheduler, with kwok standing in for kubelets, run by kwokctl from
-# binaries built here (build.sh). Everything listens on 127.0.0.1.
+# binaries built here (build.sh), and, where the machine allows it, a real node
+# (node.sh: a kubelet with containerd). Everything listens on 127.0.0.1 or
+# inside the real node's network namespace.
 #
 #   cluster.sh up          start it, or reuse the running one; prints the kubeconfig path
 #   cluster.sh down        stop every process it started and remove its state
@@ -14,6 +16,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
+# shellcheck source=node.env
+source "$here/node.env"
 
 cache="${JOBLINE_CACHE:-$HOME/.cache/jobline}"
 bin="$cache/$CLUSTER_CACHE_KEY/bin"
@@ -24,6 +28,7 @@ helper_pid="$state/sim-logs.pid"
 python="${JOBLINE_PYTHON:-$repo/.venv/bin/python}"
 nodes=(jobline-node-1 jobline-node-2)
 export KWOK_WORKDIR="$state/kwok" GOTOOLCHAIN=local
+real_node=0 # set by up: 1 when node.sh can run the real node here
 
 kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 kwokctl() { "$bin/kwokctl" --name "$name" "$@"; }
@@ -61,7 +66,13 @@ options:
   kubectlBinary: $bin/kubectl
   etcdBinary: $bin/etcd
   kwokControllerBinary: $bin/kwok
+$(real_node_options)
 componentsPatches:
+# kwok acts only for its own nodes, never for the real node's pods.
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false"}
+  - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
 # Reach kwok's kubelet API (logs) by the node's 127.0.0.1 address, never by
 # looking up the node's hostname in DNS.
 - name: kube-apiserver
@@ -70,6 +81,7 @@ componentsPatches:
 # As OpenShift has it: setting blockOwnerDeletion on an ownerReference needs
 # update on the owner's finalizers, so the chart's RBAC is tested under it.
   - {key: enable-admission-plugins, value: OwnerReferencesPermissionEnforcement}
+$(real_node_apiserver_args)
 ---
 # Pods with no Logs object of their own have an empty log.
 apiVersion: kwok.x-k8s.io/v1alpha1
@@ -89,6 +101,38 @@ EOF
     echo "---"
     cat "$here/sim-stages.yaml"
   } >"$state/kwokctl.yaml"
+}
+
+# With the real node, the apiserver's certificate also names the addresses pods
+# and the kubelet use.
+real_node_options() {
+  ((real_node)) || return 0
+  echo "  kubeApiserverCertSANs: [$KUBERNETES_SERVICE_IP, $NODE_IP]"
+}
+
+# With the real node: pods find the apiserver at the node's address (netbridge
+# relays it to 127.0.0.1), and the apiserver reaches kubelets through
+# netbridge's egress socket, which dials the real kubelet inside the node's
+# namespace and kwok's on 127.0.0.1.
+real_node_apiserver_args() {
+  ((real_node)) || return 0
+  local pki="$KWOK_WORKDIR/clusters/$name/pki"
+  cat >"$state/egress.yaml" <<EOF
+apiVersion: apiserver.k8s.io/v1beta1
+kind: EgressSelectorConfiguration
+egressSelections:
+- name: cluster
+  connection:
+    proxyProtocol: HTTPConnect
+    transport: {uds: {udsName: $state/egress.sock}}
+EOF
+  cat <<EOF
+  - {key: advertise-address, value: $NODE_IP}
+  - {key: service-cluster-ip-range, value: $SERVICE_CIDR}
+  - {key: egress-selector-config-file, value: $state/egress.yaml}
+  - {key: kubelet-client-certificate, value: $pki/admin.crt}
+  - {key: kubelet-client-key, value: $pki/admin.key}
+EOF
 }
 
 # Nodes are ours rather than `kwokctl scale node`, whose template gives them
@@ -125,12 +169,32 @@ mark_and_serve_logs() {
   echo $! >"$helper_pid"
 }
 
+# The real node, where this machine allows it; else one line saying why not.
+check_real_node() {
+  local why
+  if why="$("$here/node.sh" supported)"; then
+    real_node=1
+  else
+    say "no real node on this machine ($why): kwok's simulated nodes only"
+  fi
+}
+
+start_real_node() {
+  ((real_node)) || return 0
+  say "starting the real node $NODE_NAME (kubelet, containerd, runc)"
+  "$here/node.sh" up "$kubeconfig"
+  say "real node $NODE_NAME is Ready; pods choose it with the toleration and node selector $NODE_LABEL"
+}
+
 up() {
   "$here/build.sh" >&2 # stdout carries only the kubeconfig path
   mkdir -p "$state/logs"
+  check_real_node
   if serving; then
     say "reusing the running local cluster"
     mark_and_serve_logs
+    # A plane started with the real node gets it back if its processes went.
+    if ((real_node)) && [[ -f "$state/egress.yaml" ]]; then start_real_node; fi
     echo "$kubeconfig"
     return
   fi
@@ -150,13 +214,17 @@ up() {
   }
   create_nodes
   mark_and_serve_logs
-  say "local cluster is up with ${#nodes[@]} nodes; use: export KUBECONFIG=$kubeconfig"
+  start_real_node
+  say "local cluster is up with ${#nodes[@]} kwok nodes$( ((real_node)) && echo " and the real node $NODE_NAME"); use: export KUBECONFIG=$kubeconfig"
   echo "$kubeconfig"
 }
 
 down() {
   if helper_running; then
     kill "$(cat "$helper_pid")" 2>/dev/null || true
+  fi
+  if [[ -d "$state/node" || -e "/run/netns/$NODE_NETNS" ]]; then
+    "$here/node.sh" down || true
   fi
   if [[ -d "$KWOK_WORKDIR/clusters/$name" ]]; then
     kwokctl delete cluster --kubeconfig "$kubeconfig" >/dev/null 2>&1 || true
