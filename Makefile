@@ -45,7 +45,7 @@ typecheck: install ## mypy --strict over operator/
 
 .PHONY: unit
 unit: install ## Fast tests that need no cluster
-	$(BIN)/pytest -m "not cluster and not faults"
+	$(BIN)/pytest -m "not cluster and not faults and not e2e"
 
 .PHONY: run
 run: install ## Quickstart: local control plane (or KUBECONFIG), CRDs, operator, dashboard, a first run
@@ -86,17 +86,27 @@ fault-test: install ## The fault suite: the control plane and the operator kille
 	@if [ -z "$$KUBECONFIG" ]; then hack/cluster/build.sh; fi
 	$(BIN)/pytest -m faults
 
-.PHONY: test
-test: lint typecheck unit cluster-test fault-test ## Everything CI runs: lint, typecheck, unit, cluster and fault tests
-
 IMAGE ?= ghcr.io/jobline-dev/jobline:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 .PHONY: image
-image: ## Build the operator's container image (needs a Docker engine)
-	docker build -t $(IMAGE) .
+image: ## Build the operator's image (Docker, or buildah without a daemon) and load it into the local plane
+	@hack/image.sh $(IMAGE)
+
+.PHONY: e2e-test
+e2e-test: install ## End-to-end: the image installed by the chart, real containers on the real node
+	@if [ -z "$$KUBECONFIG" ]; then hack/cluster/build.sh; fi
+	@# Built before the plane starts: its real node imports the cached image as it comes up.
+	@if [ -z "$$KUBECONFIG" ]; then hack/image.sh $(IMAGE); fi
+	JOBLINE_E2E_IMAGE=$(IMAGE) $(BIN)/pytest -m e2e
+
+.PHONY: test
+test: lint typecheck unit cluster-test fault-test e2e-test ## Everything CI runs: lint, typecheck, unit, cluster, fault and end-to-end tests
 
 .PHONY: test-kind
-test-kind: install ## Cluster tests on a throwaway kind cluster (needs Docker and kind)
+test-kind: install ## The cluster and end-to-end suites on a throwaway kind cluster (needs Docker and kind)
+	docker build -t $(IMAGE) .
 	kind create cluster --name jobline-test --kubeconfig .kind-kubeconfig --wait 120s
-	KUBECONFIG=$(CURDIR)/.kind-kubeconfig $(BIN)/pytest -m cluster; \
+	kind load docker-image $(IMAGE) --name jobline-test
+	export KUBECONFIG=$(CURDIR)/.kind-kubeconfig JOBLINE_E2E_IMAGE=$(IMAGE); \
+	  $(BIN)/pytest -m cluster && $(BIN)/pytest -m e2e; \
 	  status=$$?; kind delete cluster --name jobline-test; rm -f .kind-kubeconfig; exit $$status

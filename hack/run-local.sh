@@ -19,6 +19,7 @@ server_port="${JOBLINE_SERVER_PORT:-8080}"
 jobline="$repo/.venv/bin/jobline"
 say() { echo "==> $*" >&2; }
 
+KUBECONFIG_GIVEN="${KUBECONFIG:-}"
 if [[ -z "${KUBECONFIG:-}" ]]; then
   say "starting the local control plane (the first build takes 5-30 minutes)"
   KUBECONFIG="$("$repo/hack/cluster/cluster.sh" up)"
@@ -58,7 +59,17 @@ fi
 
 say "running examples/hello"
 kubectl delete pipelinejob hello-1 --ignore-not-found >/dev/null
-kubectl apply -f "$repo/examples/hello/" >/dev/null
+kubectl apply -f "$repo/examples/hello/pipeline.yaml" >/dev/null
+# On the local plane's real node when it has one (a real busybox container), else on
+# kwok's simulated nodes, which follow the example's sim.jobline.dev annotations.
+# shellcheck source=cluster/node.env
+source "$repo/hack/cluster/node.env"
+if [[ -z "${KUBECONFIG_GIVEN:-}" ]] && kubectl get node "$NODE_NAME" >/dev/null 2>&1; then
+  kubectl patch pipeline hello --type merge -p "{\"spec\": {\"template\": {\"spec\": {
+    \"nodeSelector\": {\"kubernetes.io/hostname\": \"$NODE_NAME\"},
+    \"tolerations\": [{\"key\": \"${NODE_TAINT%%=*}\", \"operator\": \"Exists\"}]}}}}" >/dev/null
+fi
+kubectl apply -f "$repo/examples/hello/run.yaml" >/dev/null
 for _ in $(seq 120); do
   phase="$(kubectl get pipelinejob hello-1 -o jsonpath='{.status.phase}')"
   case "$phase" in COMPLETE | ERROR | STOPPED) break ;; esac
@@ -66,6 +77,12 @@ for _ in $(seq 120); do
 done
 echo
 kubectl get pipelinejob hello-1
+node="$(kubectl get pod -l jobline.dev/pipelinejob=hello-1 -o jsonpath='{.items[0].spec.nodeName}' 2>/dev/null || true)"
+if [[ "$(kubectl get node "$node" -o jsonpath='{.metadata.annotations.kwok\.x-k8s\.io/node}' 2>/dev/null)" == fake ]]; then
+  echo "ran on $node, a node simulated by kwok: the log below is the example's simulated one"
+elif [[ -n "$node" ]]; then
+  echo "ran on $node, a real node: the log below is what the busybox container printed"
+fi
 echo
 echo "log tail kept in its status:"
 kubectl get pipelinejob hello-1 -o go-template='{{range .status.logs.lines}}  {{.}}{{"\n"}}{{end}}'

@@ -83,9 +83,8 @@ prepare() {
   mkdir -p "$state"
   [[ -e "$netns_path" ]] || ip netns add "$NODE_NETNS"
   in_ns ip link set lo up
-  in_ns ip link show jl-node0 >/dev/null 2>&1 || in_ns ip link add jl-node0 type dummy
-  in_ns ip addr replace "$NODE_IP/32" dev jl-node0
-  in_ns ip link set jl-node0 up
+  # On the namespace's loopback interface: kernels without the dummy module have it.
+  in_ns ip addr replace "$NODE_IP/32" dev lo
   in_ns sysctl -qw net.ipv4.ip_forward=1
   local range
   for range in "$NODE_RANGE" "$POD_RANGE" "$SERVICE_CIDR"; do

@@ -1,0 +1,83 @@
+"""The chart's server (server.enabled): the Jobs API and the dashboard answer through
+their Service, reached as a person reaches it with `kubectl port-forward`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.cluster.server_fixtures import RUN_PIPELINES, caller_token
+from tests.conftest import Cluster, kubectl_binary, wait_for
+from tests.e2e.conftest import NAMESPACE, RELEASE, RealJobline, Release
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server_url(cluster: Cluster, release: Release) -> Iterator[str]:
+    del release
+    port = _free_port()
+    forward = subprocess.Popen(
+        [kubectl_binary(), "--kubeconfig", cluster.kubeconfig, "--namespace", NAMESPACE,
+         "port-forward", f"service/{RELEASE}-server", f"{port}:80", "--address", "127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_for("kubectl port-forward to the server's Service", answers, timeout=60)
+        yield url
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+
+
+def test_jobs_api_and_dashboard_through_the_service(
+    cluster: Cluster, jl: RealJobline, server_url: str
+) -> None:
+    token = caller_token(cluster, jl.namespace, "runner", RUN_PIPELINES)
+    headers = {"Authorization": f"Bearer {token}"}
+    api = f"{server_url}/api/v1/namespaces/{jl.namespace}"
+    jl.real_pipeline("api", "for i in 1 2 3 4; do echo step $i; sleep 1; done")
+    started = requests.post(f"{api}/pipelines/api/jobs", headers=headers, timeout=30)
+    assert started.status_code == 201, started.text
+    name = started.json()["name"]
+    # Followed from the first line, the stream ends by itself when the container ends.
+    followed = requests.get(
+        f"{api}/jobs/{name}/logs",
+        headers={**headers, "Accept": "application/x-ndjson"},
+        params={"follow": "true"},
+        timeout=120,
+    )
+    assert followed.status_code == 200, followed.text
+    assert [json.loads(x)["line"] for x in followed.text.splitlines()] == [
+        f"step {i}" for i in range(1, 5)
+    ]
+    job = wait_for(
+        "the job to be COMPLETE",
+        lambda: (j := requests.get(f"{api}/jobs/{name}", headers=headers, timeout=30).json())
+        .get("status") == "COMPLETE" and j,
+    )  # fmt: skip
+    assert job["exitCode"] == 0
+    # Without a token the API refuses; the dashboard's page loads and offers sign-in.
+    assert requests.get(f"{api}/jobs", timeout=30).status_code == 401
+    page = requests.get(f"{server_url}/", timeout=30)
+    assert page.status_code == 200
+    assert "<title>" in page.text and "Jobline" in page.text
+    assert requests.get(f"{server_url}/static/app.js", timeout=30).status_code == 200
