@@ -15,6 +15,7 @@ RUN python3 -m venv /opt/jobline \
 
 FROM $BASE
 COPY --from=build /opt/jobline /opt/jobline
+RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin jobline
 ENV PATH=/opt/jobline/bin:$PATH PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 ENTRYPOINT ["jobline"]

@@ -138,15 +138,20 @@ def operator(
     if metrics_address:
         host, _, port = metrics_address.rpartition(":")
         start_http_server(int(port), addr=host or "0.0.0.0")
+    # Named here, not by kopf: kopf's own default asks the passwd database for the user,
+    # which has no entry for an arbitrary UID (OpenShift's, a chart's runAsUser).
+    identity = os.environ.get("POD_NAME") or f"{os.uname().nodename}-{os.getpid()}"
     kopf.run(
         standalone=True,  # no kopf peering: the Lease elects the replica that acts
         clusterwide=not namespaces,
         namespaces=list(namespaces),
+        # kopf's Identity is a NewType of str that kopf does not export.
+        identity=identity,  # type: ignore[arg-type]
         memo=kopf.Memo(
             namespaces=list(namespaces),
             health_address=health_address,
             leader_election_namespace=leader_election_namespace if leader_elect else None,
-            identity=os.environ.get("POD_NAME"),
+            identity=identity,
         ),
     )
 

@@ -37,6 +37,7 @@ from tests.conftest import REPO, Cluster, helm_binary, wait_for
 HERE = Path(__file__).parent
 CHART = REPO / "charts" / "jobline"
 RELEASE = "jobline-e2e"
+ARBITRARY_UID = 1000770000
 NAMESPACE = "jobline-e2e"
 
 
@@ -157,6 +158,8 @@ class Release:
             "--set", f"image.tag={tag}",
             "--set", "image.pullPolicy=IfNotPresent",
             "--set", "server.enabled=true",
+            # A UID that the image's /etc/passwd does not name, as OpenShift assigns them.
+            "--set", f"podSecurityContext.runAsUser={ARBITRARY_UID}",
             "--set-json", f"nodeSelector={json.dumps(self.placement.node_selector)}",
             "--set-json", f"tolerations={json.dumps(self.placement.tolerations)}",
         ]  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 from kubernetes import client
 
 from tests.conftest import Cluster, wait_for
-from tests.e2e.conftest import NAMESPACE, RELEASE, Placement, Release
+from tests.e2e.conftest import ARBITRARY_UID, NAMESPACE, RELEASE, Placement, Release
 
 
 def test_operator_pod_is_ready_and_leads_with_its_service_account(
@@ -26,8 +26,8 @@ def test_operator_pod_is_ready_and_leads_with_its_service_account(
     assert wait_for("the operator to hold its Lease", lambda: release.leader() == pod.metadata.name)
     status = next(s for s in pod.status.container_statuses if s.name == "operator")
     assert status.ready and status.restart_count == 0
-    # Its own process runs as the chart says: not root, read-only root filesystem.
-    assert pod.spec.security_context.run_as_user == 10001
+    # It runs as the chart says: a UID with no passwd entry, read-only root filesystem.
+    assert pod.spec.security_context.run_as_user == ARBITRARY_UID
     assert container.security_context.read_only_root_filesystem is True
 
 

@@ -91,7 +91,11 @@ def test_active_deadline_stops_the_run_with_its_last_lines(jl: RealJobline) -> N
 
 
 def test_an_image_that_is_not_on_the_node(jl: RealJobline) -> None:
-    never = {"name": "main", "image": "registry.invalid/jobline/absent:1", "imagePullPolicy": "Never"}
+    never = {
+        "name": "main",
+        "image": "registry.invalid/jobline/absent:1",
+        "imagePullPolicy": "Never",
+    }
     jl.placed_pipeline("never", {"containers": [never]}, pendingDeadlineSeconds=5)
     jl.start("never-1", "never")
     status = jl.wait_done("never-1", timeout=120)
@@ -100,7 +104,11 @@ def test_an_image_that_is_not_on_the_node(jl: RealJobline) -> None:
 
 
 def test_an_image_no_registry_serves(jl: RealJobline) -> None:
-    pulled = {"name": "main", "image": "registry.invalid/jobline/absent:2", "imagePullPolicy": "IfNotPresent"}
+    pulled = {
+        "name": "main",
+        "image": "registry.invalid/jobline/absent:2",
+        "imagePullPolicy": "IfNotPresent",
+    }
     jl.placed_pipeline("pull", {"containers": [pulled]}, pendingDeadlineSeconds=5)
     jl.start("pull-1", "pull")
     status = jl.wait_done("pull-1", timeout=120)

@@ -13,9 +13,11 @@ from tests.e2e.conftest import NAMESPACE, RealJobline, Release
 def _all_done_once(jl: RealJobline, names: list[str], timeout: float) -> list[dict[str, object]]:
     statuses = wait_for(
         f"{len(names)} runs to end",
-        lambda: (s := [jl.status(n) for n in names])
-        and all(x.get("phase") in ("COMPLETE", "ERROR", "STOPPED") for x in s)
-        and s,
+        lambda: (
+            (s := [jl.status(n) for n in names])
+            and all(x.get("phase") in ("COMPLETE", "ERROR", "STOPPED") for x in s)
+            and s
+        ),
         timeout=timeout,
         interval=2,
     )

@@ -125,3 +125,18 @@ def test_a_short_log_read_whole_is_not_truncated() -> None:
 )
 def test_timestamps(raw: bytes, expected: tuple[int, int] | None) -> None:
     assert parse_stamp(raw) == expected
+
+
+def test_the_last_line_of_a_quiet_program_is_counted_when_a_second_read_finds_it_unchanged() -> (
+    None
+):
+    reader = LogReader(tail_lines=10)
+    log = stamped([b"starting", b"working"])
+    read(reader, log, 100, final=False)
+    assert reader.tail(NOW).lines == ["starting"]  # "working" may still be being written
+    read(reader, log, 100, final=False)
+    assert reader.tail(NOW).lines == ["starting", "working"]
+    read(reader, log, 100, final=False)
+    read(reader, log + stamped([b"done"], start_ns=10**6), 100, final=True)
+    assert reader.tail(NOW).lines == ["starting", "working", "done"]
+    assert reader.total == 3

@@ -51,9 +51,8 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     api = kube_api_client()
     election: LeaderElection | None = None
     if memo.get("leader_election_namespace"):
-        identity = memo.get("identity") or f"{os.uname().nodename}-{os.getpid()}"
         election = LeaderElection(
-            Kube(api), memo["leader_election_namespace"], LEASE_NAME, identity
+            Kube(api), memo["leader_election_namespace"], LEASE_NAME, memo["identity"]
         )
         memo["election"] = election
     may_write = election.may_act if election else lambda: True

@@ -65,6 +65,7 @@ class LogReader:
         self._buffer = bytearray()
         self._overflow = False
         self._pending: tuple[bytes, bytes, bool] | None = None
+        self._held: tuple[bytes, bytes, bool] | None = None  # last line held back by a read
 
     def since(self) -> str | None:
         """Where the next read starts (None: at the beginning)."""
@@ -98,13 +99,17 @@ class LogReader:
 
     def end(self, final: bool) -> None:
         """Ends a read. Unless the container has ended (`final`), its last line may be one
-        the program is still writing: it is counted on the next read instead."""
+        the program is still writing (a kubelet that reads a log file mid-write serves
+        the torn line with a newline): it is held back and read again. A line that the
+        next read finds unchanged is complete: it is counted then, so a program that
+        went quiet after a line shows it."""
         if self._buffer and final:
             self._line(bytes(self._buffer), self._overflow)
         self._buffer.clear()
-        if self._pending and final:
+        if self._pending and (final or self._pending == self._held):
             self._count(*self._pending)
-        self._pending = None
+            self._pending = None
+        self._held, self._pending = self._pending, None
 
     def tail(self, now: dt.datetime) -> LogTail:
         texts, cut = [], False
