@@ -447,12 +447,9 @@ class RunController:
         if not started_pods:
             return
         pod = max(started_pods, key=lambda p: p["metadata"]["creationTimestamp"])
-        status = decision.status
-        final = (
-            ended(pod)
-            or decision.delete_job
-            or bool(status.phase and (status.phase.terminal or status.phase == Phase.STOPPING))
-        )
+        # The last read waits for the container's end: a stopped container has its grace
+        # period to print its last lines (our finalizer keeps its pod readable till then).
+        final = ended(pod) or bool(decision.status.phase and decision.status.phase.terminal)
         tail_lines = pipeline.spec.logs.tail_lines if pipeline else 100
         try:
             self.logs.read(uid, pod, tail_lines, final)

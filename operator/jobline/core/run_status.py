@@ -293,14 +293,15 @@ def observe(
         if job["metadata"].get("deletionTimestamp") and all(ended(p) for p in pods):
             return Outcome(Phase.STOPPED, Reason.STOPPED, "the run was stopped"), None
         return Outcome(Phase.STOPPING, Reason.STOPPED, "stopping: the Job is being deleted"), None
+    if latest is not None and latest["metadata"].get("deletionTimestamp") and not ended(latest):
+        # Being deleted: how it ends (and why) shows once its containers have stopped,
+        # after their grace period. The Job controller counts a terminating pod as
+        # failed at once (FailureTarget): that is not yet the run's end.
+        return Outcome(Phase.RUNNING, Reason.RUNNING, "the run's pod is being deleted"), None
     # The outcome is known once the last pod the Job may start has failed: the Job
     # controller marks the Job Failed later, and the slot need not wait for it.
     if failed or len(failed_pods) > backoff_limit:
         return _failure(pods, latest, terminated, exit_note, run), None
-
-    if latest is not None and latest["metadata"].get("deletionTimestamp") and not ended(latest):
-        # Being deleted: how it ends (and why) shows once its containers have stopped.
-        return Outcome(Phase.RUNNING, Reason.RUNNING, "the run's pod is being deleted"), None
     if latest is None:
         created = parse_time(job["metadata"].get("creationTimestamp")) or now
         waited = (now - created).total_seconds()
