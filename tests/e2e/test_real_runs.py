@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import wait_for
@@ -90,30 +91,20 @@ def test_active_deadline_stops_the_run_with_its_last_lines(jl: RealJobline) -> N
     assert lines == [f"tick {i}" for i in range(len(lines))]  # every line, in order, none lost
 
 
-def test_an_image_that_is_not_on_the_node(jl: RealJobline) -> None:
-    never = {
-        "name": "main",
-        "image": "registry.invalid/jobline/absent:1",
-        "imagePullPolicy": "Never",
-    }
-    jl.placed_pipeline("never", {"containers": [never]}, pendingDeadlineSeconds=5)
-    jl.start("never-1", "never")
-    status = jl.wait_done("never-1", timeout=120)
-    assert (status["phase"], status["reason"]) == ("ERROR", "ImagePullFailed")
-    assert "registry.invalid/jobline/absent:1" in status["message"]
-
-
-def test_an_image_no_registry_serves(jl: RealJobline) -> None:
-    pulled = {
-        "name": "main",
-        "image": "registry.invalid/jobline/absent:2",
-        "imagePullPolicy": "IfNotPresent",
-    }
-    jl.placed_pipeline("pull", {"containers": [pulled]}, pendingDeadlineSeconds=5)
+@pytest.mark.parametrize(
+    ("policy", "image"),
+    [
+        ("Never", "registry.invalid/jobline/absent:1"),  # not on the node, never pulled
+        ("IfNotPresent", "registry.invalid/jobline/absent:2"),  # no registry answers
+    ],
+)
+def test_an_image_the_node_cannot_have(jl: RealJobline, policy: str, image: str) -> None:
+    main = {"name": "main", "image": image, "imagePullPolicy": policy}
+    jl.placed_pipeline("pull", {"containers": [main]}, pendingDeadlineSeconds=5)
     jl.start("pull-1", "pull")
     status = jl.wait_done("pull-1", timeout=120)
     assert (status["phase"], status["reason"]) == ("ERROR", "ImagePullFailed")
-    assert "registry.invalid/jobline/absent:2" in status["message"]
+    assert image in status["message"]
 
 
 def test_a_pod_deleted_by_a_person_ends_after_its_grace_period(jl: RealJobline) -> None:
