@@ -140,3 +140,14 @@ def test_the_last_line_of_a_quiet_program_is_counted_when_a_second_read_finds_it
     read(reader, log + stamped([b"done"], start_ns=10**6), 100, final=True)
     assert reader.tail(NOW).lines == ["starting", "working", "done"]
     assert reader.total == 3
+
+
+def test_a_held_line_is_counted_when_the_last_read_brings_nothing() -> None:
+    reader = LogReader(tail_lines=10)
+    log = stamped([b"extracting", b"done"])
+    read(reader, log, 100, final=False)
+    assert reader.tail(NOW).lines == ["extracting"]
+    reader.begin()  # the container has ended; its last read is empty
+    reader.end(final=True)
+    assert reader.tail(NOW).lines == ["extracting", "done"]
+    assert reader.total == 2

@@ -71,11 +71,11 @@ class LogTails:
         busy = follow.last_bytes > BUSY_BYTES
         return follow.last_read + (BUSY_REFRESH_SECONDS if busy else REFRESH_SECONDS)
 
-    def read(self, run_uid: str, pod: Obj, tail_lines: int, final: bool) -> None:
-        """Reads what is new of the pod's main container's log, when a read is due: the last
-        read when `final` (the container ended, or the run is being stopped)."""
+    def read(self, run_uid: str, pod: Obj, tail_lines: int, final: bool, now: bool = False) -> None:
+        """Reads what is new of the pod's main container's log, when a read is due (or `now`):
+        the last read when `final` (the container ended)."""
         follow = self._follow(run_uid, pod, tail_lines)
-        if follow.final or (not final and self.clock() < self._next_read(follow)):
+        if follow.final or (not final and not now and self.clock() < self._next_read(follow)):
             return
         meta = pod["metadata"]
         container = pod["spec"]["containers"][0]["name"]

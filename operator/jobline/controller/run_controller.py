@@ -449,10 +449,12 @@ class RunController:
         pod = max(started_pods, key=lambda p: p["metadata"]["creationTimestamp"])
         # The last read waits for the container's end: a stopped container has its grace
         # period to print its last lines (our finalizer keeps its pod readable till then).
+        # A stop also reads at once, so what was printed before it is kept however the
+        # container's end goes.
         final = ended(pod) or bool(decision.status.phase and decision.status.phase.terminal)
         tail_lines = pipeline.spec.logs.tail_lines if pipeline else 100
         try:
-            self.logs.read(uid, pod, tail_lines, final)
+            self.logs.read(uid, pod, tail_lines, final, now=decision.delete_job)
         except (ApiException, OSError) as e:
             # The run's status must not wait on its log: it says why the log is missing,
             # and a later sync reads again.

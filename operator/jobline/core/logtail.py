@@ -66,6 +66,7 @@ class LogReader:
         self._overflow = False
         self._pending: tuple[bytes, bytes, bool] | None = None
         self._held: tuple[bytes, bytes, bool] | None = None  # last line held back by a read
+        self._fed = False  # the current read brought a line not counted before
 
     def since(self) -> str | None:
         """Where the next read starts (None: at the beginning)."""
@@ -78,6 +79,7 @@ class LogReader:
         self._buffer.clear()
         self._overflow = False
         self._pending = None
+        self._fed = False
 
     def feed(self, chunk: bytes) -> None:
         start = 0
@@ -109,6 +111,10 @@ class LogReader:
         if self._pending and (final or self._pending == self._held):
             self._count(*self._pending)
             self._pending = None
+        elif final and self._held and not self._fed:
+            # The container has ended and the last read brought nothing: the line held
+            # back earlier was whole.
+            self._count(*self._held)
         self._held, self._pending = self._pending, None
 
     def tail(self, now: dt.datetime) -> LogTail:
@@ -153,6 +159,7 @@ class LogReader:
                 self._skip -= 1
                 return
             self._caught_up = True
+        self._fed = True  # a held line comes again with the lines after it
         if self._pending:
             self._count(*self._pending)
         self._pending = (raw_stamp, text[:LINE_MAX_BYTES], cut or len(text) > LINE_MAX_BYTES)
