@@ -29,7 +29,12 @@ def _all_done_once(jl: RealJobline, names: list[str], timeout: float) -> list[di
 def test_a_deleted_operator_pod_is_replaced_and_a_burst_of_50_runs_ends_once_each(
     jl: RealJobline, release: Release
 ) -> None:
-    jl.real_pipeline("burst", "echo run $JOBLINE_PIPELINEJOB; sleep 3", concurrencyPolicy="Allow")
+    jl.real_pipeline(
+        "burst",
+        "echo run $JOBLINE_PIPELINEJOB; sleep 3",
+        concurrencyPolicy="Allow",
+        history={"successfulRuns": 50, "failedRuns": 50},  # keep every run to look at
+    )
     names = [f"burst-{i}" for i in range(50)]
     for name in names:
         jl.start(name, "burst")
