@@ -167,9 +167,21 @@ def test_only_the_operator_may_mark_a_run_as_scheduled(jl: Jobline) -> None:
             API_GROUP, API_VERSION, jl.namespace, "pipelinejobs", _run_body("marked-2", {})
         )
         operator_sa = _as_user(jl, "system:serviceaccount:jobline-system:jobline")
-        operator_sa.create_namespaced_custom_object(
-            API_GROUP, API_VERSION, jl.namespace, "pipelinejobs", body
-        )
+
+        def operator_marks() -> bool:
+            try:
+                operator_sa.create_namespaced_custom_object(
+                    API_GROUP, API_VERSION, jl.namespace, "pipelinejobs", body
+                )
+            except ApiException as e:
+                # The RoleBinding made a moment ago may not be in the apiserver's RBAC
+                # cache yet; the admission policy's refusal would say "scheduled-time".
+                if e.status == 403 and "cannot create resource" in str(e.body):
+                    return False
+                raise
+            return True
+
+        wait_for("the operator's ServiceAccount to create a marked run", operator_marks, 30)
 
 
 def test_the_optional_template_policy_limits_what_pipelines_may_run(jl: Jobline) -> None:
