@@ -37,6 +37,15 @@ def to_json(model: BaseModel, **options: Any) -> dict[str, Any]:
     return BaseModel.model_dump(model, mode="json", by_alias=True, **options)
 
 
+def drop_empty(value: Any) -> Any:
+    """The API's JSON without empty fields: what a status write would change, compared."""
+    if isinstance(value, dict):
+        return {k: drop_empty(v) for k, v in value.items() if v not in (None, [], {})}
+    if isinstance(value, list):
+        return [drop_empty(v) for v in value]
+    return value
+
+
 def cel(rule: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"x-kubernetes-validations": [{"rule": rule, "message": message, **extra}]}
 
@@ -261,6 +270,14 @@ class Condition(schema.BaseModel):
     observed_generation: schema.Optional[int] = Field(
         None, description="The generation this condition was set for."
     )
+
+    def transitioned_from(self, current: list[Condition], now: dt.datetime) -> Condition:
+        """This condition with its lastTransitionTime: kept from the current condition of
+        its type when the status is unchanged, else `now`."""
+        old = next((c for c in current if c.type == self.type), None)
+        unchanged = old is not None and old.status == self.status
+        time = old.last_transition_time if old is not None and unchanged else now
+        return self.model_copy(update={"last_transition_time": time})
 
 
 class LastRun(schema.BaseModel):

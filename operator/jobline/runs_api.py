@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
-from jobline.core.jobs import short_name
+from jobline.core.jobs import build_run, short_name
 from jobline.core.variables import InvalidVariables, resolve_variables
 from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINE, TERMINAL_PHASES, Variable
 
@@ -149,29 +149,13 @@ class Runs:
         # leaves an ERROR run behind.
         found = self.pipeline(pipeline)
         check_start(found, variables)
-        body = {
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": "PipelineJob",
-            "metadata": {
-                "generateName": f"{pipeline}-",
-                # What the operator would add otherwise, in one more write: the label that
-                # `list --pipeline` selects on, and the owner that deletes runs with it.
-                "labels": {LABEL_PIPELINE: short_name(pipeline)},
-                "ownerReferences": [
-                    {
-                        "apiVersion": f"{API_GROUP}/{API_VERSION}",
-                        "kind": "Pipeline",
-                        "name": pipeline,
-                        "uid": found["metadata"]["uid"],
-                    }
-                ],
-            },
-            "spec": {
-                "pipelineRef": {"name": pipeline},
-                "variables": variables,
-                "priority": priority,
-            },
-        }
+        # The label and owner, which the operator would add otherwise in one more write.
+        body = build_run(
+            pipeline,
+            found["metadata"]["uid"],
+            {"generateName": f"{pipeline}-"},
+            {"variables": variables, "priority": priority},
+        )
         created: Obj = self._call(
             f"a run of {pipeline!r}",
             self.custom.create_namespaced_custom_object,

@@ -1,8 +1,21 @@
 """Admission as a table: one pass decides for every run of a Pipeline."""
 
+from typing import Any
+
 import pytest
 
-from jobline.core.admission import Candidate, Plan, plan, positions_to_show, queue_order
+from jobline.core.admission import (
+    Admission,
+    Candidate,
+    Plan,
+    Verdict,
+    candidate_of,
+    forbidden_by,
+    plan,
+    positions_to_show,
+    queue_order,
+    verdict_without_plan,
+)
 from jobline.models import ConcurrencyPolicy
 
 QUEUE, ALLOW, FORBID, REPLACE = (
@@ -85,8 +98,6 @@ def test_queue_order_is_priority_then_age_then_name() -> None:
         (QUEUE, 1, [ended("done"), waiting("a", 1)], 0, Plan(start=["a"])),
         (QUEUE, 2, [waiting("a", 1), waiting("b", 2)], 1, Plan(start=["a"], positions={"b": 1})),
         (QUEUE, 1, [active("x"), active("y"), waiting("a", 1)], 0, Plan(positions={"a": 1})),
-        # Allow: everyone starts.
-        (ALLOW, 1, [active("x"), waiting("a", 1), waiting("b", 2)], 3, Plan(start=["a", "b"])),
         # Forbid: what does not fit ends.
         (FORBID, 1, [active("x"), waiting("a", 1)], 0, Plan(forbid=["a"])),
         (
@@ -134,6 +145,75 @@ def test_plan(
     expected: Plan,
 ) -> None:
     assert plan(policy, max_runs, runs, unknown_jobs) == expected
+
+
+def test_allow_starts_every_run_without_a_plan() -> None:
+    assert verdict_without_plan(ALLOW) == Verdict(Admission.START)
+    for policy in (QUEUE, FORBID, REPLACE):
+        assert verdict_without_plan(policy) is None
+    with pytest.raises(ValueError, match="Allow"):
+        plan(ALLOW, 1, [waiting("a")])
+
+
+def api_run(
+    phase: str | None = None, reason: str | None = None, job_name: str | None = None, **spec: Any
+) -> dict[str, Any]:
+    status = {"phase": phase, "reason": reason, "jobName": job_name}
+    return {
+        "metadata": {"uid": "u", "name": "r", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"pipelineRef": {"name": "p"}, **spec},
+        "status": {k: v for k, v in status.items() if v},
+    }
+
+
+JOB = {"metadata": {"uid": "j"}, "status": {}}
+FINISHED_JOB = {
+    "metadata": {"uid": "j"},
+    "status": {"conditions": [{"type": "Failed", "status": "True"}]},
+}
+RUNNING_POD = {"spec": {"containers": [{"name": "main"}]}, "status": {"phase": "Running"}}
+DONE_POD = {"spec": {"containers": [{"name": "main"}]}, "status": {"phase": "Failed"}}
+
+
+@pytest.mark.parametrize(
+    ("run", "job", "pods", "admitted", "slot"),
+    [
+        # (holds_slot, waiting, ending)
+        (api_run(), None, [], False, (False, True, False)),  # new: waits
+        (api_run(), None, [], True, (True, False, False)),  # admitted, Job not created yet
+        (api_run(stopped=True), None, [], False, (False, False, False)),  # stopped first
+        (api_run("QUEUED", job_name="r"), JOB, [], False, (True, False, False)),
+        (api_run("RUNNING", job_name="r"), JOB, [RUNNING_POD], False, (True, False, False)),
+        # Its Job finished (the slot is free before the run's status says so).
+        (api_run("RUNNING", job_name="r"), FINISHED_JOB, [DONE_POD], False, (False, False, False)),
+        # Its Job was deleted by someone: it does not wait for a new one.
+        (api_run("RUNNING", job_name="r"), None, [], False, (False, False, False)),
+        # Ended by the operator while its pod still stops: it holds the slot until then.
+        (api_run("STOPPED", "Replaced", "r"), JOB, [RUNNING_POD], False, (False, False, True)),
+        (api_run("STOPPED", "Replaced", "r"), JOB, [DONE_POD], False, (False, False, False)),
+        # Ended by its own pod: nothing to wait for.
+        (api_run("ERROR", "Failed", "r"), JOB, [RUNNING_POD], False, (False, False, False)),
+    ],
+)
+def test_slot_state_of_a_run(
+    run: dict[str, Any],
+    job: dict[str, Any] | None,
+    pods: list[dict[str, Any]],
+    admitted: bool,
+    slot: tuple[bool, bool, bool],
+) -> None:
+    found = candidate_of(run, job, pods, admitted)
+    assert (found.holds_slot, found.waiting, found.ending) == slot
+
+
+def test_forbid_check_before_a_run_is_created_counts_the_operators_slots() -> None:
+    assert forbidden_by(1, [waiting("a")]) is None
+    assert forbidden_by(2, [active("x")]) is None
+    assert forbidden_by(1, [active("x")]) == ["x"]
+    # A run ended by the operator whose pod still stops holds its slot; a Job whose run is
+    # not known yet too.
+    assert forbidden_by(2, [active("x"), ending("y")]) == ["x", "y"]
+    assert forbidden_by(1, [], unknown_jobs=1) == []
 
 
 def test_a_burst_never_exceeds_the_limit() -> None:

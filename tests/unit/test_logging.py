@@ -6,7 +6,7 @@ import sys
 
 SCRIPT = """
 import logging, kopf
-from jobline.controller.run_controller import object_ref
+from jobline.controller.cache import object_ref
 kopf.configure(log_format=kopf.LogFormat.{fmt}, log_prefix={prefix})
 meta = {{"namespace": "data", "name": "nightly-1", "uid": "u"}}
 run = {{"kind": "PipelineJob", "metadata": meta}}

@@ -49,10 +49,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
-# list: why a Job cannot create its pod is in the Job controller's Events.
+# list, watch: why a Job cannot create its pod is in the Job controller's FailedCreate
+# Events, watched with a field selector.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, list]
+  verbs: [create, list, watch]
 {{- end -}}
 
 {{/* The server's pods: a name of their own, so the operator's selector never matches them. */}}

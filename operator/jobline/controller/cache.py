@@ -2,7 +2,7 @@
 
 Every lookup the reconcilers make is a dict access: pods by the UID of the Job
 that controls them, Jobs by the UID of the run that controls them, runs by their
-Pipeline. Objects are stored stripped to the fields the operator reads (no
+Pipeline, Events by their Job. Objects are stored stripped to the fields the operator reads (no
 managedFields, no pod template, no log tail), as client-go's transforms and
 Tekton's cached pods are.
 """
@@ -12,6 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
+
+from jobline.core.jobs import short_name
+from jobline.models import LABEL_PIPELINE, Pipeline, PipelineJob
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
@@ -35,6 +38,20 @@ def controller_uid(obj: Obj) -> str | None:
     return str(ref["uid"]) if ref else None
 
 
+def object_ref(obj: Obj) -> dict[str, Any]:
+    """Logging `extra` naming the object: kopf's formatters print it as [namespace/name]
+    in text and as an "object" field in JSON."""
+    meta = obj["metadata"]
+    return {
+        "k8s_ref": {
+            "kind": obj.get("kind"),
+            "namespace": meta.get("namespace"),
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+        }
+    }
+
+
 def by_controller(obj: Obj) -> list[Hashable]:
     uid = controller_uid(obj)
     return [uid] if uid else []
@@ -46,6 +63,11 @@ def by_uid(obj: Obj) -> list[Hashable]:
 
 def by_pipeline_ref(run: Obj) -> list[Hashable]:
     return [(run["metadata"]["namespace"], run["spec"]["pipelineRef"]["name"])]
+
+
+def by_involved_uid(event: Obj) -> list[Hashable]:
+    uid = (event.get("involvedObject") or {}).get("uid")
+    return [uid] if uid else []
 
 
 def by_label(label: str) -> IndexFn:
@@ -185,6 +207,11 @@ def strip_job(job: Obj) -> Obj:
     }
 
 
+def strip_event(event: Obj) -> Obj:
+    keep = ("involvedObject", "reason", "message", "lastTimestamp", "eventTime")
+    return {"metadata": strip_metadata(event)["metadata"], **{k: event.get(k) for k in keep}}
+
+
 def strip_pod(pod: Obj) -> Obj:
     meta = {
         k: v
@@ -203,3 +230,76 @@ def strip_pod(pod: Obj) -> Obj:
         },
         "status": pod.get("status") or {},
     }
+
+
+class Cache:
+    """What the operator reads, indexed for its lookups: Pipelines, runs, their Jobs and
+    pods, and the FailedCreate Events of Jobs."""
+
+    def __init__(self) -> None:
+        self.runs = Store({"uid": by_uid, "pipeline": by_pipeline_ref}, strip=strip_run)
+        self.pipelines = Store({"label": _pipeline_label})
+        self.jobs = Store(
+            {"uid": by_uid, "owner": by_controller, "pipeline": by_label(LABEL_PIPELINE)},
+            strip=strip_job,
+        )
+        self.pods = Store({"owner": by_controller}, strip=strip_pod)
+        # The Job controller's FailedCreate Events, by the UID of their Job.
+        self.job_events = Store({"job": by_involved_uid}, strip=strip_event)
+        self._models: dict[Key, tuple[str, Pipeline]] = {}
+        self._run_models: dict[Key, tuple[str, PipelineJob]] = {}
+        self._lock = threading.Lock()
+
+    def pipeline(self, namespace: str, name: str) -> Pipeline | None:
+        """The Pipeline as a model, parsed once per version."""
+        raw = self.pipelines.get(namespace, name)
+        if raw is None:
+            return None
+        version = raw["metadata"].get("resourceVersion", "")
+        with self._lock:
+            cached = self._models.get((namespace, name))
+        if cached and cached[0] == version:
+            return cached[1]
+        model = Pipeline.model_validate(raw)
+        with self._lock:
+            self._models[(namespace, name)] = (version, model)
+        return model
+
+    def run_model(self, raw: Obj) -> PipelineJob:
+        """The run as a model, parsed once per version (events of its Job and pods sync it
+        again and again while its own object does not change). Callers copy before change."""
+        key, version = key_of(raw), raw["metadata"].get("resourceVersion", "")
+        with self._lock:
+            cached = self._run_models.get(key)
+        if cached and cached[0] == version:
+            return cached[1]
+        model = PipelineJob.model_validate(raw)
+        with self._lock:
+            self._run_models[key] = (version, model)
+        return model
+
+    def forget_run_model(self, key: Key) -> None:
+        with self._lock:
+            self._run_models.pop(key, None)
+
+    def forget_pipeline(self, namespace: str, name: str) -> None:
+        self.pipelines.delete((namespace, name))
+        with self._lock:
+            self._models.pop((namespace, name), None)
+
+    def failed_create_message(self, job_uid: str) -> str | None:
+        """Why the Job controller cannot create the Job's pod: its latest FailedCreate."""
+        events = self.job_events.by("job", job_uid)
+        if not events:
+            return None
+        latest = max(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+        return str(latest.get("message") or "")
+
+    def pipeline_of_label(self, namespace: str, label: str) -> str | None:
+        found = self.pipelines.one("label", (namespace, label))
+        return found["metadata"]["name"] if found else None
+
+
+def _pipeline_label(pipeline: Obj) -> list[Any]:
+    meta = pipeline["metadata"]
+    return [(meta["namespace"], short_name(meta["name"]))]

@@ -38,6 +38,7 @@ Handler = Callable[[str, Obj, Obj | None], None]
 PAGE_SIZE = 500
 WATCH_SECONDS = 300  # the apiserver ends each watch after about this long
 READ_TIMEOUT = WATCH_SECONDS + 30  # a silent connection longer than this is dead
+JOB_FAILED_CREATE = "involvedObject.kind=Job,reason=FailedCreate"
 
 
 class Gone(Exception):
@@ -55,8 +56,11 @@ class Informer:
     ) -> None:
         self.api = api
         self.kind = kind
-        # Runs and Pipelines are all ours; Jobs and pods only those with our label.
-        self.label_selector = None if kind in ("Pipeline", "PipelineJob") else LABEL_PIPELINEJOB
+        # Runs and Pipelines are all ours; Jobs and pods only those with our label; Events
+        # only the Job controller's FailedCreate (why a Job has no pod), filtered by the
+        # apiserver: Events carry no labels of ours.
+        self.label_selector = LABEL_PIPELINEJOB if kind in ("Job", "Pod") else None
+        self.field_selector = JOB_FAILED_CREATE if kind == "Event" else None
         self.namespaces = namespaces
         self.store = store
         self.on_event = on_event
@@ -96,6 +100,10 @@ class Informer:
                 return lambda **kw: batch.list_namespaced_job(namespace, **kw)
             return batch.list_job_for_all_namespaces
         core = client.CoreV1Api(self.api)
+        if self.kind == "Event":
+            if namespace:
+                return lambda **kw: core.list_namespaced_event(namespace, **kw)
+            return core.list_event_for_all_namespaces
         if namespace:
             return lambda **kw: core.list_namespaced_pod(namespace, **kw)
         return core.list_pod_for_all_namespaces
@@ -150,6 +158,7 @@ class Informer:
             page = json.loads(
                 list_fn(
                     label_selector=self.label_selector,
+                    field_selector=self.field_selector,
                     limit=PAGE_SIZE,
                     _continue=token,
                     _preload_content=False,
@@ -175,6 +184,7 @@ class Informer:
         version seen, to watch again from."""
         response = list_fn(
             label_selector=self.label_selector,
+            field_selector=self.field_selector,
             watch=True,
             resource_version=version,
             allow_watch_bookmarks=True,

@@ -13,6 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from jobline.controller import metrics
+from jobline.core.clock import format_time
 from jobline.models import API_GROUP, API_VERSION
 
 log = logging.getLogger(__name__)
@@ -102,22 +103,6 @@ class Kube:
         except ApiException as e:
             if e.status not in (404, 409):  # gone, or another Job of that name now
                 raise
-
-    def failed_create_message(self, namespace: str, job_uid: str) -> str | None:
-        """The message of the latest FailedCreate Event the Job controller posted on the Job
-        (why it cannot create a pod), if any."""
-        selector = f"involvedObject.uid={job_uid},reason=FailedCreate"
-        events = self._json(
-            "GET",
-            "/api/v1/namespaces/{namespace}/events",
-            params={"namespace": namespace},
-            query=[("fieldSelector", selector), ("limit", "20")],
-        )["items"]
-        if not events:
-            return None
-        latest = max(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-        message: str = latest.get("message") or ""
-        return message
 
     def remove_pod_finalizer(self, namespace: str, name: str, finalizer: str) -> Obj | None:
         """The pod without `finalizer`; None when it is gone."""
@@ -222,7 +207,7 @@ class Kube:
     ) -> None:
         """Posts a core/v1 Event on the object; a failure here never fails the run."""
         meta = obj["metadata"]
-        stamp = now.isoformat().replace("+00:00", "Z")
+        stamp = format_time(now)
         body = {
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {
@@ -250,6 +235,14 @@ class Kube:
             )
         except (ApiException, OSError) as e:
             log.warning("cannot post event %s on %s: %s", reason, meta["name"], e)
+
+
+def error_message(error: ApiException) -> str:
+    """What the apiserver said, from its Status answer (or the HTTP reason)."""
+    try:
+        return str(json.loads(error.body or "")["message"])
+    except (ValueError, TypeError, KeyError):
+        return str(error.reason)
 
 
 def _chunks(response: Any) -> Iterator[bytes]:

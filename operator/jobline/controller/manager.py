@@ -11,11 +11,13 @@ from collections.abc import Callable
 
 from kubernetes import client
 
+from jobline.controller.cache import Cache
 from jobline.controller.informers import READ_TIMEOUT, Informer
 from jobline.controller.kube import Kube
 from jobline.controller.metrics import register_run_gauges
 from jobline.controller.pipeline_controller import PipelineController
-from jobline.controller.run_controller import Admissions, Cache, RunController
+from jobline.controller.run_controller import RunController
+from jobline.core.admission import Admissions
 
 RUN_WORKERS = 8  # API calls dominate a sync: threads wait on the network, not the GIL
 PIPELINE_WORKERS = 2
@@ -42,16 +44,32 @@ class Manager:
             Informer(api, "PipelineJob", namespaces, self.cache.runs),
             Informer(api, "Job", namespaces, self.cache.jobs),
             Informer(api, "Pod", namespaces, self.cache.pods),
+            Informer(api, "Event", namespaces, self.cache.job_events),
         ]
-        self.runs = RunController(kube, self.cache, admissions, self.synced)
+        # The two controllers tell each other through these functions only: a run changed
+        # (its Pipeline's admission and status may too), a verdict or a Pipeline changed
+        # (runs act on it).
+        self.runs = RunController(
+            kube,
+            self.cache,
+            admissions,
+            self.synced,
+            pipeline_changed=lambda ns, name, urgent: self.pipelines.run_changed(ns, name, urgent),
+        )
         self.pipelines = PipelineController(
-            kube, self.cache, admissions, self.runs, self.runs.clock
+            kube,
+            self.cache,
+            admissions,
+            self.synced,
+            wake_run=self.runs.queue.add,
+            wake_runs_of=self.runs.on_pipeline,
         )
         handlers = (
             self.pipelines.on_pipeline,
             self.runs.on_run,
             self.runs.on_job,
             self.runs.on_pod,
+            self.runs.on_job_event,
         )
         for informer, handler in zip(self.informers, handlers, strict=True):
             informer.on_event = handler
@@ -74,7 +92,7 @@ class Manager:
     def stop(self) -> None:
         for informer in self.informers:
             informer.stop()
-        self.runs.queue.stop()
+        self.runs.stop()
         self.pipelines.queue.stop()
 
     def ready(self) -> bool:

@@ -13,45 +13,40 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 
 from kubernetes.client.exceptions import ApiException
 
 from jobline.controller import metrics
-from jobline.controller.cache import Key, Obj, controller_ref, controller_uid
+from jobline.controller.cache import Cache, Key, Obj, controller_ref, controller_uid, object_ref
 from jobline.controller.kube import Kube
-from jobline.controller.run_controller import (
+from jobline.controller.workqueue import TokenBucket, WorkQueue, failure_logger
+from jobline.core.admission import (
+    Admission,
     Admissions,
-    Cache,
-    RunController,
-    drop_empty,
-    failure_logger,
-    object_ref,
+    Verdict,
+    candidate_of,
+    plan,
+    positions_to_show,
 )
-from jobline.controller.workqueue import TokenBucket, WorkQueue
-from jobline.core.admission import Candidate, plan, positions_to_show
-from jobline.core.jobs import short_name
+from jobline.core.clock import SYSTEM_CLOCK, Clock, format_time, parse_time
+from jobline.core.jobs import build_run, short_name
 from jobline.core.pipeline_status import (
     history_to_delete,
     last_run,
     last_successful_time,
     phase_of,
 )
-from jobline.core.run_status import Admission, Verdict, ended, job_finished, parse_time
 from jobline.core.schedule import InvalidSchedule, InvalidTimeZone, decide, parse_schedule, run_name
+from jobline.core.workload import job_finished
 from jobline.models import (
     ANNOTATION_SCHEDULED_TIME,
-    API_GROUP,
-    API_VERSION,
-    ENDED_BY_OPERATOR,
-    LABEL_PIPELINE,
-    TERMINAL_PHASES,
     ConcurrencyPolicy,
     Condition,
     Phase,
     Pipeline,
     PipelineStatus,
+    drop_empty,
     to_json,
 )
 
@@ -71,19 +66,22 @@ class PipelineController:
         kube: Kube,
         cache: Cache,
         admissions: Admissions,
-        runs: RunController,
-        clock: Callable[[], dt.datetime],
+        synced: Callable[[str], bool],
+        wake_run: Callable[[Key], None],
+        wake_runs_of: Callable[[str, str], None],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.kube = kube
         self.cache = cache
         self.admissions = admissions
-        self.runs = runs
+        self.synced = synced
+        self.wake_run = wake_run  # a run's sync has a new verdict to act on
+        self.wake_runs_of = wake_runs_of  # a Pipeline's spec changed, or it is gone
         self.clock = clock
-        self.queue: WorkQueue[Key] = WorkQueue()
+        self.queue: WorkQueue[Key] = WorkQueue(clock.monotonic)
         self._skipped_reported: dict[Key, dt.datetime] = {}
         self._status_written: dict[Key, float] = {}
         self._position_budget: dict[Key, TokenBucket] = {}
-        runs.pipeline_changed = self.run_changed
 
     def start(self, workers: int) -> None:
         self.queue.run_workers(workers, self.sync, failure_logger("Pipeline"), "pipeline")
@@ -94,12 +92,12 @@ class PipelineController:
         key = (meta["namespace"], meta["name"])
         if event == "DELETED":
             self.cache.forget_pipeline(*key)
-            self.runs.on_pipeline(*key)  # waiting runs now wait for it to exist again
+            self.wake_runs_of(*key)  # waiting runs now wait for it to exist again
             return
         # Its runs care about its spec, not its status: a status change (most events)
         # must not wake every run of the Pipeline.
         if old is None or old["metadata"].get("generation") != stored["metadata"].get("generation"):
-            self.runs.on_pipeline(*key)
+            self.wake_runs_of(*key)
         self.queue.add(key)
 
     def run_changed(self, namespace: str, pipeline: str, urgent: bool) -> None:
@@ -111,14 +109,14 @@ class PipelineController:
             self.queue.add_after(key, STATUS_INTERVAL)
 
     def sync(self, key: Key) -> None:
-        if not self.runs.synced(key[0]):
+        if not self.synced(key[0]):
             self.queue.add_after(key, 0.5)
             return
         raw = self.cache.pipelines.get(*key)
         pipeline = self.cache.pipeline(*key)
         if raw is None or pipeline is None:
             return
-        now = self.clock()
+        now = self.clock.now()
         status = PipelineStatus.model_validate(raw.get("status") or {})
         ready = self._schedule(raw, pipeline, status, now)
         runs = self.cache.runs.by("pipeline", key)
@@ -137,29 +135,10 @@ class PipelineController:
     def _admit(self, key: Key, pipeline: Pipeline, runs: list[Obj]) -> None:
         candidates = []
         for run in runs:
-            uid = run["metadata"]["uid"]
-            status = run.get("status") or {}
-            terminal = status.get("phase") in TERMINAL_PHASES
-            job = self.cache.jobs.one("owner", uid)
-            has_job = job is not None or bool(status.get("jobName"))
-            admitted = self.admissions.admitted(uid)
-            candidates.append(
-                Candidate(
-                    uid=uid,
-                    name=run["metadata"]["name"],
-                    created=run["metadata"]["creationTimestamp"],
-                    priority=int(run["spec"].get("priority", 0)),
-                    holds_slot=not terminal
-                    and (admitted or (job is not None and not job_finished(job))),
-                    waiting=not terminal
-                    and not has_job
-                    and not admitted
-                    and not run["spec"].get("stopped"),
-                    ending=terminal
-                    and status.get("reason") in ENDED_BY_OPERATOR
-                    and self._pods_still_running(job),
-                )
-            )
+            job = self.cache.jobs.one("owner", run["metadata"]["uid"])
+            pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
+            admitted = self.admissions.admitted(run["metadata"]["uid"])
+            candidates.append(candidate_of(run, job, pods, admitted))
         # Jobs of runs not known yet (right after a restart) hold slots too; a Job that
         # merely carries the labels, with no PipelineJob as its controller, holds none.
         unknown = [
@@ -180,7 +159,7 @@ class PipelineController:
             self._tell(by_uid[uid], Verdict(Admission.REPLACE, by=newer))
         shown = {uid: self._shown_position(by_uid[uid]) for uid in decided.positions}
         budget = self._position_budget.setdefault(
-            key, TokenBucket(POSITION_REFRESH_RATE, 1, time.monotonic)
+            key, TokenBucket(POSITION_REFRESH_RATE, 1, self.clock.monotonic)
         )
         stale = any(shown[uid] not in (None, pos) for uid, pos in decided.positions.items())
         refresh = 1 if stale and budget.take() else 0
@@ -192,13 +171,6 @@ class PipelineController:
         ):
             self.queue.add_after(key, 1 / POSITION_REFRESH_RATE)  # the rest, later
 
-    def _pods_still_running(self, job: Obj | None) -> bool:
-        """Whether any pod of `job` has not ended (a run the operator ended holds its slot
-        until none has)."""
-        if job is None:
-            return False
-        return any(not ended(p) for p in self.cache.pods.by("owner", job["metadata"]["uid"]))
-
     def _shown_position(self, run: Obj) -> int | None:
         """The position the run shows, or has been told to show and not written yet."""
         written: int | None = (run.get("status") or {}).get("queuePosition")
@@ -209,7 +181,7 @@ class PipelineController:
 
     def _tell(self, run: Obj, verdict: Verdict) -> None:
         if self.admissions.set(run["metadata"]["uid"], verdict):
-            self.runs.queue.add((run["metadata"]["namespace"], run["metadata"]["name"]))
+            self.wake_run((run["metadata"]["namespace"], run["metadata"]["name"]))
 
     # --- schedules ------------------------------------------------------------------
 
@@ -252,25 +224,12 @@ class PipelineController:
     def _create_scheduled_run(self, pipeline: Obj, scheduled: dt.datetime) -> None:
         meta = pipeline["metadata"]
         name = run_name(meta["name"], scheduled)
-        stamp = scheduled.isoformat().replace("+00:00", "Z")
-        body = {
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": "PipelineJob",
-            "metadata": {
-                "name": name,
-                "labels": {LABEL_PIPELINE: short_name(meta["name"])},
-                "annotations": {ANNOTATION_SCHEDULED_TIME: stamp},
-                "ownerReferences": [
-                    {
-                        "apiVersion": f"{API_GROUP}/{API_VERSION}",
-                        "kind": "Pipeline",
-                        "name": meta["name"],
-                        "uid": meta["uid"],
-                    }
-                ],
-            },
-            "spec": {"pipelineRef": {"name": meta["name"]}},
-        }
+        stamp = format_time(scheduled)
+        body = build_run(
+            meta["name"],
+            meta["uid"],
+            {"name": name, "annotations": {ANNOTATION_SCHEDULED_TIME: stamp}},
+        )
         try:
             self.kube.create_run(meta["namespace"], body)
         except ApiException as e:
@@ -286,11 +245,11 @@ class PipelineController:
                     "RunSkipped",
                     f"no run for {stamp}: a PipelineJob named {name} already exists and is not "
                     "the scheduled run the operator would have created; delete or rename it",
-                    self.clock(),
+                    self.clock.now(),
                 )
             return
         self.kube.post_event(
-            pipeline, "Normal", "RunCreated", f"created {name} for {stamp}", self.clock()
+            pipeline, "Normal", "RunCreated", f"created {name} for {stamp}", self.clock.now()
         )
         log.info("created scheduled run %s for %s", name, stamp, extra=object_ref(pipeline))
 
@@ -316,8 +275,8 @@ class PipelineController:
             message=ready.message if failed else None,
         )
         status.conditions = [
-            _keep_transition_time(ready, current.conditions, now),
-            _keep_transition_time(stalled, current.conditions, now),
+            ready.transitioned_from(current.conditions, now),
+            stalled.transitioned_from(current.conditions, now),
         ]
         status.active_runs = sorted(r["metadata"]["name"] for r in runs if phase_of(r) in ACTIVE)
         status.active_count = len(status.active_runs)
@@ -333,7 +292,7 @@ class PipelineController:
             status.observed_generation != current.observed_generation
             or status.last_schedule_time != current.last_schedule_time
         )
-        wait = self._status_written.get(key, 0.0) + STATUS_INTERVAL - time.monotonic()
+        wait = self._status_written.get(key, 0.0) + STATUS_INTERVAL - self.clock.monotonic()
         if wait > 0 and not at_once:
             self.queue.add_after(key, wait)
             return
@@ -345,7 +304,7 @@ class PipelineController:
                 return
             raise
         metrics.STATUS_WRITES.labels("Pipeline").inc()
-        self._status_written[key] = time.monotonic()
+        self._status_written[key] = self.clock.monotonic()
         self.cache.pipelines.put(updated)
 
 
@@ -363,12 +322,3 @@ def is_scheduled_run(run: Obj, pipeline: Obj, stamp: str) -> bool:
         and not spec.get("priority")
         and not spec.get("stopped")
     )
-
-
-def _keep_transition_time(
-    condition: Condition, current: list[Condition], now: dt.datetime
-) -> Condition:
-    old = next((c for c in current if c.type == condition.type), None)
-    unchanged = old is not None and old.status == condition.status
-    condition.last_transition_time = old.last_transition_time if old and unchanged else now
-    return condition

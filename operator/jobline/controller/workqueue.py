@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+log = logging.getLogger(__name__)
 K = TypeVar("K", bound=Hashable)
 
 
@@ -198,3 +200,22 @@ class WorkQueue(Generic[K]):
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
+
+
+def failure_logger(kind: str) -> Callable[[Any, Exception, float, int], None]:
+    """Logs a failed sync of an object of `kind` (its key: (namespace, name), or a UID),
+    which the queue retries later: with its traceback the first time, in one line when
+    the same object fails again."""
+
+    def log_failure(key: Any, error: Exception, retry_in: float, failures: int) -> None:
+        where = {"namespace": key[0], "name": key[1]} if isinstance(key, tuple) else {"uid": key}
+        log.error(
+            "reconciling failed (%d time(s) in a row): %s; retrying in %.1f s",
+            failures,
+            error,
+            retry_in,
+            exc_info=error if failures == 1 else None,
+            extra={"k8s_ref": {"kind": kind, **where}},
+        )
+
+    return log_failure

@@ -1,16 +1,78 @@
 """Admission: which runs of one Pipeline start, wait, are forbidden or are replaced.
 
-One pass over the Pipeline's runs decides for all of them (`plan`), so that runs
-never compete with each other for a slot: the reconciler calls it from the
-Pipeline's own sync, one at a time per Pipeline, and holds no lock across an
-API call. Pure: no API calls, no clock.
+Everything about slots lives here: what a run is to admission (`candidate_of`:
+holding a slot, waiting for one, or ending while its pods stop), the one pass
+over a Pipeline's runs that decides for all of them (`plan`), so that runs never
+compete with each other for a slot, the verdicts it hands to each run's sync
+(`Verdict`, kept in `Admissions`), and the check that `jobline start` and the
+Jobs API make before creating a run of a Forbid Pipeline (`forbidden_by`).
+
+The Pipeline controller calls `plan` from the Pipeline's own sync, one at a time
+per Pipeline, holding no lock across an API call. Allow needs no pass: every
+run starts (`verdict_without_plan`). Pure: no API calls, no clock.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
 
-from jobline.models import ConcurrencyPolicy
+from jobline.core.workload import ended, job_finished
+from jobline.models import ENDED_BY_OPERATOR, TERMINAL_PHASES, ConcurrencyPolicy
+
+Obj = dict[str, Any]
+
+
+class Admission(Enum):
+    """What admission decided for a run that has no Job yet."""
+
+    START = "start"
+    WAIT = "wait"
+    FORBID = "forbid"
+    REPLACE = "replace"  # an active run, replaced by a newer one
+
+
+@dataclass(frozen=True)
+class Verdict:
+    admission: Admission
+    position: int | None = None  # while waiting: 1 = next
+    by: str = ""  # for REPLACE: the newer run
+
+
+def verdict_without_plan(policy: ConcurrencyPolicy) -> Verdict | None:
+    """The verdict every run of a Pipeline gets without waiting for its Pipeline's pass:
+    under Allow, runs never wait for one another."""
+    return Verdict(Admission.START) if policy == ConcurrencyPolicy.ALLOW else None
+
+
+class Admissions:
+    """The verdicts of the latest passes, by run UID, read by each run's sync."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._verdicts: dict[str, Verdict] = {}
+
+    def get(self, uid: str) -> Verdict | None:
+        with self._lock:
+            return self._verdicts.get(uid)
+
+    def set(self, uid: str, verdict: Verdict) -> bool:
+        """Records a verdict; False when it was already the run's."""
+        with self._lock:
+            if self._verdicts.get(uid) == verdict:
+                return False
+            self._verdicts[uid] = verdict
+            return True
+
+    def admitted(self, uid: str) -> bool:
+        verdict = self.get(uid)
+        return verdict is not None and verdict.admission == Admission.START
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._verdicts.pop(uid, None)
 
 
 @dataclass(frozen=True)
@@ -36,6 +98,35 @@ class Plan:
     replace: dict[str, str] = field(default_factory=dict)  # active UID -> the newer run's name
 
 
+def candidate_of(run: Obj, job: Obj | None, pods: list[Obj], admitted: bool) -> Candidate:
+    """A run (API JSON) as admission sees it, from its own Job (if any), that Job's pods
+    and whether the latest pass admitted it."""
+    meta, spec, status = run["metadata"], run["spec"], run.get("status") or {}
+    terminal = status.get("phase") in TERMINAL_PHASES
+    has_job = job is not None or bool(status.get("jobName"))
+    return Candidate(
+        uid=meta["uid"],
+        name=meta["name"],
+        created=meta["creationTimestamp"],
+        priority=int(spec.get("priority", 0)),
+        holds_slot=not terminal and (admitted or (job is not None and not job_finished(job))),
+        waiting=not terminal and not has_job and not admitted and not spec.get("stopped"),
+        ending=terminal
+        and status.get("reason") in ENDED_BY_OPERATOR
+        and any(not ended(p) for p in pods),
+    )
+
+
+def forbidden_by(max_runs: int, runs: list[Candidate], unknown_jobs: int = 0) -> list[str] | None:
+    """Under Forbid, the names of the runs holding every slot when a new run would be
+    forbidden at once, else None: what `jobline start` and the Jobs API check before they
+    create a run, with the same idea of a slot as the operator's."""
+    holding = [r for r in runs if r.holds_slot or r.ending]
+    if len(holding) + unknown_jobs < max_runs:
+        return None
+    return sorted(r.name for r in holding)
+
+
 def queue_order(runs: list[Candidate]) -> list[Candidate]:
     """Higher priority first, then older, then by name (a total order)."""
     return sorted(runs, key=lambda r: (-r.priority, r.created, r.name))
@@ -49,10 +140,10 @@ def plan(
 ) -> Plan:
     """Decides for every waiting run of a Pipeline. `unknown_jobs` counts unfinished Jobs
     of the Pipeline whose run is not known (yet): they hold slots too, so that a restart
-    never lets more than `max_runs` run."""
-    waiting = [r for r in runs if r.waiting]
+    never lets more than `max_runs` run. Not for Allow: see `verdict_without_plan`."""
     if policy == ConcurrencyPolicy.ALLOW:
-        return Plan(start=[r.uid for r in queue_order(waiting)])
+        raise ValueError("Allow admits every run without a plan")
+    waiting = [r for r in runs if r.waiting]
     active = [r for r in runs if r.holds_slot or r.ending]
     free = max(0, max_runs - len(active) - unknown_jobs)
     if policy == ConcurrencyPolicy.REPLACE:

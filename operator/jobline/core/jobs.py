@@ -1,4 +1,6 @@
-"""The batch/v1 Job of a run: a pure function of the Pipeline and the PipelineJob."""
+"""What Jobline creates, as pure functions: the batch/v1 Job of a run (of the Pipeline and
+the PipelineJob), and a PipelineJob of a Pipeline (for a schedule, `jobline start` and
+the Jobs API alike)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,42 @@ def short_name(name: str) -> str:
 
 def job_name(run_name: str) -> str:
     return short_name(run_name)
+
+
+def pipeline_owner(name: str, uid: str) -> dict[str, Any]:
+    """The ownerReference of a run to its Pipeline: deleting the Pipeline deletes it."""
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "Pipeline",
+        "name": name,
+        "uid": uid,
+    }
+
+
+def run_metadata(pipeline_name: str, pipeline_uid: str) -> dict[str, Any]:
+    """The label and owner every run of the Pipeline carries: the label that listing a
+    Pipeline's runs selects on, and the owner that deletes runs with it."""
+    return {
+        "labels": {LABEL_PIPELINE: short_name(pipeline_name)},
+        "ownerReferences": [pipeline_owner(pipeline_name, pipeline_uid)],
+    }
+
+
+def build_run(
+    pipeline_name: str,
+    pipeline_uid: str,
+    metadata: dict[str, Any],
+    spec: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A PipelineJob of the Pipeline, with its label and owner; `metadata` gives its name
+    (or generateName) and annotations."""
+    meta = {**metadata, **run_metadata(pipeline_name, pipeline_uid)}
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "PipelineJob",
+        "metadata": meta,
+        "spec": {"pipelineRef": {"name": pipeline_name}, **(spec or {})},
+    }
 
 
 def run_labels(pipeline_name: str, run_name: str) -> dict[str, str]:

@@ -13,17 +13,27 @@ import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
+from jobline.core.admission import Admission, Verdict, verdict_without_plan
+from jobline.core.clock import parse_time
 from jobline.core.jobs import build_job
 from jobline.core.variables import InvalidVariables, resolve_variables
+from jobline.core.workload import (
+    ended,
+    job_condition,
+    job_finished,
+    main_container,
+    newest,
+    pod_phase,
+    started,
+)
 from jobline.models import (
     ANNOTATION_SCHEDULED_TIME,
     ENDED_BY_OPERATOR,
     MESSAGE_MAX_BYTES,
-    ConcurrencyPolicy,
     Condition,
+    LogTail,
     Output,
     Phase,
     Pipeline,
@@ -43,6 +53,12 @@ CONDITION_BY_PHASE = {
     Phase.ERROR: "Failed",
     Phase.STOPPED: "Stopped",
 }
+# A run whose Job was just created shows QUEUED only if its pod has not started within
+# this delay: most pods start sooner, and their run goes straight to RUNNING in one write.
+QUEUED_WRITE_DELAY = 1.0
+# A run that already shows QUEUED (it waited for a slot) keeps showing it a little longer:
+# only its reason would change.
+REQUEUED_WRITE_DELAY = 5.0
 DEFAULT_PENDING_DEADLINE = 600  # the Pipeline's default, for a run whose Pipeline is gone
 # One message from the Job's creation until its pod runs, whether the pod exists yet or
 # not: a new message would be a status write that tells a person nothing new.
@@ -53,22 +69,6 @@ NO_POD_RECHECK = 5.0
 NODE_LOST_REASONS = {"DeletionByPodGC", "DeletionByTaintManager"}
 
 
-class Admission(Enum):
-    """What the Pipeline's admission decided for a run that has no Job yet."""
-
-    START = "start"
-    WAIT = "wait"
-    FORBID = "forbid"
-    REPLACE = "replace"  # an active run, replaced by a newer one
-
-
-@dataclass(frozen=True)
-class Verdict:
-    admission: Admission
-    position: int | None = None  # while waiting: 1 = next
-    by: str = ""  # for REPLACE: the newer run
-
-
 @dataclass(frozen=True)
 class Outcome:
     phase: Phase
@@ -76,11 +76,32 @@ class Outcome:
     message: str
 
 
+@dataclass(frozen=True)
+class LogRead:
+    """A read of the log of the run's current pod (its latest started one)."""
+
+    pod: Obj
+    final: bool  # the last one: the container has ended, or the run is ending
+    at_once: bool  # not when the next refresh is due: the run is being stopped
+
+
 @dataclass
 class Decision:
+    """The run's next status and what to do, in order: read the log, write the status
+    (before any deletion, so that an operator killed in between never mistakes its own
+    deletion for someone else's), then create or delete the Job and release pods."""
+
     status: PipelineJobStatus
     job_to_create: Obj | None = None
     delete_job: bool = False
+    read_log: LogRead | None = None
+    # The status says the run has ended (or is being ended): nothing is written or deleted
+    # until its last log read is in, so that the run's last lines come in the same write.
+    wait_for_log: bool = False
+    # The status write waits this long, in seconds (a pod about to start: one write then).
+    write_after: float | None = None
+    # Pods whose finalizer goes once the status is written: their end is recorded.
+    release: list[Obj] = field(default_factory=list)
     # When to look again though nothing changes (a deadline), in seconds from now.
     recheck_after: float | None = None
     # The run waits for its Pipeline's admission to decide: nothing to write until then.
@@ -98,9 +119,66 @@ class Observed:
     pod_creation_error: str | None = None
     verdict: Verdict | None = None  # for a run without a Job whose Pipeline is not Allow
     generation: int | None = None
+    # The Pipeline exists but cannot be read as one (what the schema let through).
+    pipeline_error: str | None = None
+    # The apiserver refused the Job that this run's sync tried to create, saying this.
+    job_rejected: str | None = None
+    # Seconds since this operator created the run's Job; None when it did not (a restart).
+    job_created_ago: float | None = None
+    # The pod (UID) whose last log read is done, or that can be read no more.
+    log_done_for: str | None = None
+    # The log reader's latest tail, when the run's status does not hold it yet.
+    log_tail: LogTail | None = None
 
 
 def decide_run(seen: Observed, now: dt.datetime) -> Decision:
+    """The run's next status and the actions that lead to it."""
+    decision = _decide(seen, now)
+    if decision.status.phase and not (seen.run.status.phase and seen.run.status.phase.terminal):
+        _log_step(seen, decision)
+        _hold_queued(seen, decision)
+        decision.release = _to_release(seen.pods, decision.status)
+    return decision
+
+
+def _log_step(seen: Observed, decision: Decision) -> None:
+    """Keeps the current pod's log read; a run that ends waits for its last read."""
+    if seen.log_tail is not None:
+        decision.status.logs = seen.log_tail
+    pod = newest([p for p in seen.pods if started(p)])
+    if pod is None or pod["metadata"].get("uid") == seen.log_done_for:
+        return
+    ending = bool(decision.status.phase and decision.status.phase.terminal)
+    # The last read waits for the container's end: a stopped container has its grace
+    # period to print its last lines (the pod finalizer keeps its log readable till then).
+    # A stop reads at once too, so what was printed before it is kept however it ends.
+    decision.read_log = LogRead(pod, final=ended(pod) or ending, at_once=decision.delete_job)
+    decision.wait_for_log = ending
+
+
+def _hold_queued(seen: Observed, decision: Decision) -> None:
+    """Holds back QUEUED/Queued for a run whose Job was just created: if its pod starts
+    soon, one write says RUNNING (a waiting run shows WaitingForRun a moment longer)."""
+    shown = seen.run.status.phase
+    if seen.job_created_ago is None or decision.status.reason != Reason.QUEUED:
+        return
+    if shown not in (None, Phase.QUEUED):
+        return
+    delay = QUEUED_WRITE_DELAY if shown is None else REQUEUED_WRITE_DELAY
+    if seen.job_created_ago < delay:
+        decision.write_after = delay - seen.job_created_ago
+
+
+def _to_release(pods: list[Obj], status: PipelineJobStatus) -> list[Obj]:
+    """Pods whose end the status records once written: all of a run that ended; earlier
+    attempts of one that runs (they are counted; only the latest is still news)."""
+    if status.phase and status.phase.terminal:
+        return list(pods)
+    current = newest(pods)
+    return [p for p in pods if p is not current and ended(p)]
+
+
+def _decide(seen: Observed, now: dt.datetime) -> Decision:
     run = seen.run
     # A shallow copy: decisions assign fields, and never change a nested value in place.
     status = run.status.model_copy()
@@ -114,7 +192,11 @@ def decide_run(seen: Observed, now: dt.datetime) -> Decision:
             and not job_finished(seen.job)
             and not seen.job["metadata"].get("deletionTimestamp")
         )
-        return Decision(status, delete_job=delete)
+        return Decision(status, delete_job=delete, release=list(seen.pods))
+    if seen.pipeline_error:
+        ref = run.spec.pipeline_ref.name
+        message = f"Pipeline {ref} cannot be read: {seen.pipeline_error}; fix the Pipeline"
+        return _end(seen, status, Phase.ERROR, Reason.INVALID_TEMPLATE, message, now)
     if seen.verdict and seen.verdict.admission == Admission.REPLACE:
         job = seen.job
         return _end(
@@ -183,12 +265,9 @@ def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) ->
         return _end(seen, status, Phase.ERROR, Reason.INVALID_VARIABLES, str(e), now)
 
     spec = pipeline.spec
-    if spec.concurrency_policy == ConcurrencyPolicy.ALLOW:
-        verdict = Verdict(Admission.START)
-    elif seen.verdict is None:
+    verdict = verdict_without_plan(spec.concurrency_policy) or seen.verdict
+    if verdict is None:
         return Decision(status, awaiting_admission=True)
-    else:
-        verdict = seen.verdict
     if verdict.admission == Admission.FORBID:
         message = (
             f"the {spec.max_concurrent_runs} slot(s) of {ref} were taken and its "
@@ -203,17 +282,20 @@ def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) ->
         return _end(seen, status, Phase.QUEUED, Reason.WAITING_FOR_RUN, message, now)
     status.variables = variables
     status.queue_position = None
-    job = build_job(pipeline, run, variables, status.trigger)
-    decision = _end(
+    if seen.job_rejected:
+        message = f"the apiserver rejected the Job: {seen.job_rejected}"
+        return _end(seen, status, Phase.ERROR, Reason.JOB_REJECTED, message, now)
+    # Written once its pod has had a moment to start (see _hold_queued).
+    return _end(
         seen,
         status,
         Phase.QUEUED,
         Reason.QUEUED,
         STARTING,
         now,
+        job_to_create=build_job(pipeline, run, variables, status.trigger),
+        write_after=QUEUED_WRITE_DELAY,
     )
-    decision.job_to_create = job
-    return decision
 
 
 def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> Decision:
@@ -269,7 +351,7 @@ def observe(
     failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
     backoff_limit = int((job.get("spec") or {}).get("backoffLimit", 6))  # the API's default
 
-    if latest and _phase(latest) == "Succeeded":
+    if latest and pod_phase(latest) == "Succeeded":
         return Outcome(Phase.COMPLETE, Reason.COMPLETED, "the run completed successfully"), None
     if job_condition(job, "Complete"):
         if latest is not None:  # its pod's end (exit code, last lines) is on its way
@@ -320,7 +402,7 @@ def observe(
             message = f"the Job cannot create a pod (retrying until pendingDeadlineSeconds): {why}"
             return Outcome(Phase.QUEUED, Reason.POD_CREATION_FAILED, message), recheck
         return Outcome(Phase.QUEUED, Reason.QUEUED, STARTING), recheck
-    if _phase(latest) == "Pending":
+    if pod_phase(latest) == "Pending":
         problem = pending_problem(latest)
         created = parse_time(latest["metadata"]["creationTimestamp"]) or now
         waited = (now - created).total_seconds()
@@ -335,7 +417,7 @@ def observe(
         if problem:
             return Outcome(Phase.QUEUED, problem[0], problem[1]), recheck
         return Outcome(Phase.QUEUED, Reason.QUEUED, STARTING), recheck
-    if _phase(latest) == "Failed":  # the Job controller will start another pod
+    if pod_phase(latest) == "Failed":  # the Job controller will start another pod
         message = f"attempt {len(pods)} failed{exit_note}; retrying"
         return Outcome(Phase.RUNNING, Reason.RUNNING, message), None
     return Outcome(Phase.RUNNING, Reason.RUNNING, "the run is running"), None
@@ -395,11 +477,6 @@ def _past_deadline(job: Obj, pods: list[Obj], now: dt.datetime) -> bool:
     return deleted and (now - started_at).total_seconds() >= int(deadline)
 
 
-def _phase(pod: Obj) -> str | None:
-    phase: str | None = (pod.get("status") or {}).get("phase")
-    return phase
-
-
 def trigger_of(run: PipelineJob) -> Trigger:
     """Schedule when the run was created by a schedule (it carries the time), else Manual."""
     scheduled = (run.metadata.annotations or {}).get(ANNOTATION_SCHEDULED_TIME)
@@ -409,39 +486,6 @@ def trigger_of(run: PipelineJob) -> Trigger:
         except ValueError:
             pass  # not a time: not a scheduled run of ours
     return Trigger()
-
-
-def parse_time(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
-def job_condition(job: Obj, kind: str) -> Obj | None:
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind and cond.get("status") == "True":
-            return dict(cond)
-    return None
-
-
-def job_finished(job: Obj) -> bool:
-    return bool(job_condition(job, "Complete") or job_condition(job, "Failed"))
-
-
-def main_container(pod: Obj) -> Obj:
-    """The status of the pod's first (main) container; empty before it has one."""
-    name = pod["spec"]["containers"][0]["name"]
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        if status.get("name") == name:
-            return dict(status)
-    return {}
-
-
-def started(pod: Obj) -> bool:
-    state = main_container(pod).get("state", {})
-    return bool(state.get("running") or state.get("terminated"))
-
-
-def ended(pod: Obj) -> bool:
-    return _phase(pod) in ("Succeeded", "Failed")
 
 
 def pending_problem(pod: Obj) -> tuple[Reason, str] | None:
@@ -519,22 +563,15 @@ def conditions_for(current: list[Condition], outcome: Outcome, now: dt.datetime)
     truth = {kind: kind == active for kind in ("Running", "Complete", "Failed", "Stopped")}
     truth["Reconciling"] = not outcome.phase.terminal
     truth["Stalled"] = outcome.phase == Phase.ERROR
-    by_type = {c.type: c for c in current}
-    result = []
-    for kind, true in truth.items():
-        value = "True" if true else "False"
-        old = by_type.get(kind)
-        unchanged = old is not None and old.status == value
-        result.append(
-            Condition(
-                type=kind,
-                status=value,
-                reason=outcome.reason.value if true else None,
-                message=bounded(outcome.message) if true else None,
-                last_transition_time=old.last_transition_time if old and unchanged else now,
-            )
-        )
-    return result
+    return [
+        Condition(
+            type=kind,
+            status="True" if true else "False",
+            reason=outcome.reason.value if true else None,
+            message=bounded(outcome.message) if true else None,
+        ).transitioned_from(current, now)
+        for kind, true in truth.items()
+    ]
 
 
 def bounded(message: str, limit: int = MESSAGE_MAX_BYTES) -> str:
