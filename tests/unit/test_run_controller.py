@@ -1,0 +1,377 @@
+"""RunController.sync on fakes of our API layer and clock, as the CronJob controller's
+syncCronJob tests are: cached objects and time in, API calls made and status written
+out. Cluster tests show the same paths against a real apiserver and Job controller."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from jobline.controller.cache import Cache
+from jobline.controller.run_controller import RunController
+from jobline.core.admission import Admission, Admissions, Verdict
+from jobline.core.jobs import pipeline_owner
+from jobline.core.run_status import QUEUED_WRITE_DELAY
+from jobline.models import LABEL_PIPELINE, POD_FINALIZER
+from tests.unit.fakes import FakeClock, FakeKube, api_error
+
+Obj = dict[str, Any]
+NS = "data"
+STAMP = "2026-01-01T00:00:00Z"
+
+
+class World:
+    """The operator's caches, its API layer and clock, and one run controller."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.kube = FakeKube(self.clock)
+        self.cache = Cache()
+        self.admissions = Admissions()
+        self.told: list[tuple[str, bool]] = []  # Pipeline changes: (name, urgent)
+        self.runs = self.restart()
+
+    def restart(self) -> RunController:
+        """A new operator process: what it kept in memory is gone, the API is not."""
+        self.admissions = Admissions()
+        self.runs = RunController(
+            self.kube,  # type: ignore[arg-type]
+            self.cache,
+            self.admissions,
+            lambda namespace: True,
+            lambda namespace, name, urgent: self.told.append((name, urgent)),
+            self.clock,
+        )
+        return self.runs
+
+    def pipeline(self, policy: str = "Allow", **spec: Any) -> Obj:
+        raw = {
+            "apiVersion": "jobline.dev/v1alpha1",
+            "kind": "Pipeline",
+            "metadata": {"name": "sales", "namespace": NS, "uid": "pl-uid", "generation": 1},
+            "spec": {
+                "concurrencyPolicy": policy,
+                "template": {"spec": {"containers": [{"name": "main", "image": "busybox:1.35"}]}},
+                **spec,
+            },
+        }
+        raw["metadata"]["resourceVersion"] = "1"
+        self.kube.pipelines[(NS, "sales")] = copy.deepcopy(raw)
+        self.cache.pipelines.put(raw)
+        return raw
+
+    def run(self, name: str = "sales-1", status: Obj | None = None, **spec: Any) -> Obj:
+        raw = {
+            "apiVersion": "jobline.dev/v1alpha1",
+            "kind": "PipelineJob",
+            "metadata": {
+                "name": name,
+                "namespace": NS,
+                "uid": f"{name}-uid",
+                "resourceVersion": "10",
+                "generation": 1,
+                "creationTimestamp": STAMP,
+                "labels": {LABEL_PIPELINE: "sales"},
+                "ownerReferences": [pipeline_owner("sales", "pl-uid")],
+            },
+            "spec": {"pipelineRef": {"name": "sales"}, **spec},
+            "status": status or {},
+        }
+        self.kube.runs[(NS, name)] = copy.deepcopy(raw)
+        self.cache.runs.put(raw)
+        return raw
+
+    def job(self, run: Obj, **status: Any) -> Obj:
+        name = run["metadata"]["name"]
+        raw = {
+            "metadata": {
+                "name": name,
+                "namespace": NS,
+                "uid": f"{name}-job-uid",
+                "resourceVersion": "20",
+                "creationTimestamp": STAMP,
+                "ownerReferences": [
+                    {"kind": "PipelineJob", "uid": run["metadata"]["uid"], "controller": True}
+                ],
+            },
+            "spec": {"backoffLimit": 0},
+            "status": status,
+        }
+        self.kube.jobs[(NS, name)] = copy.deepcopy(raw)
+        self.cache.jobs.put(raw)
+        return raw
+
+    def pod(self, job: Obj, phase: str, state: Obj | None = None, **meta: Any) -> Obj:
+        name = job["metadata"]["name"] + "-abcde"
+        raw = {
+            "metadata": {
+                "name": name,
+                "namespace": NS,
+                "uid": f"{name}-uid",
+                "resourceVersion": "30",
+                "creationTimestamp": STAMP,
+                "finalizers": [POD_FINALIZER],
+                "ownerReferences": [{"uid": job["metadata"]["uid"], "controller": True}],
+                **meta,
+            },
+            "spec": {"containers": [{"name": "main", "image": "busybox:1.35"}]},
+            "status": {
+                "phase": phase,
+                "containerStatuses": [{"name": "main", "state": state}] if state else [],
+            },
+        }
+        self.kube.pods[(NS, name)] = copy.deepcopy(raw)
+        self.cache.pods.put(raw)
+        return raw
+
+    def sync(self, name: str = "sales-1") -> None:
+        self.runs.sync((NS, name))
+
+    def read_logs(self) -> None:
+        """The log readers' work, done now."""
+        while (uid := self.runs.logs.queue.get(block=False)) is not None:
+            self.runs.logs.read(uid)
+            self.runs.logs.queue.done(uid)
+
+    def status(self, name: str = "sales-1") -> Obj:
+        return dict(self.kube.runs[(NS, name)].get("status") or {})
+
+    def writes(self) -> list[str]:
+        return [c for c in self.kube.made() if not c.startswith(("stream_log", "post_event"))]
+
+
+RUNNING = {"running": {"startedAt": "2026-01-01T00:00:02Z"}}
+
+
+def ended_with(code: int, reason: str = "Error") -> Obj:
+    return {
+        "terminated": {
+            "exitCode": code,
+            "reason": reason,
+            "startedAt": "2026-01-01T00:00:02Z",
+            "finishedAt": "2026-01-01T00:00:09Z",
+        }
+    }
+
+
+def test_a_new_run_gets_its_job_then_one_write_once_its_pod_runs() -> None:
+    w = World()
+    w.pipeline("Allow")
+    run = w.run()
+    w.sync()
+    assert w.writes() == [f"create_job {NS}/sales-1"]
+    # Its pod starts within QUEUED_WRITE_DELAY: no QUEUED write, one RUNNING write.
+    w.clock.advance(QUEUED_WRITE_DELAY / 2)
+    w.sync()
+    assert w.writes() == [f"create_job {NS}/sales-1"]
+    w.pod(w.cache.jobs.get(NS, "sales-1") or {}, "Running", RUNNING)
+    w.sync()
+    assert w.writes() == [f"create_job {NS}/sales-1", f"patch_run_status {NS}/sales-1"]
+    assert (w.status()["phase"], w.status()["podName"]) == ("RUNNING", "sales-1-abcde")
+    assert run["metadata"]["uid"] in {
+        o["uid"] for o in w.kube.jobs[(NS, "sales-1")]["metadata"]["ownerReferences"]
+    }
+
+
+def test_a_pod_slow_to_start_shows_queued_after_the_delay() -> None:
+    w = World()
+    w.pipeline("Allow")
+    w.run()
+    w.sync()
+    w.clock.advance(QUEUED_WRITE_DELAY)
+    w.sync()
+    assert (w.status()["phase"], w.status()["reason"]) == ("QUEUED", "Queued")
+
+
+def test_a_run_waits_for_its_pipelines_verdict_and_writes_nothing() -> None:
+    w = World()
+    w.pipeline("Queue")
+    w.run()
+    w.sync()
+    assert w.writes() == []
+    assert w.told == [("sales", True)]
+    w.admissions.set("sales-1-uid", Verdict(Admission.WAIT, position=2))
+    w.sync()
+    assert (w.status()["phase"], w.status()["reason"], w.status()["queuePosition"]) == (
+        "QUEUED",
+        "WaitingForRun",
+        2,
+    )
+    assert w.kube.events == [("sales-1", "Normal", "Queued")]
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (api_error(422, 'Job.batch "sales-1" is invalid: spec.template'), "is invalid"),
+        (api_error(403, "exceeded quota: jobs"), "exceeded quota"),
+        (api_error(500, "etcdserver: request is too large"), "too large"),
+    ],
+)
+def test_a_job_the_apiserver_refuses_ends_the_run_with_its_answer(
+    error: Exception, message: str
+) -> None:
+    w = World()
+    w.pipeline("Allow")
+    w.run()
+    w.kube.fail["create_job"] = error  # type: ignore[assignment]
+    w.sync()
+    assert w.status() == {}  # the next sync decides, from what was observed
+    w.sync()
+    status = w.status()
+    assert (status["phase"], status["reason"]) == ("ERROR", "JobRejected")
+    assert message in status["message"]
+    assert [c for c in w.writes() if c.startswith("create_job")] == [f"create_job {NS}/sales-1"]
+
+
+def test_a_pipeline_the_operator_cannot_read_ends_the_run_naming_the_field() -> None:
+    w = World()
+    w.pipeline("Allow", maxConcurrentRuns=0)  # what only an older schema would let through
+    w.run()
+    w.sync()
+    status = w.status()
+    assert (status["phase"], status["reason"]) == ("ERROR", "InvalidTemplate")
+    assert "maxConcurrentRuns" in status["message"] or "max_concurrent_runs" in status["message"]
+    assert "create_job" not in " ".join(w.writes())
+
+
+def test_a_replaced_run_is_recorded_before_its_job_is_deleted() -> None:
+    w = World()
+    w.pipeline("Replace")
+    run = w.run(status={"phase": "RUNNING", "reason": "Running", "jobName": "sales-1"})
+    pod = w.pod(w.job(run), "Running", RUNNING)
+    w.kube.log_lines[pod["metadata"]["name"]] = [b"loading", b"still loading"]
+    w.admissions.set("sales-1-uid", Verdict(Admission.REPLACE, by="sales-2"))
+    w.sync()
+    assert w.writes() == []  # the run's last lines first
+    w.read_logs()
+    w.sync()
+    assert w.writes() == [
+        f"patch_run_status {NS}/sales-1",
+        f"delete_job {NS}/sales-1",
+        f"remove_pod_finalizer {NS}/sales-1-abcde",
+    ]
+    status = w.status()
+    assert (status["phase"], status["reason"]) == ("STOPPED", "Replaced")
+    assert status["logs"]["lines"] == ["loading", "still loading"]
+
+
+def test_an_operator_killed_between_its_write_and_its_delete_deletes_on_restart() -> None:
+    w = World()
+    w.pipeline("Replace")
+    stopped = {"phase": "STOPPED", "reason": "Replaced", "jobName": "sales-1"}
+    run = w.run(status=stopped)
+    job = w.job(run)
+    w.pod(job, "Running", RUNNING)
+    w.restart()  # no verdict in memory: the status says what was decided
+    w.sync()
+    assert w.writes() == [f"delete_job {NS}/sales-1", f"remove_pod_finalizer {NS}/sales-1-abcde"]
+    # The Job controller deletes the pod: the run stays STOPPED/Replaced, never PodDeleted.
+    w.kube.calls.clear()
+    w.pod(
+        {**job, "metadata": {**job["metadata"], "deletionTimestamp": STAMP}},
+        "Failed",
+        ended_with(143),
+        deletionTimestamp=STAMP,
+    )
+    w.sync()
+    assert "patch_run_status" not in " ".join(w.writes())
+    assert (w.status()["phase"], w.status()["reason"]) == ("STOPPED", "Replaced")
+
+
+def test_a_write_that_conflicts_deletes_nothing() -> None:
+    w = World()
+    w.pipeline("Replace")
+    run = w.run(status={"phase": "RUNNING", "reason": "Running", "jobName": "sales-1"})
+    w.job(run)
+    w.admissions.set("sales-1-uid", Verdict(Admission.REPLACE, by="sales-2"))
+    w.kube.fail["patch_run_status"] = api_error(409, "the object has been modified")
+    w.sync()
+    assert w.writes() == [f"patch_run_status {NS}/sales-1"]
+
+
+def test_a_pod_that_ended_is_recorded_with_its_last_lines_before_its_finalizer_goes() -> None:
+    w = World()
+    w.pipeline("Allow")
+    run = w.run(status={"phase": "RUNNING", "reason": "Running", "jobName": "sales-1"})
+    pod = w.pod(w.job(run), "Failed", ended_with(3))
+    w.kube.log_lines[pod["metadata"]["name"]] = [b"one", b"two", b"three"]
+    w.sync()
+    assert w.writes() == []  # waits for its last log read
+    w.read_logs()
+    w.sync()
+    assert w.writes() == [
+        f"patch_run_status {NS}/sales-1",
+        f"remove_pod_finalizer {NS}/sales-1-abcde",
+    ]
+    status = w.status()
+    assert (status["phase"], status["reason"], status["exitCode"]) == ("ERROR", "Failed", 3)
+    assert status["logs"]["lines"] == ["one", "two", "three"]
+    assert w.kube.events == [("sales-1", "Warning", "Failed")]
+
+
+def test_a_pod_deleted_by_a_person_ends_the_run_as_pod_deleted() -> None:
+    w = World()
+    w.pipeline("Allow")
+    run = w.run(status={"phase": "RUNNING", "reason": "Running", "jobName": "sales-1"})
+    job = w.job(run, conditions=[{"type": "FailureTarget", "status": "True"}])
+    w.pod(job, "Failed", ended_with(137), deletionTimestamp=STAMP)
+    w.sync()
+    w.read_logs()
+    w.sync()
+    assert (w.status()["phase"], w.status()["reason"]) == ("ERROR", "PodDeleted")
+    assert "delete_job" not in " ".join(w.writes())
+
+
+def test_why_a_job_has_no_pod_comes_from_its_failed_create_event() -> None:
+    w = World()
+    w.pipeline("Allow")
+    run = w.run(status={"phase": "QUEUED", "reason": "Queued", "jobName": "sales-1"})
+    job = w.job(run)
+    w.cache.job_events.put(
+        {
+            "metadata": {"name": "sales-1.1", "namespace": NS, "resourceVersion": "5"},
+            "involvedObject": {"kind": "Job", "uid": job["metadata"]["uid"]},
+            "reason": "FailedCreate",
+            "message": 'pods "sales-1-x" is forbidden: exceeded quota: pods',
+            "lastTimestamp": STAMP,
+        }
+    )
+    w.clock.advance(10)
+    w.sync()
+    status = w.status()
+    assert (status["phase"], status["reason"]) == ("QUEUED", "PodCreationFailed")
+    assert "exceeded quota" in status["message"]
+    assert "stream_log" not in " ".join(w.kube.made())  # and no request to find out
+
+
+def test_a_stopped_run_reads_at_once_and_ends_when_its_pod_has() -> None:
+    w = World()
+    w.pipeline("Allow")
+    run = w.run(
+        status={"phase": "RUNNING", "reason": "Running", "jobName": "sales-1"}, stopped=True
+    )
+    job = w.job(run)
+    pod = w.pod(job, "Running", RUNNING)
+    w.kube.log_lines[pod["metadata"]["name"]] = [b"working"]
+    w.sync()
+    # STOPPING is written and the Job deleted at once (the stop is in the run's spec).
+    assert w.status()["phase"] == "STOPPING"
+    assert f"delete_job {NS}/sales-1" in w.writes()
+    w.read_logs()  # the read at once
+    w.pod(job, "Failed", ended_with(143), deletionTimestamp=STAMP)
+    w.kube.log_lines[pod["metadata"]["name"]] = [b"working", b"got SIGTERM"]
+    w.cache.jobs.put(
+        {
+            **job,
+            "metadata": {**job["metadata"], "deletionTimestamp": STAMP, "resourceVersion": "21"},
+        }
+    )
+    w.sync()
+    w.read_logs()  # the last read, now that the container has ended
+    w.sync()
+    status = w.status()
+    assert (status["phase"], status["reason"]) == ("STOPPED", "Stopped")
+    assert status["logs"]["lines"] == ["working", "got SIGTERM"]
