@@ -25,8 +25,9 @@ lock: install ## Re-pin constraints.txt from the virtualenv after changing pypro
 	$(BIN)/pip freeze --exclude-editable | grep -v '^jobline' > constraints.txt
 
 .PHONY: crds
-crds: install ## Regenerate crds/*.yaml from the pydantic models
+crds: install ## Regenerate crds/*.yaml (and the chart's copies) from the pydantic models
 	$(PY) -c 'from pathlib import Path; from jobline import crds; crds.write(Path("crds"))'
+	cp crds/*.yaml charts/jobline/crds/
 
 .PHONY: lint
 lint: install ## ruff check, format check, and the import layers (lint-imports)

@@ -14,6 +14,7 @@ import click
 import yaml
 
 from jobline import __version__
+from jobline.core.clock import parse_time
 from jobline.models import TERMINAL_PHASES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -308,7 +309,7 @@ def exit_status(status: dict[str, Any]) -> int:
 def age(stamp: str | None, now: dt.datetime) -> str:
     if not stamp:
         return ""
-    seconds = int((now - dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds())
+    seconds = int((now - (parse_time(stamp) or now)).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
@@ -417,13 +418,15 @@ def logs(obj: Context, run: str, sequence: int, follow: bool, output: str) -> No
 
 def emit(number: int, line: str, ndjson: bool) -> None:
     if ndjson:
-        click.echo(json.dumps({"sequence": number, "line": line}, ensure_ascii=False))
+        from jobline.run_logs import log_line_json
+
+        click.echo(log_line_json(number, line))
     else:
         click.echo(line)
 
 
 def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool) -> None:
-    from jobline.runs_api import read_log
+    from jobline.run_logs import read_log
 
     log = read_log(runs, name, sequence, follow)
     if log.gone_before is not None:

@@ -396,6 +396,11 @@ class PipelineJobStatus(schema.BaseModel):
     attempts: int = 0
     job_name: schema.Optional[str] = None
     pod_name: schema.Optional[str] = None
+    main_container: schema.Optional[str] = Field(
+        None,
+        description="The container whose exit code and log are the run's: the first one of "
+        "the Pipeline's pod template when the run's Job was created.",
+    )
     queue_position: schema.Optional[int] = None
     trigger: schema.Optional[Trigger] = None
     variables: dict[str, str] = Field(default_factory=dict)

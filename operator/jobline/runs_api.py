@@ -1,9 +1,9 @@
-"""What the `jobline` command asks of the cluster: Pipelines and runs of one namespace."""
+"""The client of the CLI and the server: Pipelines and runs of one namespace, as the
+`jobline` command and the Jobs API ask for them (reading a run's log is `run_logs`)."""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
+from jobline.apiclient import call, status_field
 from jobline.core.jobs import build_run, short_name
 from jobline.core.variables import InvalidVariables, resolve_variables
 from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINE, TERMINAL_PHASES, Variable
@@ -21,8 +22,6 @@ Obj = dict[str, Any]
 PAGE_SIZE = 500
 TIMEOUT = (10, 60)
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
-LOG_READY = frozenset({"RUNNING", *TERMINAL_PHASES})  # phases whose log can be followed
-STOP_CHECK_SECONDS = 5  # how soon a followed log notices that its reader has gone
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,8 @@ def connect(kubeconfig: str | None, context: str | None) -> tuple[client.ApiClie
 
 
 def explain(error: ApiException, what: str) -> UserError:
-    status, reason = int(error.status or 500), _field(error, "reason") or str(error.reason)
-    message = _field(error, "message") or str(error.reason)
+    status, reason = int(error.status or 500), status_field(error, "reason") or str(error.reason)
+    message = status_field(error, "message") or str(error.reason)
     if status == 404:
         return UserError(f"{what} not found", status, "NotFound")
     if status in (401, 403):
@@ -67,15 +66,6 @@ def explain(error: ApiException, what: str) -> UserError:
     if status == 422:
         return UserError(f"the cluster rejected {what}: {message}", status, reason)
     return UserError(f"{what}: {status} {message}", status, reason)
-
-
-def _field(error: ApiException, name: str) -> str | None:
-    """A field of the apiserver's Status answer, when the body is one."""
-    try:
-        value = json.loads(error.body or "")[name]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return str(value) if value else None
 
 
 def check_start(pipeline: Obj, variables: dict[str, str]) -> None:
@@ -265,21 +255,11 @@ class Runs:
         accept: str,
         _request_timeout: Any,
     ) -> Obj:
-        """A call without the generated client's models (slow to build, and missing for
-        Table answers)."""
-        request = self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list(query),
-            header_params={"Accept": accept, "Content-Type": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = self.api.call_api(*request, _request_timeout=_request_timeout)
-        if not 200 <= response.status <= 299:
-            response.read()  # type: ignore[no-untyped-call]
-            raise ApiException.from_response(http_resp=response, body=None, data=None)
-        answer: Obj = json.loads(response.response.data)
+        data = call(
+            self.api, method, path, query=list(query), body=body, accept=accept,
+            timeout=_request_timeout,
+        )  # fmt: skip
+        answer: Obj = json.loads(data)
         return answer
 
     def stop(self, name: str) -> Obj:
@@ -329,6 +309,23 @@ class Runs:
         except ApiException as e:
             raise explain(e, f"run {name!r}") from None
 
+    def main_container(self, run: Obj) -> str | None:
+        """The run's main container: recorded in its status when its Job was created; for
+        a run from before that was recorded, the first container of its pod."""
+        status = run.get("status") or {}
+        if status.get("mainContainer"):
+            return str(status["mainContainer"])
+        if not status.get("podName"):
+            return None
+        try:
+            pod = self._request(
+                "GET", f"/api/v1/namespaces/{self.namespace}/pods/{status['podName']}",
+                [], None, "application/json", TIMEOUT,
+            )  # fmt: skip
+        except ApiException:
+            return None
+        return str(pod["spec"]["containers"][0]["name"])
+
     def pod_log(self, pod: str, container: str, follow: bool) -> Any:
         """The pod's log as a stream of bytes, or None when the pod is gone. A followed log
         that sends nothing within the read timeout is an empty stream: the reader checks
@@ -365,113 +362,3 @@ class _NoLinesYet:
 
     def release_conn(self) -> None:
         """No connection is held."""
-
-
-@dataclass
-class RunLog:
-    """A run's log from line `sequence` on, as numbered lines: from its pod while the pod
-    exists, else from the tail kept in the run's status. `gone_before` is set when lines
-    from `sequence` up to it are gone with the pod (the tail starts there)."""
-
-    lines: Iterator[tuple[int, str]]
-    gone_before: int | None
-
-
-def read_log(
-    runs: Runs, name: str, sequence: int, follow: bool, stop: threading.Event | None = None
-) -> RunLog:
-    """Opens the log (raising UserError for an unknown run). With `follow`, the lines
-    stream until the run ends, once its pod runs; setting `stop` (the reader has gone)
-    ends them within seconds."""
-    run = runs.get(name)
-    status = run.get("status") or {}
-    if follow and status.get("phase") not in LOG_READY:
-        return RunLog(_once_running(runs, name, sequence, stop), None)
-    pod = status.get("podName")
-    container = _main_container(runs, run)
-    stream = runs.pod_log(pod, container, follow) if pod else None
-    if stream is None:
-        tail = status.get("logs") or {}
-        first, kept = tail.get("sequence", 0), tail.get("lines", [])
-        numbered = [(first + i, line) for i, line in enumerate(kept) if first + i >= sequence]
-        gone = first if sequence < first and kept else None
-        return RunLog(iter(numbered), gone)
-    lines = _from_pod(runs, name, str(pod), container, stream, sequence, follow, stop)
-    return RunLog(lines, None)
-
-
-def _once_running(
-    runs: Runs, name: str, sequence: int, stop: threading.Event | None
-) -> Iterator[tuple[int, str]]:
-    """The followed log of a run whose pod does not run yet: nothing until it runs (or the
-    run ends), then its lines. Ends at once if the run is deleted meanwhile."""
-    while not (stop and stop.is_set()):
-        seen = False
-        for run in runs.watch_run(name, timeout=STOP_CHECK_SECONDS):
-            seen = True
-            if (run.get("status") or {}).get("phase") in LOG_READY:
-                yield from read_log(runs, name, sequence, True, stop).lines
-                return
-        if not seen:
-            return
-
-
-def _from_pod(
-    runs: Runs,
-    name: str,
-    pod: str,
-    container: str,
-    stream: Any,
-    sequence: int,
-    follow: bool,
-    stop: threading.Event | None,
-) -> Iterator[tuple[int, str]]:
-    seen = 0  # lines of the pod's log already read (given or skipped)
-    while True:
-        read = 0
-        for number, line in enumerate(_lines(stream)):
-            read = number + 1
-            if number >= max(seen, sequence):
-                yield number, line
-        seen = max(seen, read)
-        if not follow or (stop and stop.is_set()):
-            return
-        # The stream ended or went quiet: the run may be over (kwok never ends a follow
-        # stream on its own), else read on from where we were.
-        if (runs.get(name).get("status") or {}).get("phase") in TERMINAL_PHASES:
-            final = runs.pod_log(pod, container, follow=False)
-            for number, line in enumerate(_lines(final) if final else ()):
-                if number >= max(seen, sequence):
-                    yield number, line
-            return
-        stream = runs.pod_log(pod, container, follow=True)
-        if stream is None:
-            return
-
-
-def _lines(stream: Any) -> Iterator[str]:
-    """The stream's lines, the last one even without a newline. A stream that goes quiet
-    ends without its unfinished line, which the next read of the log gives in full."""
-    from urllib3.exceptions import ProtocolError
-
-    buffer = b""
-    try:
-        for chunk in stream.stream(1024, decode_content=True):
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for raw in lines:
-                yield raw.decode("utf-8", errors="replace")
-    except (ReadTimeoutError, ProtocolError):
-        buffer = b""
-    finally:
-        stream.release_conn()
-    if buffer:
-        yield buffer.decode("utf-8", errors="replace")
-
-
-def _main_container(runs: Runs, run: Obj) -> str:
-    try:
-        pipeline = runs.pipeline(run["spec"]["pipelineRef"]["name"])
-        return str(pipeline["spec"]["template"]["spec"]["containers"][0]["name"])
-    except (UserError, KeyError, IndexError, TypeError):
-        return "main"

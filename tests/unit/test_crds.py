@@ -17,6 +17,14 @@ def test_checked_in_crds_match_the_models() -> None:
     assert sorted(p.name for p in CRDS.glob("*.yaml")) == sorted(crds.definitions())
 
 
+def test_the_chart_installs_the_same_crds() -> None:
+    chart = CRDS.parent / "charts" / "jobline" / "crds"
+    for name in crds.definitions():
+        assert (chart / name).read_text() == (CRDS / name).read_text(), (
+            f"charts/jobline/crds/{name} is stale: run `make crds` and commit the result"
+        )
+
+
 def test_crds_carry_names_columns_and_status() -> None:
     by_kind = {m["spec"]["names"]["kind"]: m for m in crds.definitions().values()}
     for kind, short in (("Pipeline", "pl"), ("PipelineJob", "pj")):

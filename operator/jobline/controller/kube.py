@@ -12,6 +12,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from jobline.apiclient import call
 from jobline.controller import metrics
 from jobline.core.clock import format_time
 from jobline.models import API_GROUP, API_VERSION
@@ -29,50 +30,16 @@ CUSTOM = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{{namespace}}"
 
 
 class Kube:
-    """Requests made through the client's own serializer, authentication and connection
-    pool, without its generated methods: those validate every argument with pydantic,
-    which costs more CPU than the request itself on the operator's hot paths."""
+    """The operator's calls, on the shared raw request layer (`jobline.apiclient`)."""
 
     def __init__(self, api: client.ApiClient, may_write: Callable[[], bool] = lambda: True) -> None:
         self.api = api
         self.may_write = may_write  # false while this replica must not act (leader election)
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        query: list[tuple[str, str]] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        timeout: tuple[float, float] = TIMEOUT,
-        stream: bool = False,
-    ) -> Any:
-        """The response's body (or, with `stream`, the open response), raising ApiException
-        for any status but 2xx. A body is always read whole: only then does the connection
-        go back to the pool, and an unread one costs a new TLS handshake later."""
+    def _request(self, method: str, path: str, **kw: Any) -> Any:
         if method != "GET" and not self.may_write():
             raise ApiException(status=0, reason="not the leader: this replica must not write")
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type
-        request = self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            path_params=params,
-            query_params=query or [],
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = self.api.call_api(*request, _request_timeout=timeout)
-        if not 200 <= response.status <= 299:
-            response.read()  # type: ignore[no-untyped-call]
-            raise ApiException.from_response(http_resp=response, body=None, data=None)
-        if stream:
-            return response.response
-        return response.response.data
+        return call(self.api, method, path, timeout=kw.pop("timeout", TIMEOUT), **kw)
 
     def _json(self, method: str, path: str, **kw: Any) -> Obj:
         obj: Obj = json.loads(self._request(method, path, **kw))
@@ -235,14 +202,6 @@ class Kube:
             )
         except (ApiException, OSError) as e:
             log.warning("cannot post event %s on %s: %s", reason, meta["name"], e)
-
-
-def error_message(error: ApiException) -> str:
-    """What the apiserver said, from its Status answer (or the HTTP reason)."""
-    try:
-        return str(json.loads(error.body or "")["message"])
-    except (ValueError, TypeError, KeyError):
-        return str(error.reason)
 
 
 def _chunks(response: Any) -> Iterator[bytes]:

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from kubernetes.client.exceptions import ApiException
 
+from jobline.apiclient import error_message
 from jobline.controller.cache import Obj
-from jobline.controller.kube import Kube, error_message
+from jobline.controller.kube import Kube
 from jobline.controller.workqueue import WorkQueue, failure_logger
 from jobline.core.clock import SYSTEM_CLOCK, Clock
 from jobline.core.logtail import LogReader

@@ -26,9 +26,10 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from jobline.apiclient import error_message
 from jobline.controller import metrics
 from jobline.controller.cache import Cache, Key, Obj, controller_uid, key_of, object_ref
-from jobline.controller.kube import Kube, error_message
+from jobline.controller.kube import Kube
 from jobline.controller.logs import LogTails
 from jobline.controller.workqueue import WorkQueue, failure_logger
 from jobline.core.admission import Admissions

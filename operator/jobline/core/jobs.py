@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from jobline.core.clock import format_time
 from jobline.models import (
     API_GROUP,
     API_VERSION,
@@ -103,7 +104,7 @@ def build_job(
         "JOBLINE_PIPELINEJOB": meta.name,
     }
     if trigger and trigger.type == TriggerType.SCHEDULE and trigger.scheduled_time:
-        env["JOBLINE_SCHEDULED_TIME"] = trigger.scheduled_time.isoformat().replace("+00:00", "Z")
+        env["JOBLINE_SCHEDULED_TIME"] = format_time(trigger.scheduled_time)
     for container in [*pod_spec.get("initContainers", []), *pod_spec["containers"]]:
         container["env"] = _with_env(container.get("env", []), env)
 

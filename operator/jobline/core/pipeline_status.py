@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from jobline.core.clock import parse_time
 from jobline.models import LastRun, Phase
 
 Run = dict[str, Any]
@@ -51,9 +52,10 @@ def last_run(runs: list[Run]) -> LastRun | None:
 def last_successful_time(runs: list[Run], known: dt.datetime | None) -> dt.datetime | None:
     """The latest end of a COMPLETE run; kept after history deletes that run."""
     times = [
-        dt.datetime.fromisoformat(r["status"]["endTime"].replace("Z", "+00:00"))
+        ended
         for r in runs
-        if phase_of(r) == Phase.COMPLETE.value and r["status"].get("endTime")
+        if phase_of(r) == Phase.COMPLETE.value
+        and (ended := parse_time(r["status"].get("endTime"))) is not None
     ]
     if known:
         times.append(known)

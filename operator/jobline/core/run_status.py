@@ -281,6 +281,7 @@ def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) ->
         )
         return _end(seen, status, Phase.QUEUED, Reason.WAITING_FOR_RUN, message, now)
     status.variables = variables
+    status.main_container = pipeline.spec.template.spec.containers[0].name
     status.queue_position = None
     if seen.job_rejected:
         message = f"the apiserver rejected the Job: {seen.job_rejected}"

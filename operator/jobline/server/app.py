@@ -9,7 +9,6 @@ client blocks.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -27,8 +26,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from jobline import __version__
+from jobline.core.clock import parse_time
 from jobline.models import VALUE_MAX, Phase
-from jobline.runs_api import RunLog, Runs, UserError, read_log
+from jobline.run_logs import RunLog, log_line_json, read_log
+from jobline.runs_api import Runs, UserError
 from jobline.server import resources
 from jobline.server.identity import Identities
 
@@ -512,7 +513,7 @@ def _text(_: int, line: str) -> bytes:
 
 
 def _ndjson(number: int, line: str) -> bytes:
-    return (json.dumps({"sequence": number, "line": line}, ensure_ascii=False) + "\n").encode()
+    return (log_line_json(number, line) + "\n").encode()
 
 
 def _name(obj: dict[str, Any]) -> str:
@@ -520,7 +521,9 @@ def _name(obj: dict[str, Any]) -> str:
 
 
 def _created(run: dict[str, Any]) -> dt.datetime:
-    return dt.datetime.fromisoformat(run["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    created = parse_time(run["metadata"]["creationTimestamp"])
+    assert created is not None  # the apiserver sets it on every object
+    return created
 
 
 def _phases(given: str | None) -> set[str]:
