@@ -14,8 +14,10 @@ from pydantic import ValidationError
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from jobline.apiclient import call, status_field
+from jobline.core.admission import candidate_of, forbidden_by
 from jobline.core.jobs import build_run, short_name
 from jobline.core.variables import InvalidVariables, resolve_variables
+from jobline.core.workload import controller_uid, job_finished
 from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINE, TERMINAL_PHASES, Variable
 
 Obj = dict[str, Any]
@@ -68,10 +70,9 @@ def explain(error: ApiException, what: str) -> UserError:
     return UserError(f"{what}: {status} {message}", status, reason)
 
 
-def check_start(pipeline: Obj, variables: dict[str, str]) -> None:
-    """Refuses a run the operator would end at once: variables the Pipeline does not
-    declare, misses or rejects (422), or a Forbid Pipeline whose slots are all taken (409).
-    The operator still decides: a slot may be taken between this check and the run."""
+def check_variables(pipeline: Obj, variables: dict[str, str]) -> None:
+    """Refuses variables the Pipeline does not declare, misses or rejects (422): the
+    operator would end the run at once."""
     name, spec = pipeline["metadata"]["name"], pipeline.get("spec") or {}
     try:
         declared = [Variable.model_validate(v) for v in spec.get("variables") or []]
@@ -84,16 +85,35 @@ def check_start(pipeline: Obj, variables: dict[str, str]) -> None:
             raise UserError(
                 f"invalid variables for Pipeline {name!r}: {e}", 422, "InvalidVariables"
             ) from None
-    if spec.get("concurrencyPolicy") == "Forbid":
-        active = (pipeline.get("status") or {}).get("activeRuns") or []
-        slots = int(spec.get("maxConcurrentRuns", 1))
-        if len(active) >= slots:
-            raise UserError(
-                f"Pipeline {name!r} allows {slots} run(s) at once and its concurrencyPolicy "
-                f"is Forbid; running now: {', '.join(active)}",
-                409,
-                "Conflict",
-            )
+
+
+def check_slots(pipeline: Obj, runs: list[Obj], jobs: list[Obj], pods: list[Obj]) -> None:
+    """Refuses a run of a Forbid Pipeline whose slots are all taken (409), as admission
+    counts slots from the Pipeline's runs, Jobs and pods. The operator still decides: a
+    slot may be taken between this check and the run."""
+    name, spec = pipeline["metadata"]["name"], pipeline.get("spec") or {}
+    if spec.get("concurrencyPolicy") != "Forbid":
+        return
+    job_of = {controller_uid(j): j for j in jobs}
+    pods_of: dict[str | None, list[Obj]] = {}
+    for pod in pods:
+        pods_of.setdefault(controller_uid(pod), []).append(pod)
+    candidates = []
+    for run in runs:
+        job = job_of.pop(run["metadata"]["uid"], None)
+        pods_of_job = pods_of.get(job["metadata"]["uid"], []) if job else []
+        candidates.append(candidate_of(run, job, pods_of_job, admitted=False))
+    # Jobs whose run is not listed (being deleted, say) hold slots too, as for the operator.
+    unknown = sum(1 for j in job_of.values() if not job_finished(j))
+    slots = int(spec.get("maxConcurrentRuns", 1))
+    holding = forbidden_by(slots, candidates, unknown)
+    if holding is not None:
+        raise UserError(
+            f"Pipeline {name!r} allows {slots} run(s) at once and its concurrencyPolicy is "
+            f"Forbid; running now: {', '.join(holding) or 'runs being deleted'}",
+            409,
+            "Conflict",
+        )
 
 
 class Runs:
@@ -138,7 +158,9 @@ class Runs:
         # a Forbid pipeline without a free slot, before creating anything: a typo never
         # leaves an ERROR run behind.
         found = self.pipeline(pipeline)
-        check_start(found, variables)
+        check_variables(found, variables)
+        if (found.get("spec") or {}).get("concurrencyPolicy") == "Forbid":
+            self._check_slots(found)
         # The label and owner, which the operator would add otherwise in one more write.
         body = build_run(
             pipeline,
@@ -156,6 +178,25 @@ class Runs:
             body,
         )
         return created
+
+    def _check_slots(self, pipeline: Obj) -> None:
+        """`check_slots` on the Pipeline's runs, Jobs and pods; skipped when the caller may
+        not list Jobs or pods (the operator's admission decides all the same)."""
+        name = pipeline["metadata"]["name"]
+        selector = [("labelSelector", f"{LABEL_PIPELINE}={short_name(name)}")]
+        try:
+            jobs, pods = (
+                self._request(
+                    "GET", f"{prefix}/namespaces/{self.namespace}/{plural}", selector, None,
+                    "application/json", TIMEOUT,
+                )["items"]
+                for prefix, plural in (("/apis/batch/v1", "jobs"), ("/api/v1", "pods"))
+            )  # fmt: skip
+        except ApiException as e:
+            if e.status in (401, 403):
+                return
+            raise explain(e, f"the Jobs of Pipeline {name!r}") from None
+        check_slots(pipeline, self.runs(name), jobs, pods)
 
     def pipelines(self) -> list[Obj]:
         return self._list_all("pipelines", f"Pipelines in namespace {self.namespace!r}", None)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from jobline.core.jobs import short_name
+from jobline.core.workload import controller_uid
 from jobline.models import LABEL_PIPELINE, Pipeline, PipelineJob
 
 Obj = dict[str, Any]
@@ -23,19 +24,6 @@ IndexFn = Callable[[Obj], Iterable[Hashable]]
 
 def key_of(obj: Obj) -> Key:
     return obj["metadata"]["namespace"], obj["metadata"]["name"]
-
-
-def controller_ref(obj: Obj) -> Obj | None:
-    """The ownerReference marked as the object's controller, if any."""
-    for ref in obj["metadata"].get("ownerReferences") or []:
-        if ref.get("controller"):
-            return dict(ref)
-    return None
-
-
-def controller_uid(obj: Obj) -> str | None:
-    ref = controller_ref(obj)
-    return str(ref["uid"]) if ref else None
 
 
 def object_ref(obj: Obj) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from kubernetes.client.exceptions import ApiException
 
 from jobline.controller import metrics
-from jobline.controller.cache import Cache, Key, Obj, controller_ref, controller_uid, object_ref
+from jobline.controller.cache import Cache, Key, Obj, object_ref
 from jobline.controller.kube import Kube
 from jobline.controller.workqueue import TokenBucket, WorkQueue, failure_logger
 from jobline.core.admission import (
@@ -38,7 +38,7 @@ from jobline.core.pipeline_status import (
     phase_of,
 )
 from jobline.core.schedule import InvalidSchedule, InvalidTimeZone, decide, parse_schedule, run_name
-from jobline.core.workload import job_finished
+from jobline.core.workload import controller_ref, controller_uid, job_finished
 from jobline.models import (
     ANNOTATION_SCHEDULED_TIME,
     ConcurrencyPolicy,

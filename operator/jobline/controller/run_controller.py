@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from jobline.apiclient import error_message
 from jobline.controller import metrics
-from jobline.controller.cache import Cache, Key, Obj, controller_uid, key_of, object_ref
+from jobline.controller.cache import Cache, Key, Obj, key_of, object_ref
 from jobline.controller.kube import Kube
 from jobline.controller.logs import LogTails
 from jobline.controller.workqueue import WorkQueue, failure_logger
@@ -36,7 +36,7 @@ from jobline.core.admission import Admissions
 from jobline.core.clock import SYSTEM_CLOCK, Clock
 from jobline.core.jobs import job_name, run_metadata, short_name
 from jobline.core.run_status import QUEUED_WRITE_DELAY, Decision, Observed, decide_run
-from jobline.core.workload import ended
+from jobline.core.workload import controller_uid, ended
 from jobline.models import (
     ENDED_BY_OPERATOR,
     LABEL_PIPELINE,

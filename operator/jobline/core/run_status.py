@@ -182,7 +182,7 @@ def _decide(seen: Observed, now: dt.datetime) -> Decision:
     run = seen.run
     # A shallow copy: decisions assign fields, and never change a nested value in place.
     status = run.status.model_copy()
-    status.trigger = status.trigger or trigger_of(run)
+    status.trigger = status.trigger or trigger_of(run.metadata.annotations)
     if status.phase and status.phase.terminal:
         # Terminal phases never change; a Job the operator ended is deleted (again, after
         # a restart between the two steps).
@@ -478,9 +478,10 @@ def _past_deadline(job: Obj, pods: list[Obj], now: dt.datetime) -> bool:
     return deleted and (now - started_at).total_seconds() >= int(deadline)
 
 
-def trigger_of(run: PipelineJob) -> Trigger:
-    """Schedule when the run was created by a schedule (it carries the time), else Manual."""
-    scheduled = (run.metadata.annotations or {}).get(ANNOTATION_SCHEDULED_TIME)
+def trigger_of(annotations: dict[str, str] | None) -> Trigger:
+    """Schedule when the run was created by a schedule (its annotations carry the time),
+    else Manual."""
+    scheduled = (annotations or {}).get(ANNOTATION_SCHEDULED_TIME)
     if scheduled:
         try:
             return Trigger(type=TriggerType.SCHEDULE, scheduled_time=parse_time(scheduled))

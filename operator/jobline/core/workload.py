@@ -45,3 +45,16 @@ def ended(pod: Obj) -> bool:
 def newest(pods: list[Obj]) -> Obj | None:
     """The newest pod (the Job's current attempt)."""
     return max(pods, key=lambda p: p["metadata"]["creationTimestamp"]) if pods else None
+
+
+def controller_ref(obj: Obj) -> Obj | None:
+    """The ownerReference marked as the object's controller, if any."""
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return dict(ref)
+    return None
+
+
+def controller_uid(obj: Obj) -> str | None:
+    ref = controller_ref(obj)
+    return str(ref["uid"]) if ref else None

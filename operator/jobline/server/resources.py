@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobline.models import ANNOTATION_SCHEDULED_TIME, Phase
+from jobline.core.run_status import trigger_of
+from jobline.models import Phase, Trigger, to_json
 
 Obj = dict[str, Any]
 PREFIX = "/api/v1"
@@ -25,14 +26,11 @@ def job(run: Obj) -> Obj:
     status = run.get("status") or {}
     namespace, name = metadata["namespace"], metadata["name"]
     pipeline = (spec.get("pipelineRef") or {}).get("name")
-    trigger = status.get("trigger") or {}
-    scheduled = trigger.get("scheduledTime") or (metadata.get("annotations") or {}).get(
-        ANNOTATION_SCHEDULED_TIME
-    )
-    creator: Obj = (
-        {"type": "Schedule", "scheduledTime": scheduled}
-        if trigger.get("type") == "Schedule" or (not trigger and scheduled)
-        else {"type": "Manual"}
+    # Before the operator records it, the trigger is what it will record.
+    trigger = (
+        Trigger.model_validate(status["trigger"])
+        if status.get("trigger")
+        else trigger_of(metadata.get("annotations"))
     )
     self_path = ("namespaces", namespace, "jobs", name)
     return {
@@ -52,7 +50,7 @@ def job(run: Obj) -> Obj:
         "attempts": status.get("attempts", 0),
         "variables": status.get("variables") or spec.get("variables") or {},
         "outputs": status.get("outputs") or [],
-        "creator": creator,
+        "creator": to_json(trigger, exclude_none=True),
         "priority": spec.get("priority", 0),
         "queuePosition": status.get("queuePosition"),
         "stopRequested": bool(spec.get("stopped")),
