@@ -144,6 +144,9 @@ def test_start_a_run_from_the_form_with_a_variable(page: Page, jl: Jobline) -> N
         variables=[
             {"name": "DAY", "required": True, "description": "Which day to load"},
             {"name": "MODE", "enum": ["full", "delta"], "default": "delta"},
+            # Names of the form's own field and of an HTMLFormElement's members.
+            {"name": "priority", "default": "high"},
+            {"name": "length", "default": "10"},
         ],
     )
     page.open("/pipelines/web-start")
@@ -159,8 +162,22 @@ def test_start_a_run_from_the_form_with_a_variable(page: Page, jl: Jobline) -> N
     page.driver.find_element(By.CSS_SELECTOR, "#start-form button[type=submit]").click()
     page.wait("the new run's page", lambda d: "/jobs/web-start-" in d.current_url)
     name = page.driver.current_url.rsplit("/", 1)[-1]
-    assert jl.run(name)["spec"]["variables"] == {"DAY": "friday", "MODE": "full"}
+    assert jl.run(name)["spec"]["variables"] == {
+        "DAY": "friday",
+        "MODE": "full",
+        "priority": "high",
+        "length": "10",
+    }
+    assert jl.run(name)["spec"]["priority"] == 0
     page.wait_field("Status", "COMPLETE")
+
+
+def test_a_malformed_address_says_what_is_missing(page: Page, jl: Jobline) -> None:
+    page.open("/jobs/%E0%A4%A")  # a cut escape: decodeURIComponent would throw
+    page.wait(
+        "the page to say the run is not found",
+        lambda d: "not found" in d.find_element(By.ID, "problem").text,
+    )
 
 
 def test_stop_and_delete_a_running_run(page: Page, jl: Jobline) -> None:

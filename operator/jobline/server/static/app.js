@@ -8,6 +8,7 @@ const STATUSES = ["QUEUED", "RUNNING", "STOPPING", "COMPLETE", "ERROR", "STOPPED
 const LIST_EVERY_MS = 5000; // runs of a namespace or Pipeline
 const PIPELINES_EVERY_MS = 15000;
 const RUN_EVERY_MS = 3000; // one run, until it ends; its log when the operator saw new lines
+const PAGE_LOG_LINES = 5000; // a run's page keeps the latest lines of its log, no more
 
 let timers = [];
 let view = 0; // bumped on every route change, so answers for an old view are dropped
@@ -214,10 +215,19 @@ function currentNamespace() {
   return localStorage.getItem("jobline.namespace") || (session && session.namespace) || "default";
 }
 
+// A malformed escape in a typed or pasted address (say, "%E0%A4%A") is taken as it is.
+function decodePart(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
 async function route() {
   stopTimers();
   if (!session && !(await whoami())) return;
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodePart);
   if (parts[0] !== "ns" || !parts[1]) {
     location.replace(`#/ns/${enc(currentNamespace())}`);
     return;
@@ -339,6 +349,9 @@ async function pipelinePage(ns, name) {
 }
 
 function startForm(ns, p) {
+  // The controls by variable name, in a map of the form's own: form.elements[name] would
+  // give the form's own fields (priority) or methods (length, item) for some names.
+  const controls = new Map();
   const fields = p.variables.map((v) => {
     const id = `var-${v.name}`;
     const control = v.enum
@@ -347,6 +360,7 @@ function startForm(ns, p) {
         ...v.enum.map((value) => h("option", { value, selected: value === v.default }, value)))
       : h("input", { id, name: v.name, value: v.default ?? "", required: v.required && v.default == null,
         "aria-describedby": v.description ? `${id}-help` : null });
+    controls.set(v.name, control);
     return h("div", {},
       h("label", { for: id }, v.name, v.required ? h("span", { class: "required" }, " (required)") : ""),
       control,
@@ -358,7 +372,7 @@ function startForm(ns, p) {
     event.preventDefault();
     const variables = {};
     for (const v of p.variables) {
-      const value = form.elements[v.name].value;
+      const value = controls.get(v.name).value;
       if (value !== "" || v.required) variables[v.name] = value;
     }
     const button = form.querySelector("button");
@@ -419,6 +433,10 @@ function runPage(ns, name) {
       if (sequence < next) continue;
       log.append(h("li", {}, h("span", { class: "n" }, String(sequence)), h("span", {}, line)));
       next = sequence + 1;
+    }
+    if (log.children.length > PAGE_LOG_LINES) {
+      while (log.children.length > PAGE_LOG_LINES) log.firstElementChild.remove();
+      logNote.textContent = `Showing the last ${PAGE_LOG_LINES} lines; \`jobline logs ${name}\` prints them all.`;
     }
     if (found.lines.length) log.scrollTop = log.scrollHeight;
   }
