@@ -91,8 +91,15 @@ def test_active_deadline_stops_the_run(jl: Jobline) -> None:
 def test_image_pull_failure_past_the_pending_deadline(jl: Jobline) -> None:
     jl.pipeline("pull", {"sim.jobline.dev/image-pull-error": "true"}, pendingDeadlineSeconds=5)
     jl.start("pull-1", "pull")
-    waiting = jl.wait_phase("pull-1", "QUEUED")
+    # While the pod waits, the run says why, before the deadline ends it.
+    waiting = wait_for(
+        "the pull error while the pod waits",
+        lambda: (s := jl.status("pull-1")).get("reason") == "ImagePullFailed" and s,
+        timeout=30,
+        interval=0.1,
+    )
     assert waiting["phase"] == "QUEUED"
+    assert "busybox:1.36" in waiting["message"]
     status = jl.wait_done("pull-1", timeout=60)
     assert (status["phase"], status["reason"]) == ("ERROR", "ImagePullFailed")
     assert "busybox:1.36" in status["message"]

@@ -3,6 +3,7 @@ their right phase, with their exit code and last log line, and no limit is excee
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import random
@@ -19,6 +20,7 @@ from kubernetes import client, watch
 from jobline.models import API_GROUP, API_VERSION
 from tests.cluster.jobline_fixtures import Jobline, Operator, eventually_gone, runs_of
 from tests.conftest import wait_for
+from tests.faults.audit import AuditLog
 from tests.faults.plane import etcd_client_url, frozen, kill, require_local_plane, start
 
 pytestmark = pytest.mark.usefixtures("sim")
@@ -78,7 +80,10 @@ def test_apiserver_restart_with_the_operator_frozen_loses_nothing(
     eventually_gone(
         "the deleted run's Job", lambda: [j for j in jl.jobs() if j.metadata.name == "q-2"]
     )
-    time.sleep(65)  # past the next minute: nothing for the deleted Pipeline
+    since_caught_up = AuditLog()  # the operator has seen the deletions (q-2's Job is gone)
+    # Past the next cron time: the deleted Pipeline gets no run, and no request at all.
+    time.sleep(65 - dt.datetime.now(dt.UTC).second)
+    assert since_caught_up.operator_requests_about(jl.namespace, {"tick"}) == []
     assert runs_of(jl, "tick") == []
     assert "(410 Gone): listing again" in operator.log_path.read_text()
     # No retry loop on the deleted objects.
@@ -108,10 +113,12 @@ def test_operator_and_controller_manager_frozen_for_a_minute(
     jl.start("slow-2", "slow")
     jl.wait_phase("slow-2", "RUNNING")
     with frozen("kube-controller-manager"):
-        time.sleep(60)  # the pod ends meanwhile; the Job controller marks nothing
-        assert jl.status("slow-2")["phase"] in ("RUNNING", "COMPLETE")
-    done = jl.wait_done("slow-2", timeout=60)
-    assert (done["phase"], done["exitCode"]) == ("COMPLETE", 0)
+        # The pod's end is the run's end: it needs no Job controller, which marks nothing.
+        done = jl.wait_done("slow-2", timeout=60)
+        assert (done["phase"], done["exitCode"]) == ("COMPLETE", 0)
+        job = jl.batch.read_namespaced_job("slow-2", jl.namespace)
+        assert not [c for c in job.status.conditions or [] if c.type == "Complete"]
+    assert jl.wait_phase("slow-2", "COMPLETE")["exitCode"] == 0
 
 
 POLICIES = {  # Pipeline: (concurrencyPolicy, maxConcurrentRuns)

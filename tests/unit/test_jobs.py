@@ -20,7 +20,10 @@ from tests.unit.builders import pipeline, run
 )
 def test_job_names_are_at_most_63_characters_and_fixed(length: int, expected: str) -> None:
     assert job_name("r" * length) == expected
-    assert len(expected) <= 63
+
+
+def test_no_run_name_makes_a_job_name_over_63_characters() -> None:
+    assert max(len(job_name("r" * length)) for length in range(1, 254)) == 63
 
 
 def test_long_names_that_share_a_prefix_do_not_collide() -> None:

@@ -102,11 +102,15 @@ def test_workers_retry_a_failed_key_and_never_run_a_key_twice_at_once() -> None:
     errors: list[tuple[str, str]] = []
     lock = threading.Lock()
 
+    a_started = threading.Event()
+
     def process(key: str) -> None:
         with lock:
             if key in active:
                 overlaps.append(key)
             active.add(key)
+        if key == "a":
+            a_started.set()
         time.sleep(0.05)
         with lock:
             active.discard(key)
@@ -119,7 +123,7 @@ def test_workers_retry_a_failed_key_and_never_run_a_key_twice_at_once() -> None:
     )
     queue.add("a")
     queue.add("flaky")
-    time.sleep(0.01)
+    assert a_started.wait(5)
     queue.add("a")  # while "a" is processed: one more pass afterwards, not a parallel one
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and len(done) < 4:
