@@ -69,7 +69,7 @@ def test_pipelines_with_their_status_summary(server: Server, jl: Jobline, token:
     problem(server.call("GET", f"{base}/no-such", token), 404)
 
 
-def test_start_read_and_page_runs(server: Server, jl: Jobline, token: str) -> None:
+def api_run_pipeline(jl: Jobline) -> None:
     jl.pipeline(
         "api-run",
         {"sim.jobline.dev/log-lines": "12", "sim.jobline.dev/exit-code": "0"},
@@ -79,6 +79,18 @@ def test_start_read_and_page_runs(server: Server, jl: Jobline, token: str) -> No
         ],
         concurrencyPolicy="Allow",
     )
+
+
+def start_run(server: Server, jl: Jobline, token: str, **body: Any) -> dict[str, Any]:
+    started = server.call(
+        "POST", f"/namespaces/{jl.namespace}/pipelines/api-run/jobs", token, json=body
+    )
+    assert started.status_code == 201, started.text
+    return dict(started.json())
+
+
+def test_post_jobs_starts_a_run_and_get_reads_it(server: Server, jl: Jobline, token: str) -> None:
+    api_run_pipeline(jl)
     base = f"/namespaces/{jl.namespace}"
     started = server.call(
         "POST", f"{base}/pipelines/api-run/jobs", token, json={"variables": {"DAY": "fri"}}
@@ -93,7 +105,12 @@ def test_start_read_and_page_runs(server: Server, jl: Jobline, token: str) -> No
     assert done["id"] == jl.run(job["name"])["metadata"]["uid"]
     assert done["durationSeconds"] is not None and done["endTime"]
 
-    # Logs: text by default, NDJSON when asked, from any line; 204 past the last one.
+
+def test_get_logs_as_text_or_ndjson_from_any_line(server: Server, jl: Jobline, token: str) -> None:
+    api_run_pipeline(jl)
+    base = f"/namespaces/{jl.namespace}"
+    job = start_run(server, jl, token, variables={"DAY": "fri"})
+    job_status(server, token, f"{base}/jobs/{job['name']}", "COMPLETE")
     logs = f"{base}/jobs/{job['name']}/logs"
     text = server.call("GET", f"{logs}?sequence=10", token)
     assert text.status_code == 200
@@ -109,9 +126,12 @@ def test_start_read_and_page_runs(server: Server, jl: Jobline, token: str) -> No
     problem(server.call("GET", f"{logs}?sequence=-1", token), 400)
     problem(server.call("GET", f"{base}/jobs/no-such/logs", token), 404)
 
-    # Variables are checked before anything is created, naming the variable.
-    before = len(jl.custom.list_namespaced_custom_object(
-        "jobline.dev", "v1alpha1", jl.namespace, "pipelinejobs")["items"])  # fmt: skip
+
+def test_post_jobs_checks_variables_before_creating_anything(
+    server: Server, jl: Jobline, token: str
+) -> None:
+    api_run_pipeline(jl)
+    base = f"/namespaces/{jl.namespace}"
     for variables, named in (
         ({"DAY": "x", "TYPO": "1"}, "TYPO is not declared"),
         ({}, "DAY is required"),
@@ -123,21 +143,20 @@ def test_start_read_and_page_runs(server: Server, jl: Jobline, token: str) -> No
         assert named in problem(refused, 422)["message"]
     problem(server.call("POST", f"{base}/pipelines/no-such/jobs", token, json={}), 404)
     problem(server.call("POST", f"{base}/pipelines/api-run/jobs", token, json={"x": 1}), 400)
-    after = len(jl.custom.list_namespaced_custom_object(
-        "jobline.dev", "v1alpha1", jl.namespace, "pipelinejobs")["items"])  # fmt: skip
-    assert after == before
+    assert jl.custom.list_namespaced_custom_object(
+        "jobline.dev", "v1alpha1", jl.namespace, "pipelinejobs")["items"] == []  # fmt: skip
 
-    # Four more runs, then pages of two, newest first, and the filters.
-    names = [job["name"]]
-    for priority in range(4):
-        time.sleep(1.1)  # distinct creation times, so newest-first is well defined
-        more = server.call(
-            "POST",
-            f"{base}/pipelines/api-run/jobs",
-            token,
-            json={"variables": {"DAY": "sat"}, "priority": priority},
+
+def test_get_jobs_pages_newest_first_and_filters(server: Server, jl: Jobline, token: str) -> None:
+    api_run_pipeline(jl)
+    base = f"/namespaces/{jl.namespace}"
+    names = []
+    for priority in range(5):
+        if names:
+            time.sleep(1.1)  # distinct creation times, so newest-first is well defined
+        names.append(
+            start_run(server, jl, token, variables={"DAY": "sat"}, priority=priority)["name"]
         )
-        names.append(more.json()["name"])
     jl.pipeline("api-other")
     jl.start("other-1", "api-other")
     paged: list[str] = []
@@ -154,7 +173,7 @@ def test_start_read_and_page_runs(server: Server, jl: Jobline, token: str) -> No
     assert [j["name"] for j in per_pipeline] == list(reversed(names))
     everything = server.call("GET", f"{base}/jobs", token).json()["items"]
     assert {j["name"] for j in everything} == {*names, "other-1"}
-    for name in names[1:]:
+    for name in names:
         job_status(server, token, f"{base}/jobs/{name}", "COMPLETE")
     complete = server.call("GET", f"{base}/jobs", token, params={"status": "COMPLETE"}).json()
     assert {j["name"] for j in complete["items"]} >= set(names)
