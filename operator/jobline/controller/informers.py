@@ -11,23 +11,23 @@ resourceVersion; when a watch ends, watch again from the last version seen
 (bookmarks keep it fresh); list again only when the apiserver answers 410
 Gone. A re-list reports what vanished meanwhile as DELETED, and only what
 changed as ADDED or MODIFIED. Watch events are parsed as plain JSON, never
-into the client's model classes.
+into the client's model classes, with orjson.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from kubernetes.watch.watch import iter_resp_lines
 
+from jobline.apiclient import call
 from jobline.controller.cache import Obj, Store, same_version
 from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINEJOB
 
@@ -83,30 +83,22 @@ class Informer:
         now = time.monotonic()
         return max((now - self._heard.get(scope, now) for scope in self._scopes()), default=0.0)
 
-    def _list_fn(self, namespace: str | None) -> Callable[..., Any]:
-        if self.kind in ("Pipeline", "PipelineJob"):
-            custom = client.CustomObjectsApi(self.api)
-            plural = self.kind.lower() + "s"
-            if namespace:
-                return lambda **kw: custom.list_namespaced_custom_object(
-                    API_GROUP, API_VERSION, namespace, plural, **kw
-                )
-            return lambda **kw: custom.list_cluster_custom_object(
-                API_GROUP, API_VERSION, plural, **kw
-            )
-        if self.kind == "Job":
-            batch = client.BatchV1Api(self.api)
-            if namespace:
-                return lambda **kw: batch.list_namespaced_job(namespace, **kw)
-            return batch.list_job_for_all_namespaces
-        core = client.CoreV1Api(self.api)
-        if self.kind == "Event":
-            if namespace:
-                return lambda **kw: core.list_namespaced_event(namespace, **kw)
-            return core.list_event_for_all_namespaces
-        if namespace:
-            return lambda **kw: core.list_namespaced_pod(namespace, **kw)
-        return core.list_pod_for_all_namespaces
+    def _path(self, namespace: str | None) -> str:
+        group = {
+            "Pipeline": f"/apis/{API_GROUP}/{API_VERSION}",
+            "PipelineJob": f"/apis/{API_GROUP}/{API_VERSION}",
+            "Job": "/apis/batch/v1",
+        }.get(self.kind, "/api/v1")
+        scope = f"/namespaces/{namespace}" if namespace else ""
+        return f"{group}{scope}/{self.kind.lower()}s"
+
+    def _query(self, **extra: str) -> list[tuple[str, str]]:
+        query = [(k, v) for k, v in extra.items() if v]
+        if self.label_selector:
+            query.append(("labelSelector", self.label_selector))
+        if self.field_selector:
+            query.append(("fieldSelector", self.field_selector))
+        return query
 
     def start(self) -> None:
         for namespace in self._scopes():
@@ -122,18 +114,18 @@ class Informer:
         return list(self.namespaces) if self.namespaces else [None]
 
     def _run(self, namespace: str | None) -> None:
-        list_fn = self._list_fn(namespace)
+        path = self._path(namespace)
         version: str | None = None
         failures = 0
         self._heard[namespace] = time.monotonic()
         while not self._stopped.is_set():
             try:
                 if version is None:
-                    version = self._relist(list_fn, namespace)
+                    version = self._relist(path, namespace)
                     self._synced_scopes.add(namespace)
                     if len(self._synced_scopes) == len(self._scopes()):
                         self.synced.set()
-                version = self._watch(list_fn, version, namespace)
+                version = self._watch(path, version, namespace)
                 self.resumes += 1
                 failures = 0
             except Exception as e:  # the watch must outlive any one failure
@@ -150,25 +142,17 @@ class Informer:
                 log.warning("watching %ss failed (%s); again in %.1f s", self.kind, e, delay)
                 self._stopped.wait(delay)
 
-    def _relist(self, list_fn: Callable[..., Any], namespace: str | None) -> str:
+    def _relist(self, path: str, namespace: str | None) -> str:
         self.relists += 1
         items: list[Obj] = []
-        token = None
+        token = ""
         while True:
-            page = json.loads(
-                list_fn(
-                    label_selector=self.label_selector,
-                    field_selector=self.field_selector,
-                    limit=PAGE_SIZE,
-                    _continue=token,
-                    _preload_content=False,
-                    _request_timeout=(10, 60),
-                ).data
-            )
+            query = self._query(limit=str(PAGE_SIZE), **{"continue": token})
+            page = orjson.loads(call(self.api, "GET", path, query=query, timeout=(10, 60)))
             for item in page["items"]:
                 item.setdefault("kind", self.kind)
             items += page["items"]
-            token = page["metadata"].get("continue")
+            token = page["metadata"].get("continue") or ""
             if not token:
                 break
         self._heard[namespace] = time.monotonic()
@@ -179,28 +163,25 @@ class Informer:
             self.on_event("ADDED" if old is None else "MODIFIED", obj, old)
         return str(page["metadata"]["resourceVersion"])
 
-    def _watch(self, list_fn: Callable[..., Any], version: str, namespace: str | None) -> str:
+    def _watch(self, path: str, version: str, namespace: str | None) -> str:
         """Watches from `version` until the apiserver ends the watch; returns the last
         version seen, to watch again from."""
-        response = list_fn(
-            label_selector=self.label_selector,
-            field_selector=self.field_selector,
-            watch=True,
-            resource_version=version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=WATCH_SECONDS,  # read at each call: tests shorten it
-            _preload_content=False,
-            _request_timeout=(10, READ_TIMEOUT),
+        query = self._query(
+            watch="true",
+            resourceVersion=version,
+            allowWatchBookmarks="true",
+            timeoutSeconds=str(WATCH_SECONDS),  # read at each call: tests shorten it
         )
+        response = call(self.api, "GET", path, query=query, timeout=(10, READ_TIMEOUT), stream=True)
         self._heard[namespace] = time.monotonic()
         try:
-            for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
+            for line in _lines(response):
                 self._heard[namespace] = time.monotonic()
                 if self._stopped.is_set():
                     break
                 if not line:
                     continue
-                event = json.loads(line)
+                event = orjson.loads(line)
                 kind, obj = event["type"], event["object"]
                 if kind == "ERROR":
                     if obj.get("code") == 410:
@@ -220,3 +201,17 @@ class Informer:
         finally:
             response.release_conn()
         return version
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    """The watch stream's lines (one event each), as the apiserver's chunks arrive."""
+    pending = b""
+    for chunk in response.stream(None, decode_content=True):
+        if b"\n" not in chunk:
+            pending += chunk
+            continue
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        yield pending

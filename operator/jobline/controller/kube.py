@@ -4,11 +4,11 @@ half-open connection fails a worker's step (which is retried) instead of hanging
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -42,7 +42,7 @@ class Kube:
         return call(self.api, method, path, timeout=kw.pop("timeout", TIMEOUT), **kw)
 
     def _json(self, method: str, path: str, **kw: Any) -> Obj:
-        obj: Obj = json.loads(self._request(method, path, **kw))
+        obj: Obj = orjson.loads(self._request(method, path, **kw))
         return obj
 
     def create_job(self, body: Obj) -> Obj:

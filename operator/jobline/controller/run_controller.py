@@ -52,8 +52,10 @@ from jobline.models import (
 )
 
 log = logging.getLogger(__name__)
+# A run's end gets an Event (what event exporters and `kubectl describe` show); its start
+# does not: the status says it (phase, startTime, the Running condition), and an Event
+# would be one more request per run that tells a person nothing new.
 EVENT_BY_PHASE = {
-    Phase.RUNNING: ("Normal", "Started"),
     Phase.COMPLETE: ("Normal", "Completed"),
     Phase.ERROR: ("Warning", "Failed"),
     Phase.STOPPED: ("Normal", "Stopped"),
