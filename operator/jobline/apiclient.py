@@ -58,9 +58,11 @@ def call(
         preload_content=False,
     )
     if not 200 <= response.status <= 299:
-        response.read()
+        answer = response.read(cache_content=True)  # the exception reads `data`
         response.release_conn()
-        raise ApiException.from_response(http_resp=response, body=None, data=None)
+        raise ApiException.from_response(
+            http_resp=response, body=answer.decode("utf-8", errors="replace"), data=None
+        )
     if stream:
         return response
     try:
