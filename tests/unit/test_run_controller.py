@@ -375,3 +375,14 @@ def test_a_stopped_run_reads_at_once_and_ends_when_its_pod_has() -> None:
     status = w.status()
     assert (status["phase"], status["reason"]) == ("STOPPED", "Stopped")
     assert status["logs"]["lines"] == ["working", "got SIGTERM"]
+
+
+def test_a_job_waiting_for_its_pod_is_looked_at_again_only_at_its_deadline() -> None:
+    w = World()
+    w.pipeline("Allow", pendingDeadlineSeconds=120)
+    run = w.run(status={"phase": "QUEUED", "reason": "Queued", "jobName": "sales-1"})
+    w.job(run)
+    w.clock.advance(30)
+    w.sync()
+    # No timer every few seconds: why it waits comes with the FailedCreate Event watch.
+    assert w.runs.queue.due_in((NS, "sales-1")) == pytest.approx(120 - 30 + 1)

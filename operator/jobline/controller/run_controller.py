@@ -366,9 +366,13 @@ class RunController:
         """Patches the status once, and only when it changed (or new log lines were read);
         posts an Event on a new phase. True when the run's status now says `status`."""
         uid = raw["metadata"]["uid"]
+        old = raw.get("status") or {}
+        # The cached run's status as a model (its log tail is not cached): equal models
+        # mean nothing to write, without dumping and comparing JSON on every sync.
+        if status.logs is None and status == self.cache.run_model(raw).status:
+            return True
         new = to_json(status)
         tail = new.pop("logs", None)  # written only when new lines were read
-        old = raw.get("status") or {}
         if tail is None and _comparable(new) == _comparable(old):
             return True
         if tail is not None:

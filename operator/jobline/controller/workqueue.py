@@ -108,6 +108,12 @@ class WorkQueue(Generic[K]):
             heapq.heappush(self._timers, (when, self._counter, key))
             self._cond.notify()
 
+    def due_in(self, key: K) -> float | None:
+        """Seconds until the key's timer adds it, if it has one."""
+        with self._cond:
+            when = self._due.get(key)
+        return None if when is None else when - self.clock()
+
     def add_rate_limited(self, key: K) -> float:
         """Adds the key again after its backoff; returns the delay."""
         with self._cond:

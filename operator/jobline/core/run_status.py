@@ -63,8 +63,6 @@ DEFAULT_PENDING_DEADLINE = 600  # the Pipeline's default, for a run whose Pipeli
 # One message from the Job's creation until its pod runs, whether the pod exists yet or
 # not: a new message would be a status write that tells a person nothing new.
 STARTING = "the Job is created; waiting for its pod to start"
-# While a Job has no pod, look again this often for why (the Job controller's Events).
-NO_POD_RECHECK = 5.0
 # DisruptionTarget reasons that mean the pod's node went away (PodGC, taint eviction).
 NODE_LOST_REASONS = {"DeletionByPodGC", "DeletionByTaintManager"}
 
@@ -398,7 +396,9 @@ def observe(
                 f"({pending_deadline_seconds} s): {why}"
             )
             return Outcome(Phase.ERROR, Reason.POD_CREATION_FAILED, message), None
-        recheck = min(NO_POD_RECHECK, pending_deadline_seconds - waited + 1)
+        # Why it has no pod arrives with the Job controller's FailedCreate Event (watched):
+        # only the deadline needs a timer.
+        recheck = pending_deadline_seconds - waited + 1
         if pod_creation_error:
             message = f"the Job cannot create a pod (retrying until pendingDeadlineSeconds): {why}"
             return Outcome(Phase.QUEUED, Reason.POD_CREATION_FAILED, message), recheck
@@ -565,15 +565,32 @@ def conditions_for(current: list[Condition], outcome: Outcome, now: dt.datetime)
     truth = {kind: kind == active for kind in ("Running", "Complete", "Failed", "Stopped")}
     truth["Reconciling"] = not outcome.phase.terminal
     truth["Stalled"] = outcome.phase == Phase.ERROR
+    message = bounded(outcome.message)
+    if _already(current, truth, outcome.reason.value, message):
+        return current  # most syncs change nothing: no new models to build and compare
     return [
         Condition(
             type=kind,
             status="True" if true else "False",
             reason=outcome.reason.value if true else None,
-            message=bounded(outcome.message) if true else None,
+            message=message if true else None,
         ).transitioned_from(current, now)
         for kind, true in truth.items()
     ]
+
+
+def _already(current: list[Condition], truth: dict[str, bool], reason: str, message: str) -> bool:
+    """Whether `current` already says what `truth`, `reason` and `message` would."""
+    if len(current) != len(truth):
+        return False
+    for condition, (kind, true) in zip(current, truth.items(), strict=True):
+        wanted = ("True", reason, message) if true else ("False", None, None)
+        if (
+            condition.type != kind
+            or (condition.status, condition.reason, condition.message) != wanted
+        ):
+            return False
+    return True
 
 
 def bounded(message: str, limit: int = MESSAGE_MAX_BYTES) -> str:
