@@ -45,9 +45,11 @@ def read_log(
     if follow and status.get("phase") not in LOG_READY:
         return RunLog(_once_running(runs, name, sequence, stop), None)
     pod = status.get("podName")
-    container = runs.main_container(run)
-    stream = runs.pod_log(pod, container, follow) if pod and container else None
-    if stream is None or container is None:
+    # Recorded once its Job exists; for a run from before it was, the apiserver reads the
+    # pod's only (or default) container.
+    container = status.get("mainContainer")
+    stream = runs.pod_log(pod, container, follow) if pod else None
+    if stream is None:
         tail = status.get("logs") or {}
         first, kept = tail.get("sequence", 0), tail.get("lines", [])
         numbered = [(first + i, line) for i, line in enumerate(kept) if first + i >= sequence]
@@ -77,7 +79,7 @@ def _from_pod(
     runs: Runs,
     name: str,
     pod: str,
-    container: str,
+    container: str | None,
     stream: Any,
     sequence: int,
     follow: bool,

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from jobline.apiclient import call, status_field
-from jobline.core.admission import candidate_of, forbidden_by
+from jobline.core.admission import Candidate, candidate_of, forbidden_by
 from jobline.core.jobs import build_run, short_name
 from jobline.core.variables import InvalidVariables, resolve_variables
 from jobline.core.workload import controller_uid, job_finished
@@ -87,24 +87,23 @@ def check_variables(pipeline: Obj, variables: dict[str, str]) -> None:
             ) from None
 
 
-def check_slots(pipeline: Obj, runs: list[Obj], jobs: list[Obj], pods: list[Obj]) -> None:
+def check_slots(pipeline: Obj, runs: list[Obj], jobs: list[Obj] | None, pods: list[Obj]) -> None:
     """Refuses a run of a Forbid Pipeline whose slots are all taken (409), as admission
-    counts slots from the Pipeline's runs, Jobs and pods. The operator still decides: a
-    slot may be taken between this check and the run."""
+    counts slots from the Pipeline's runs, Jobs and pods. When the caller may not read
+    Jobs and pods (`jobs` is None), a run that has a Job and has not ended holds its slot,
+    as its status says. The operator still decides: a slot may be taken between this
+    check and the run."""
     name, spec = pipeline["metadata"]["name"], pipeline.get("spec") or {}
     if spec.get("concurrencyPolicy") != "Forbid":
         return
-    job_of = {controller_uid(j): j for j in jobs}
-    pods_of: dict[str | None, list[Obj]] = {}
-    for pod in pods:
-        pods_of.setdefault(controller_uid(pod), []).append(pod)
-    candidates = []
-    for run in runs:
-        job = job_of.pop(run["metadata"]["uid"], None)
-        pods_of_job = pods_of.get(job["metadata"]["uid"], []) if job else []
-        candidates.append(candidate_of(run, job, pods_of_job, admitted=False))
-    # Jobs whose run is not listed (being deleted, say) hold slots too, as for the operator.
-    unknown = sum(1 for j in job_of.values() if not job_finished(j))
+    if jobs is None:
+        candidates = [
+            candidate_of(run, None, [], admitted=bool((run.get("status") or {}).get("jobName")))
+            for run in runs
+        ]
+        unknown = 0
+    else:
+        candidates, unknown = _candidates(runs, jobs, pods)
     slots = int(spec.get("maxConcurrentRuns", 1))
     holding = forbidden_by(slots, candidates, unknown)
     if holding is not None:
@@ -114,6 +113,21 @@ def check_slots(pipeline: Obj, runs: list[Obj], jobs: list[Obj], pods: list[Obj]
             409,
             "Conflict",
         )
+
+
+def _candidates(runs: list[Obj], jobs: list[Obj], pods: list[Obj]) -> tuple[list[Candidate], int]:
+    """The runs as admission sees them, and how many unfinished Jobs have no run listed
+    (being deleted, say): those hold slots too, as for the operator."""
+    job_of = {controller_uid(j): j for j in jobs}
+    pods_of: dict[str | None, list[Obj]] = {}
+    for pod in pods:
+        pods_of.setdefault(controller_uid(pod), []).append(pod)
+    candidates = []
+    for run in runs:
+        job = job_of.pop(run["metadata"]["uid"], None)
+        pods_of_job = pods_of.get(job["metadata"]["uid"], []) if job else []
+        candidates.append(candidate_of(run, job, pods_of_job, admitted=False))
+    return candidates, sum(1 for j in job_of.values() if not job_finished(j))
 
 
 class Runs:
@@ -180,8 +194,8 @@ class Runs:
         return created
 
     def _check_slots(self, pipeline: Obj) -> None:
-        """`check_slots` on the Pipeline's runs, Jobs and pods; skipped when the caller may
-        not list Jobs or pods (the operator's admission decides all the same)."""
+        """`check_slots` on the Pipeline's runs, Jobs and pods (on its runs alone when the
+        caller may not list Jobs or pods)."""
         name = pipeline["metadata"]["name"]
         selector = [("labelSelector", f"{LABEL_PIPELINE}={short_name(name)}")]
         try:
@@ -193,9 +207,9 @@ class Runs:
                 for prefix, plural in (("/apis/batch/v1", "jobs"), ("/api/v1", "pods"))
             )  # fmt: skip
         except ApiException as e:
-            if e.status in (401, 403):
-                return
-            raise explain(e, f"the Jobs of Pipeline {name!r}") from None
+            if e.status not in (401, 403):
+                raise explain(e, f"the Jobs of Pipeline {name!r}") from None
+            jobs, pods = None, []
         check_slots(pipeline, self.runs(name), jobs, pods)
 
     def pipelines(self) -> list[Obj]:
@@ -350,24 +364,7 @@ class Runs:
         except ApiException as e:
             raise explain(e, f"run {name!r}") from None
 
-    def main_container(self, run: Obj) -> str | None:
-        """The run's main container: recorded in its status when its Job was created; for
-        a run from before that was recorded, the first container of its pod."""
-        status = run.get("status") or {}
-        if status.get("mainContainer"):
-            return str(status["mainContainer"])
-        if not status.get("podName"):
-            return None
-        try:
-            pod = self._request(
-                "GET", f"/api/v1/namespaces/{self.namespace}/pods/{status['podName']}",
-                [], None, "application/json", TIMEOUT,
-            )  # fmt: skip
-        except ApiException:
-            return None
-        return str(pod["spec"]["containers"][0]["name"])
-
-    def pod_log(self, pod: str, container: str, follow: bool) -> Any:
+    def pod_log(self, pod: str, container: str | None, follow: bool) -> Any:
         """The pod's log as a stream of bytes, or None when the pod is gone. A followed log
         that sends nothing within the read timeout is an empty stream: the reader checks
         on the run, then asks again."""

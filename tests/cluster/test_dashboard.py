@@ -172,12 +172,13 @@ def test_start_a_run_from_the_form_with_a_variable(page: Page, jl: Jobline) -> N
     page.wait_field("Status", "COMPLETE")
 
 
-def test_a_malformed_address_says_what_is_missing(page: Page, jl: Jobline) -> None:
+def test_a_malformed_address_says_what_is_wrong(page: Page, jl: Jobline) -> None:
     page.open("/jobs/%E0%A4%A")  # a cut escape: decodeURIComponent would throw
-    page.wait(
-        "the page to say the run is not found",
-        lambda d: "not found" in d.find_element(By.ID, "problem").text,
+    problem = page.wait(
+        "the page to say the run's name is invalid",
+        lambda d: "invalid" in (text := d.find_element(By.ID, "problem").text) and text,
     )
+    assert "run '%E0%A4%A'" in problem
 
 
 def test_stop_and_delete_a_running_run(page: Page, jl: Jobline) -> None:

@@ -7,6 +7,7 @@ from jobline.controller.cache import (
     by_controller,
     by_pipeline_ref,
     same_version,
+    strip_job,
     strip_pod,
     strip_run,
 )
@@ -49,6 +50,17 @@ def test_pods_are_stored_with_only_what_the_operator_reads() -> None:
     assert "annotations" not in stored["metadata"]
     assert stored["spec"]["containers"] == [{"name": "main", "image": "i"}]
     assert stored["status"] == {"phase": "Running"}
+
+
+def test_jobs_are_stored_with_their_containers_names_only() -> None:
+    store = Store({"owner": by_controller}, strip=strip_job)
+    template = {"spec": {"containers": [{"name": "load", "image": "i", "env": [{"name": "A"}]}]}}
+    job = {**pod("j", "run-1"), "spec": {"backoffLimit": 0, "template": template}}
+    stored, _ = store.put(job)
+    assert stored["spec"] == {
+        "backoffLimit": 0,
+        "template": {"spec": {"containers": [{"name": "load"}]}},
+    }
 
 
 def test_runs_are_stored_without_their_log_tail_and_indexed_by_pipeline() -> None:

@@ -170,6 +170,7 @@ def test_a_new_run_gets_its_job_then_one_write_once_its_pod_runs() -> None:
     w.sync()
     assert w.writes() == [f"create_job {NS}/sales-1", f"patch_run_status {NS}/sales-1"]
     assert (w.status()["phase"], w.status()["podName"]) == ("RUNNING", "sales-1-abcde")
+    assert w.status()["mainContainer"] == "main"  # what the CLI and server read logs from
     assert run["metadata"]["uid"] in {
         o["uid"] for o in w.kube.jobs[(NS, "sales-1")]["metadata"]["ownerReferences"]
     }
@@ -183,6 +184,7 @@ def test_a_pod_slow_to_start_shows_queued_after_the_delay() -> None:
     w.clock.advance(QUEUED_WRITE_DELAY)
     w.sync()
     assert (w.status()["phase"], w.status()["reason"]) == ("QUEUED", "Queued")
+    assert w.status()["mainContainer"] == "main"
 
 
 def test_a_run_waits_for_its_pipelines_verdict_and_writes_nothing() -> None:

@@ -67,6 +67,14 @@ def test_a_job_whose_run_is_gone_holds_the_slot_until_it_finished() -> None:
     check_slots(FORBID, [], [job("gone", finished=True)], [])
 
 
+def test_without_access_to_jobs_a_run_with_a_job_that_has_not_ended_holds_the_slot() -> None:
+    with pytest.raises(UserError, match="running now: a"):
+        check_slots(FORBID, [run("a", "RUNNING", "Running"), run("b", "COMPLETE")], None, [])
+    waiting = run("c", "QUEUED", "WaitingForRun")
+    del waiting["status"]["jobName"]
+    check_slots(FORBID, [waiting, run("b", "COMPLETE")], None, [])
+
+
 def test_ended_runs_and_other_policies_take_nothing() -> None:
     check_slots(FORBID, [run("a", "COMPLETE", "Completed")], [job("a", True)], [])
     queue = {**FORBID, "spec": {"concurrencyPolicy": "Queue", "maxConcurrentRuns": 1}}

@@ -184,12 +184,19 @@ def strip_run(run: Obj) -> Obj:
 
 def strip_job(job: Obj) -> Obj:
     spec = job.get("spec") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
     return {
         "apiVersion": job.get("apiVersion", "batch/v1"),
         "kind": job.get("kind", "Job"),
         "metadata": strip_metadata(job)["metadata"],
         "spec": {
-            k: spec[k] for k in ("backoffLimit", "activeDeadlineSeconds", "suspend") if k in spec
+            **{
+                k: spec[k]
+                for k in ("backoffLimit", "activeDeadlineSeconds", "suspend")
+                if k in spec
+            },
+            # Of the pod template, only which containers it has (the first is the run's).
+            "template": {"spec": {"containers": [{"name": c.get("name")} for c in containers]}},
         },
         "status": job.get("status") or {},
     }

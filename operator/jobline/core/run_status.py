@@ -23,6 +23,7 @@ from jobline.core.workload import (
     ended,
     job_condition,
     job_finished,
+    job_main_container,
     main_container,
     newest,
     pod_phase,
@@ -308,6 +309,9 @@ def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> De
     outcome, recheck = observe(run, job, pods, now, pending_deadline, seen.pod_creation_error)
 
     status.job_name = job["metadata"]["name"]
+    # Set when the Job is created, but that status is not written if the pod starts soon
+    # after; the Job's template says the same.
+    status.main_container = status.main_container or job_main_container(job)
     # The pod's name once it started or is stuck (worth a look); a pod merely being
     # scheduled is not worth a status write of its own.
     if latest is not None and outcome.reason != Reason.QUEUED:

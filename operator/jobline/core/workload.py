@@ -33,6 +33,12 @@ def main_container(pod: Obj) -> Obj:
     return {}
 
 
+def job_main_container(job: Obj) -> str | None:
+    """The name of the first (main) container of the Job's pod template."""
+    containers = job["spec"].get("template", {}).get("spec", {}).get("containers") or []
+    return str(containers[0]["name"]) if containers else None
+
+
 def started(pod: Obj) -> bool:
     state = main_container(pod).get("state", {})
     return bool(state.get("running") or state.get("terminated"))
