@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import client, config
 from selenium import webdriver
@@ -41,6 +42,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=1.0, help="How long each page stays open.")
     parser.add_argument("--screenshots", help="Save a screenshot of each page in this folder.")
+    parser.add_argument(
+        "--ended-runs",
+        type=int,
+        default=0,
+        help="Also this many finished runs, each with a 100-line log tail in its status "
+        "(a namespace with a long history), on Pipelines of 1000 runs each.",
+    )
     args = parser.parse_args()
     kubeconfig = local.kubeconfig()
     audit = local.Audit(local.audit_log())
@@ -52,6 +60,8 @@ def main() -> None:
     rbac = client.RbacAuthorizationV1Api(api)
     ns = f"dash-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": ns}})
+    if args.ended_runs:
+        add_ended_runs(custom, ns, args.ended_runs)
     operator = local.start_operator(kubeconfig, f"--namespace={ns}")
     port = local.free_port()
     server = local.start_server(kubeconfig, port, "--credentials", "token")
@@ -97,8 +107,9 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         browser.get(f"{url}/static/app.css")
         browser.execute_script("sessionStorage.setItem('jobline.token', arguments[0])", token)
+        runs_shown = 21 + args.ended_runs
         pages = [
-            ("namespace: Pipelines and 21 runs", f"{url}/#/ns/{ns}"),
+            (f"namespace: Pipelines and {runs_shown} runs", f"{url}/#/ns/{ns}"),
             ("a Pipeline: its form and 10 runs", f"{url}/#/ns/{ns}/pipelines/nightly"),
             ("a RUNNING run and its log", f"{url}/#/ns/{ns}/jobs/long-1"),
             ("a finished run", f"{url}/#/ns/{ns}/jobs/nightly-0"),
@@ -112,14 +123,20 @@ def main() -> None:
             if args.screenshots:
                 browser.save_screenshot(os.path.join(args.screenshots, f"page-{number}.png"))
             audit.mark()
+            read0, cpu0 = local.bytes_read(server.pid), local.cpu_seconds(server.pid)
             time.sleep(seconds)
             counts = audit.counts(user=user)
-            rows.append((title, sum(counts.values()) / args.minutes, counts))
+            read = (local.bytes_read(server.pid) - read0) / args.minutes / 2**20
+            cpu = (local.cpu_seconds(server.pid) - cpu0) / args.minutes
+            rows.append((title, sum(counts.values()) / args.minutes, counts, read, cpu))
         print(f"\nDashboard cost per open page ({local.machine()}), {args.minutes:g} min each:\n")
-        print("| page | apiserver requests per minute | by kind |\n|---|---|---|")
-        for title, per_minute, counts in rows:
+        print(
+            "| page | apiserver requests per minute | by kind "
+            "| server reads (MiB per minute) | server CPU (s per minute) |\n|---|---|---|---|---|"
+        )
+        for title, per_minute, counts, read, cpu in rows:
             kinds = ", ".join(f"{k} {n}" for k, n in Counter(counts).most_common())
-            print(f"| {title} | {per_minute:.1f} | {kinds} |")
+            print(f"| {title} | {per_minute:.1f} | {kinds} | {read:.1f} | {cpu:.2f} |")
     finally:
         browser.quit()
         server.terminate()
@@ -127,6 +144,55 @@ def main() -> None:
         server.wait()
         operator.wait()
         core.delete_namespace(ns)
+
+
+def add_ended_runs(custom: client.CustomObjectsApi, ns: str, count: int) -> None:
+    """Finished runs as the operator leaves them (COMPLETE, a 100-line tail, the Pipeline's
+    label and ownerReference), written before the operator starts, so it creates no Job."""
+    tail = [
+        f"{i:>6} rows loaded into the warehouse, batch ok, checksum {i * 7919:>12}"
+        for i in range(100)
+    ]
+    names = [(f"history-{i // 1000}", f"history-{i // 1000}-{i % 1000}") for i in range(count)]
+    owners = {}
+    for pipeline in sorted({p for p, _ in names}):
+        body = {**PIPELINE, "metadata": {"name": pipeline}}
+        body["spec"] = {**body["spec"], "history": {"successfulRuns": 1000, "failedRuns": 1000}}
+        created = custom.create_namespaced_custom_object(
+            "jobline.dev", "v1alpha1", ns, "pipelines", body
+        )
+        owners[pipeline] = {
+            "apiVersion": "jobline.dev/v1alpha1",
+            "kind": "Pipeline",
+            "name": pipeline,
+            "uid": created["metadata"]["uid"],
+        }
+
+    def add(item: tuple[str, str]) -> None:
+        pipeline, name = item
+        custom.create_namespaced_custom_object(
+            "jobline.dev", "v1alpha1", ns, "pipelinejobs",
+            {"apiVersion": "jobline.dev/v1alpha1", "kind": "PipelineJob",
+             "metadata": {"name": name, "labels": {"jobline.dev/pipeline": pipeline},
+                          "ownerReferences": [owners[pipeline]]},
+             "spec": {"pipelineRef": {"name": pipeline}}},
+        )  # fmt: skip
+        status = {
+            "phase": "COMPLETE", "reason": "Completed", "message": "the pod exited 0",
+            "exitCode": 0, "startTime": "2026-01-01T00:00:01Z", "endTime": "2026-01-01T00:01:01Z",
+            "durationSeconds": 60.0, "attempts": 1, "mainContainer": "main",
+            "logs": {"sequence": 900, "lines": tail, "totalLines": 1000},
+        }  # fmt: skip
+        custom.patch_namespaced_custom_object_status(
+            "jobline.dev", "v1alpha1", ns, "pipelinejobs", name, {"status": status}
+        )
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        for done, _ in enumerate(pool.map(add, names), 1):
+            if done % 500 == 0:
+                print(f"    {done}/{count} finished runs written", file=sys.stderr)
+    print(f"    {count} finished runs in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":
