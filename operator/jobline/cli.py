@@ -194,6 +194,21 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
     help="Logs followed at once (follow=true), each holding a thread and a connection to "
     "the apiserver; more are refused with 429.",
 )
+@click.option(
+    "--run-index/--no-run-index",
+    default=True,
+    show_default=True,
+    help="Keep one read-only watch of all runs (the server's own identity needs list and "
+    "watch on pipelinejobs) and answer lists from it, each caller's right to list checked "
+    "with the apiserver; without it, every list reads the namespace's runs whole.",
+)
+@click.option(
+    "--index-namespace",
+    "index_namespaces",
+    multiple=True,
+    help="Watch runs for the index only in this namespace (repeatable; default: all). "
+    "Lists elsewhere read the namespace's runs whole.",
+)
 @click.pass_obj
 @user_errors
 def server(
@@ -205,16 +220,20 @@ def server(
     tls_key: str | None,
     allowed_hosts: tuple[str, ...],
     max_followers: int,
+    run_index: bool,
+    index_namespaces: tuple[str, ...],
 ) -> None:
     """Serve the Jobs API (/api/v1, OpenAPI at /api/v1/openapi.json) and the dashboard (/).
 
     Every call to the cluster is made with the caller's identity, so its RBAC decides what
-    each caller may see and do; the server has no power of its own over runs.
+    each caller may see and do. The server's own power, with --run-index, is to read runs
+    for lists, which it shows only to callers who may list them.
     """
     import uvicorn
 
     from jobline.server.app import create_app
     from jobline.server.identity import Credentials, Identities
+    from jobline.server.run_index import RunIndex
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
@@ -227,7 +246,13 @@ def server(
         )
     identities = Identities(mode, obj.kubeconfig, obj.context)
     hosts = LOOPBACK | set(allowed_hosts) if mode == Credentials.KUBECONFIG else None
-    app = create_app(identities, frozenset(hosts) if hosts is not None else None, max_followers)
+    index = RunIndex(
+        identities.own(obj.kubeconfig, obj.context) if run_index else None,
+        list(index_namespaces) or None,
+    )
+    app = create_app(
+        identities, frozenset(hosts) if hosts is not None else None, max_followers, index
+    )
     scheme = "https" if tls_cert else "http"
     shown = f"[{address}]" if ":" in address else address
     click.echo(f"Jobline dashboard and Jobs API on {scheme}://{shown}:{port}/", err=True)

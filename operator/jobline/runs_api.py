@@ -301,6 +301,25 @@ class Runs:
         )
         return str(review["status"]["userInfo"].get("username", ""))
 
+    def may(self, verb: str, plural: str) -> bool:
+        """Whether the caller may `verb` Jobline's `plural` in this namespace, as the
+        apiserver's authorizer answers it (a SelfSubjectAccessReview)."""
+        attributes = {"namespace": self.namespace, "verb": verb, "group": API_GROUP}
+        review = self._call(
+            "your permissions",
+            self._request,
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            [],
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": {**attributes, "resource": plural}},
+            },
+            "application/json",
+        )
+        return bool((review.get("status") or {}).get("allowed"))
+
     def _request(
         self,
         method: str,

@@ -129,7 +129,7 @@ def test_optional_service_monitor_and_two_replicas_with_a_lease() -> None:
     assert {r["resources"][0] for r in role["rules"]} == {"leases"}
 
 
-def test_optional_server_with_no_permission_of_its_own() -> None:
+def test_optional_server_that_may_only_read_runs() -> None:
     assert not [d for d in render_chart() if "server" in d["metadata"]["name"]]
     docs = render_chart(
         "server.enabled=true",
@@ -149,14 +149,57 @@ def test_optional_server_with_no_permission_of_its_own() -> None:
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
-    # Its ServiceAccount is bound to nothing, and the operator's selector misses its pods.
-    bound = [s for d in docs if d["kind"].endswith("Binding") for s in d.get("subjects", [])]
-    assert f"{RELEASE}-server" not in {s["name"] for s in bound}
+    # Its ServiceAccount may read runs (for its index of them) and nothing else.
+    assert server_rules(docs) == {
+        ("ClusterRole", ""): [
+            {
+                "apiGroups": ["jobline.dev"],
+                "resources": ["pipelinejobs"],
+                "verbs": ["get", "list", "watch"],
+            }
+        ]
+    }
     [operator] = [d for d in docs if d["kind"] == "Deployment" and d is not deployment]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert not operator["spec"]["selector"]["matchLabels"].items() <= labels.items()
     [ingress] = [d for d in server if d["kind"] == "Ingress"]
     assert ingress["spec"]["rules"][0]["host"] == "jobs.example.org"
+
+
+def test_server_index_follows_the_watched_namespaces_or_is_off() -> None:
+    docs = render_chart("server.enabled=true", "watchNamespaces={data,etl}")
+    assert set(server_rules(docs)) == {("Role", "data"), ("Role", "etl")}
+    assert {"--index-namespace=data", "--index-namespace=etl"} <= set(server_args(docs))
+    off = render_chart("server.enabled=true", "server.runIndex=false")
+    assert server_rules(off) == {}  # bound to nothing: it acts only with callers' tokens
+    assert "--no-run-index" in server_args(off)
+
+
+def server_rules(docs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The rules of each role the server's ServiceAccount is bound to, by (kind, namespace)."""
+    bound = {
+        (d["roleRef"]["kind"], d["metadata"].get("namespace", ""), d["roleRef"]["name"])
+        for d in docs
+        if d["kind"].endswith("Binding")
+        for s in d.get("subjects", [])
+        if s["name"] == f"{RELEASE}-server"
+    }
+    return {
+        (kind, namespace): d["rules"]
+        for kind, namespace, name in bound
+        for d in docs
+        if d["kind"] == kind
+        and d["metadata"]["name"] == name
+        and d["metadata"].get("namespace", "") == namespace
+    }
+
+
+def server_args(docs: list[dict[str, Any]]) -> list[str]:
+    [deployment] = [
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-server")
+    ]
+    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,10 @@ import threading
 
 import pytest
 
-from jobline.controller import informers
-from jobline.controller.cache import Store, by_controller
-from jobline.controller.informers import Informer
+from jobline import informer as informers
+from jobline.controller.cache import by_controller
+from jobline.informer import Informer
+from jobline.store import Store
 from tests.conftest import Cluster, wait_for
 
 

@@ -1,4 +1,4 @@
-"""Indexed in-memory stores of the objects the operator watches.
+"""What the operator watches, in indexed stores (jobline/store.py).
 
 Every lookup the reconcilers make is a dict access: pods by the UID of the Job
 that controls them, Jobs by the UID of the run that controls them, runs by their
@@ -10,20 +10,24 @@ Tekton's cached pods are.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Hashable
 from typing import Any
 
 from jobline.core.jobs import short_name
 from jobline.core.workload import controller_uid
 from jobline.models import LABEL_PIPELINE, Pipeline, PipelineJob
+from jobline.store import (
+    IndexFn,
+    Key,
+    Obj,
+    Store,
+    by_pipeline_ref,
+    key_of,
+    same_version,
+    strip_metadata,
+)
 
-Obj = dict[str, Any]
-Key = tuple[str, str]  # (namespace, name)
-IndexFn = Callable[[Obj], Iterable[Hashable]]
-
-
-def key_of(obj: Obj) -> Key:
-    return obj["metadata"]["namespace"], obj["metadata"]["name"]
+__all__ = ["Cache", "Key", "Obj", "Store", "key_of", "object_ref", "same_version"]
 
 
 def object_ref(obj: Obj) -> dict[str, Any]:
@@ -49,10 +53,6 @@ def by_uid(obj: Obj) -> list[Hashable]:
     return [obj["metadata"]["uid"]]
 
 
-def by_pipeline_ref(run: Obj) -> list[Hashable]:
-    return [(run["metadata"]["namespace"], run["spec"]["pipelineRef"]["name"])]
-
-
 def by_involved_uid(event: Obj) -> list[Hashable]:
     uid = (event.get("involvedObject") or {}).get("uid")
     return [uid] if uid else []
@@ -64,113 +64,6 @@ def by_label(label: str) -> IndexFn:
         return [(obj["metadata"]["namespace"], value)] if value else []
 
     return index
-
-
-class Store:
-    """Objects by (namespace, name), with secondary indexes kept up to date on each change."""
-
-    def __init__(
-        self, indexers: dict[str, IndexFn] | None = None, strip: Callable[[Obj], Obj] | None = None
-    ) -> None:
-        self._lock = threading.Lock()
-        self._objects: dict[Key, Obj] = {}
-        self._indexers = indexers or {}
-        self._indexes: dict[str, dict[Hashable, set[Key]]] = {n: {} for n in self._indexers}
-        self._strip = strip or strip_metadata
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._objects)
-
-    def get(self, namespace: str, name: str) -> Obj | None:
-        with self._lock:
-            return self._objects.get((namespace, name))
-
-    def by(self, index: str, value: Hashable) -> list[Obj]:
-        with self._lock:
-            keys = self._indexes[index].get(value, ())
-            return [self._objects[k] for k in keys]
-
-    def one(self, index: str, value: Hashable) -> Obj | None:
-        found = self.by(index, value)
-        return found[0] if found else None
-
-    def items(self) -> list[Obj]:
-        with self._lock:
-            return list(self._objects.values())
-
-    def put(self, obj: Obj) -> tuple[Obj, Obj | None]:
-        """Stores the object unless the store has a newer version of it; returns the stored
-        object and the one it replaced."""
-        obj = self._strip(obj)
-        key = key_of(obj)
-        with self._lock:
-            old = self._objects.get(key)
-            if old is not None and _older(obj, old):
-                return old, old
-            self._unindex(key, old)
-            self._objects[key] = obj
-            for name, index in self._indexers.items():
-                for value in index(obj):
-                    self._indexes[name].setdefault(value, set()).add(key)
-            return obj, old
-
-    def delete(self, key: Key) -> Obj | None:
-        with self._lock:
-            old = self._objects.pop(key, None)
-            self._unindex(key, old)
-            return old
-
-    def replace(
-        self, objects: list[Obj], namespace: str | None
-    ) -> tuple[list[Obj], list[tuple[Obj, Obj | None]]]:
-        """Makes the store (within `namespace`, or all) hold exactly `objects`, as a re-list
-        says. Returns what vanished, and what is new or changed (with its old version)."""
-        fresh = {key_of(o): o for o in objects}
-        with self._lock:
-            gone = [k for k in self._objects if k not in fresh and (namespace in (None, k[0]))]
-        vanished = [old for k in gone if (old := self.delete(k)) is not None]
-        changed = []
-        for key, obj in fresh.items():
-            current = self.get(*key)
-            same = current is not None and current["metadata"].get("resourceVersion") == obj[
-                "metadata"
-            ].get("resourceVersion")
-            if not same:
-                changed.append(self.put(obj))
-        return vanished, changed
-
-    def _unindex(self, key: Key, old: Obj | None) -> None:
-        if old is None:
-            return
-        for name, index in self._indexers.items():
-            for value in index(old):
-                keys = self._indexes[name].get(value)
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
-                        del self._indexes[name][value]
-
-
-def same_version(obj: Obj, old: Obj | None) -> bool:
-    """Whether `old` is the very same version of `obj` (a replayed or stale event)."""
-    return old is not None and old["metadata"].get("resourceVersion") == obj["metadata"].get(
-        "resourceVersion"
-    )
-
-
-def _older(new: Obj, current: Obj) -> bool:
-    """Whether `new` is an older version than `current` (resourceVersions are opaque in
-    general, but integers in etcd; compare as such only when both parse)."""
-    try:
-        return int(new["metadata"]["resourceVersion"]) < int(current["metadata"]["resourceVersion"])
-    except (KeyError, ValueError, TypeError):
-        return False
-
-
-def strip_metadata(obj: Obj) -> Obj:
-    meta = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
-    return {**obj, "metadata": meta}
 
 
 def strip_run(run: Obj) -> Obj:

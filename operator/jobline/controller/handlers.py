@@ -1,6 +1,6 @@
 """kopf registrations: the only module that knows kopf. kopf runs the operator's
 lifecycle (startup and cleanup); every object comes from our own informers (see
-informers.py), and the controllers do the work on their own threads.
+jobline/informer.py), and the controllers do the work on their own threads.
 
 No kopf resource handler is registered: kopf then puts no finalizers and writes no
 progress annotations on our objects; deletion is left to the garbage collector (a Job

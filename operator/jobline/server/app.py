@@ -1,6 +1,8 @@
 """The Jobs API (`/api/v1/...`) and the dashboard (`/`): a thin layer over Pipelines and
 PipelineJobs. Every apiserver call is made as the caller (see identity.py), so the
 cluster's RBAC decides what each caller may see and do; the operator does the rest.
+Lists of runs come from the server's own read-only watch (run_index.py), shown only to
+callers the apiserver says may list them.
 
 The routes (routes/) are plain functions: FastAPI runs them in its thread pool, since
 the Kubernetes client blocks. Followed logs have threads of their own (followers.py).
@@ -9,7 +11,8 @@ the Kubernetes client blocks. Followed logs have threads of their own (followers
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from importlib import resources as package_files
 
 from fastapi import FastAPI, Request, Response
@@ -24,6 +27,7 @@ from jobline.server.followers import Followers
 from jobline.server.identity import Identities
 from jobline.server.problems import problem
 from jobline.server.routes import jobs, logs, pipelines, session
+from jobline.server.run_index import RunIndex
 from jobline.server.security import refusal, secure
 
 log = logging.getLogger("jobline.server")
@@ -34,10 +38,21 @@ def create_app(
     identities: Identities,
     allowed_hosts: frozenset[str] | None,
     max_followers: int,
+    run_index: RunIndex | None = None,
 ) -> FastAPI:
     """The server. With `allowed_hosts`, a request naming another Host is refused (see
-    security.py). At most `max_followers` logs are followed at once."""
+    security.py). At most `max_followers` logs are followed at once. Without `run_index`,
+    runs are listed from the apiserver on each request."""
+    index = run_index or RunIndex(None)
+
+    @asynccontextmanager
+    async def watching(_: FastAPI) -> AsyncIterator[None]:
+        index.start()
+        yield
+        index.stop()
+
     app = FastAPI(
+        lifespan=watching,
         title="Jobline Jobs API",
         version=__version__,
         description="Pipelines and their runs (jobs), with the caller's Kubernetes identity.",
@@ -46,6 +61,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.identities = identities
+    app.state.run_index = index
     app.state.followers = Followers(max_followers)
 
     @app.middleware("http")

@@ -42,6 +42,22 @@ class Identities:
         self._clients: OrderedDict[str, client.ApiClient] = OrderedDict()
         self._lock = threading.Lock()
 
+    def own(self, kubeconfig: str | None, context: str | None) -> client.ApiClient:
+        """The server's own identity, for its read-only watch of runs (run_index.py): its
+        ServiceAccount in a pod, else the kubeconfig's user."""
+        if self._own is not None:
+            return self._own
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not kubeconfig:
+            configuration = client.Configuration()
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            api = client.ApiClient(configuration)
+        else:
+            from jobline.runs_api import connect
+
+            api, _ = connect(kubeconfig, context)
+        api.user_agent = USER_AGENT
+        return api
+
     def runs(self, authorization: str | None, namespace: str) -> Runs:
         return Runs(self.api(authorization), namespace)
 

@@ -6,15 +6,16 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from jobline.core.clock import parse_time
 from jobline.models import VALUE_MAX, Phase
-from jobline.runs_api import Runs, UserError
+from jobline.runs_api import UserError
 from jobline.server import resources
-from jobline.server.parameters import Caller, Name
+from jobline.server.parameters import Authorization, Caller, Name
 from jobline.server.problems import ERRORS, Problem
+from jobline.server.run_index import RunIndex
 
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["jobs"], responses=ERRORS)
 
@@ -56,20 +57,33 @@ def run_filters(
 Filters = Annotated[RunFilters, Depends(run_filters)]
 
 
+def run_index(request: Request) -> RunIndex:
+    found: RunIndex = request.app.state.run_index
+    return found
+
+
+Index = Annotated[RunIndex, Depends(run_index)]
+
+
 @router.get("/jobs", response_model=resources.JobList)
 def list_jobs(
     caller: Caller,
+    index: Index,
     filters: Filters,
     pipeline: str | None = Query(None, description="Only the runs of this Pipeline."),
+    authorization: Authorization = None,
 ) -> dict[str, Any]:
     """Runs of the namespace, newest first, a page at a time."""
-    return _page(caller, pipeline, filters)
+    return _page(index.runs(caller, authorization, pipeline), filters)
 
 
 @router.get("/pipelines/{name}/jobs", response_model=resources.JobList)
-def list_pipeline_jobs(name: Name, caller: Caller, filters: Filters) -> dict[str, Any]:
+def list_pipeline_jobs(
+    name: Name, caller: Caller, index: Index, filters: Filters, authorization: Authorization = None
+) -> dict[str, Any]:
     """Runs of one Pipeline, newest first (404 for an unknown Pipeline)."""
-    return _page(caller, name, filters)
+    caller.pipeline(name)  # 404 for an unknown Pipeline
+    return _page(index.runs(caller, authorization, name), filters)
 
 
 @router.post(
@@ -84,13 +98,16 @@ def list_pipeline_jobs(name: Name, caller: Caller, filters: Filters) -> dict[str
 def start(
     name: Name,
     caller: Caller,
+    index: Index,
     response: Response,
     request: Annotated[StartRequest | None, Body()] = None,
 ) -> dict[str, Any]:
     """Starts a run of the Pipeline. Its variables are checked first: nothing is
     created for variables the Pipeline does not declare, misses or rejects."""
     body = request or StartRequest()
-    shown = resources.job(caller.start(name, body.variables, body.priority))
+    created = caller.start(name, body.variables, body.priority)
+    index.remember(created)
+    shown = resources.job(created)
     response.headers["Location"] = shown["_links"]["self"]["href"]
     return shown
 
@@ -107,9 +124,11 @@ def get_job(name: Name, caller: Caller) -> dict[str, Any]:
     response_model=resources.Job,
     responses={409: {"model": Problem, "description": "The run has ended"}},
 )
-def stop(name: Name, caller: Caller) -> Any:
+def stop(name: Name, caller: Caller, index: Index) -> Any:
     """Asks the operator to stop the run (it goes STOPPING, then STOPPED)."""
-    return resources.job(caller.stop(name))
+    stopped = caller.stop(name)
+    index.remember(stopped)
+    return resources.job(stopped)
 
 
 @router.delete("/jobs/{name}", status_code=204)
@@ -119,15 +138,12 @@ def delete(name: Name, caller: Caller) -> Response:
     return Response(status_code=204)
 
 
-def _page(caller: Runs, pipeline: str | None, filters: RunFilters) -> dict[str, Any]:
+def _page(found: list[dict[str, Any]], filters: RunFilters) -> dict[str, Any]:
     wanted = _phases(filters.status)
     try:
         after = resources.after_token(filters.continue_) if filters.continue_ else None
     except ValueError as e:
         raise UserError(f"continue: {e}") from None
-    if pipeline:
-        caller.pipeline(pipeline)  # 404 for an unknown Pipeline
-    found = caller.runs(pipeline)
     if wanted:
         found = [r for r in found if resources.job(r)["status"] in wanted]
     if filters.created_after:

@@ -1,4 +1,5 @@
-"""Watches of runs, and of the Jobs and pods Jobline owns, feeding indexed stores.
+"""Watches of Jobline's kinds, and of the Jobs and pods it owns, feeding indexed stores
+(the operator's caches, and the server's index of runs).
 
 kopf would stream every pod of the cluster into the operator and filter them
 here; the Job and pod watches ask the apiserver for objects with the
@@ -28,8 +29,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from jobline.apiclient import call
-from jobline.controller.cache import Obj, Store, same_version
 from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINEJOB
+from jobline.store import Obj, Store, same_version
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,15 @@ class Informer:
         self.relists = 0  # how often a full list was needed (only at start, and after a 410)
         self.resumes = 0  # how often a watch that ended was resumed from its last version
         self._stopped = threading.Event()
-        self._synced_scopes: set[str | None] = set()
+        # The namespaces (None: all) whose first list is done.
+        self.synced_scopes: set[str | None] = set()
         # When each namespace's watch (None: the cluster-wide one) last heard from the
         # apiserver (a list, an event, a bookmark, a new watch): for the liveness probe.
         self._heard: dict[str | None, float] = {}
 
     def synced_for(self, namespace: str) -> bool:
         """Whether the objects of `namespace` are all in the store (first list done)."""
-        scopes = self._synced_scopes
+        scopes = self.synced_scopes
         return None in scopes or namespace in scopes
 
     def silent_for(self) -> float:
@@ -122,8 +124,8 @@ class Informer:
             try:
                 if version is None:
                     version = self._relist(path, namespace)
-                    self._synced_scopes.add(namespace)
-                    if len(self._synced_scopes) == len(self._scopes()):
+                    self.synced_scopes.add(namespace)
+                    if len(self.synced_scopes) == len(self._scopes()):
                         self.synced.set()
                 version = self._watch(path, version, namespace)
                 self.resumes += 1
