@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.audit import AuditLog
 from tests.cluster.jobline_fixtures import Jobline, eventually_gone
 from tests.cluster.server_fixtures import READ_RUNS, RUN_PIPELINES, Server, caller_token
 from tests.conftest import wait_for
@@ -251,6 +252,43 @@ def test_logs_after_the_pod_is_gone_say_what_was_lost(
     assert tail.status_code == 200
     assert tail.headers["Jobline-Lines-Gone"] == "5-19"
     assert tail.text.splitlines() == [f"line {i}" for i in range(20, 30)]
+
+
+def test_lists_come_from_the_servers_index_without_listing_runs(
+    server: Server, jl: Jobline, token: str
+) -> None:
+    jl.pipeline("api-index", {"sim.jobline.dev/log-lines": "40"})
+    for i in range(3):
+        jl.start(f"index-{i}", "api-index")
+    for i in range(3):
+        jl.wait_done(f"index-{i}")
+    base = f"/namespaces/{jl.namespace}"
+
+    def listed() -> dict[str, int]:
+        items = server.call("GET", f"{base}/jobs", token).json()["items"]
+        return {job["name"]: job["logLines"] for job in items}
+
+    ended = {f"index-{i}": 40 for i in range(3)}
+    wait_for("the index to hold the ended runs", lambda: listed() == ended)
+    audit = AuditLog()
+    for _ in range(5):
+        assert listed() == ended  # the line count outlives the lines the index drops
+    started = server.call("POST", f"{base}/pipelines/api-index/jobs", token).json()["name"]
+    assert started in listed()  # a run started through the server is listed at once
+
+    def server_requests() -> list[str]:
+        return [
+            f"{e['verb']} {(e.get('objectRef') or {}).get('resource')}"
+            for e in audit.events()
+            if e.get("userAgent", "").startswith("jobline-server/")
+        ]
+
+    wait_for("the audit log to show the start", lambda: "create pipelinejobs" in server_requests())
+    made = server_requests()
+    # Six lists, and not one list of runs: at most one SelfSubjectAccessReview (a yes is
+    # trusted 10 s, and the wait above asked already).
+    assert "list pipelinejobs" not in made, made
+    assert made.count("create selfsubjectaccessreviews") <= 1, made
 
 
 def test_rbac_decides_what_each_caller_may_do(server: Server, jl: Jobline) -> None:

@@ -10,9 +10,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from jobline.models import API_GROUP, API_VERSION
+from tests.audit import AuditLog
 from tests.cluster.jobline_fixtures import Jobline, Operator
 from tests.conftest import wait_for
-from tests.faults.audit import AuditLog
 from tests.faults.plane import require_local_plane
 
 pytestmark = pytest.mark.usefixtures("sim")

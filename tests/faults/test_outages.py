@@ -18,9 +18,9 @@ import pytest
 from kubernetes import client, watch
 
 from jobline.models import API_GROUP, API_VERSION
+from tests.audit import AuditLog
 from tests.cluster.jobline_fixtures import Jobline, Operator, eventually_gone, runs_of
 from tests.conftest import wait_for
-from tests.faults.audit import AuditLog
 from tests.faults.plane import etcd_client_url, frozen, kill, require_local_plane, start
 
 pytestmark = pytest.mark.usefixtures("sim")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from tests.audit import AuditLog
 from tests.cluster.jobline_fixtures import Jobline, Operator
 from tests.conftest import wait_for
-from tests.faults.audit import AuditLog
 from tests.faults.plane import require_local_plane
 
 pytestmark = pytest.mark.usefixtures("sim")
