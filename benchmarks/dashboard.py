@@ -126,17 +126,25 @@ def main() -> None:
             read0, cpu0 = local.bytes_read(server.pid), local.cpu_seconds(server.pid)
             time.sleep(seconds)
             counts = audit.counts(user=user)
+            # The server's requests as itself (its index's watch), not as the viewer.
+            own = sum((audit.counts(agents=("jobline-server/",)) - counts).values())
             read = (local.bytes_read(server.pid) - read0) / args.minutes / 2**20
             cpu = (local.cpu_seconds(server.pid) - cpu0) / args.minutes
-            rows.append((title, sum(counts.values()) / args.minutes, counts, read, cpu))
+            rss = local.rss_mib(server.pid)
+            per_minute = sum(counts.values()) / args.minutes
+            rows.append((title, per_minute, counts, own / args.minutes, read, cpu, rss))
         print(f"\nDashboard cost per open page ({local.machine()}), {args.minutes:g} min each:\n")
         print(
-            "| page | apiserver requests per minute | by kind "
-            "| server reads (MiB per minute) | server CPU (s per minute) |\n|---|---|---|---|---|"
+            "| page | apiserver requests per minute (as the viewer) | by kind "
+            "| the server's own requests per minute | server reads (MiB per minute) "
+            "| server CPU (s per minute) | server RSS (MiB) |\n|---|---|---|---|---|---|---|"
         )
-        for title, per_minute, counts, read, cpu in rows:
+        for title, per_minute, counts, own, read, cpu, rss in rows:
             kinds = ", ".join(f"{k} {n}" for k, n in Counter(counts).most_common())
-            print(f"| {title} | {per_minute:.1f} | {kinds} | {read:.1f} | {cpu:.2f} |")
+            print(
+                f"| {title} | {per_minute:.1f} | {kinds} | {own:.1f} | {read:.1f} | {cpu:.2f} "
+                f"| {rss:.0f} |"
+            )
     finally:
         browser.quit()
         server.terminate()

@@ -168,9 +168,12 @@ class Audit:
         start = inodes.index(self.inode)
         return [(f, self.offset if i == start else 0) for i, f in enumerate(files) if i >= start]
 
-    def counts(self, user: str | None = None) -> Counter[str]:
-        """Requests by "verb resource[/subresource]", from the mark on: the operator's, or
-        with `user`, that user's (as the apiserver authenticated it)."""
+    def counts(
+        self, user: str | None = None, agents: tuple[str, ...] = OPERATOR_AGENTS
+    ) -> Counter[str]:
+        """Requests by "verb resource[/subresource]", from the mark on: those of programs
+        whose User-Agent starts with one of `agents` (the operator's), or with `user`, that
+        user's (as the apiserver authenticated it)."""
         counts: Counter[str] = Counter()
         if not self.path:
             return counts
@@ -185,7 +188,7 @@ class Audit:
                     if user is not None:
                         if event.get("user", {}).get("username") != user:
                             continue
-                    elif not event.get("userAgent", "").startswith(OPERATOR_AGENTS):
+                    elif not event.get("userAgent", "").startswith(agents):
                         continue
                     if event.get("stage") != "ResponseComplete":
                         continue

@@ -153,7 +153,10 @@ class Informer:
             page = orjson.loads(call(self.api, "GET", path, query=query, timeout=(10, 60)))
             for item in page["items"]:
                 item.setdefault("kind", self.kind)
-            items += page["items"]
+            # Stripped page by page: a list of 5,000 runs with their log tails held whole
+            # took 155 MiB at its peak for 16 MiB kept.
+            items += [self.store.strip(item) for item in page["items"]]
+            del page["items"]
             token = page["metadata"].get("continue") or ""
             if not token:
                 break

@@ -33,6 +33,11 @@ class Store:
         self._indexes: dict[str, dict[Hashable, set[Key]]] = {n: {} for n in self._indexers}
         self._strip = strip or strip_metadata
 
+    def strip(self, obj: Obj) -> Obj:
+        """The object as this store keeps it (stripping again what is stripped changes
+        nothing)."""
+        return self._strip(obj)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._objects)
@@ -54,10 +59,11 @@ class Store:
         with self._lock:
             return list(self._objects.values())
 
-    def put(self, obj: Obj) -> tuple[Obj, Obj | None]:
-        """Stores the object unless the store has a newer version of it; returns the stored
-        object and the one it replaced."""
-        obj = self._strip(obj)
+    def put(self, obj: Obj, stripped: bool = False) -> tuple[Obj, Obj | None]:
+        """Stores the object (`stripped`: already by `strip`) unless the store has a newer
+        version of it; returns the stored object and the one it replaced."""
+        if not stripped:
+            obj = self._strip(obj)
         key = key_of(obj)
         with self._lock:
             old = self._objects.get(key)
@@ -79,8 +85,9 @@ class Store:
     def replace(
         self, objects: list[Obj], namespace: str | None
     ) -> tuple[list[Obj], list[tuple[Obj, Obj | None]]]:
-        """Makes the store (within `namespace`, or all) hold exactly `objects`, as a re-list
-        says. Returns what vanished, and what is new or changed (with its old version)."""
+        """Makes the store (within `namespace`, or all) hold exactly `objects` (stripped by
+        `strip`), as a re-list says. Returns what vanished, and what is new or changed (with
+        its old version)."""
         fresh = {key_of(o): o for o in objects}
         with self._lock:
             gone = [k for k in self._objects if k not in fresh and (namespace in (None, k[0]))]
@@ -92,7 +99,7 @@ class Store:
                 "metadata"
             ].get("resourceVersion")
             if not same:
-                changed.append(self.put(obj))
+                changed.append(self.put(obj, stripped=True))
         return vanished, changed
 
     def _unindex(self, key: Key, old: Obj | None) -> None:

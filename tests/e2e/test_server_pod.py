@@ -75,6 +75,22 @@ def test_jobs_api_and_dashboard_through_the_service(
         .get("status") == "COMPLETE" and j,
     )  # fmt: skip
     assert job["exitCode"] == 0
+    # Lists come from the server's index of runs, watched with its own ServiceAccount:
+    # the chart lets it, and its watch was never refused.
+    listed = requests.get(f"{api}/jobs", headers=headers, timeout=30).json()["items"]
+    assert name in [j["name"] for j in listed]
+    kubectl = [kubectl_binary(), "--kubeconfig", cluster.kubeconfig, "--namespace", NAMESPACE]
+    account = f"system:serviceaccount:{NAMESPACE}:{RELEASE}-server"
+    for verb in ("list", "watch"):
+        may = subprocess.run([*kubectl, "auth", "can-i", verb, "pipelinejobs.jobline.dev",
+                              "--all-namespaces", "--as", account],
+                             capture_output=True, text=True)  # fmt: skip
+        assert may.stdout.strip() == "yes", may.stdout + may.stderr
+    server_log = subprocess.run(
+        [*kubectl, "logs", f"deployment/{RELEASE}-server"], capture_output=True, text=True
+    )
+    assert server_log.returncode == 0, server_log.stderr
+    assert "watching PipelineJobs failed" not in server_log.stdout + server_log.stderr
     # Without a token the API refuses; the dashboard's page loads and offers sign-in.
     assert requests.get(f"{api}/jobs", timeout=30).status_code == 401
     page = requests.get(f"{server_url}/", timeout=30)
