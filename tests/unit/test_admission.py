@@ -131,6 +131,17 @@ def test_queue_order_is_priority_then_age_then_name() -> None:
             Plan(positions={"a": 1}, replace={"x": "a"}),
         ),
         (REPLACE, 2, [active("x", 0), waiting("a", 2)], 0, Plan(start=["a"])),
+        # A waiting run older than the active one never replaces it: it is superseded
+        # (a burst under operator restarts once ended both runs, each "replaced" by the
+        # other, when the older run's end had not reached the cache yet).
+        (REPLACE, 1, [active("y", 2), waiting("a", 1)], 0, Plan(replace={"a": "y"})),
+        (
+            REPLACE,
+            2,
+            [active("x", 0), active("y", 3), waiting("a", 1), waiting("b", 2)],
+            0,
+            Plan(positions={"b": 1}, replace={"x": "b", "a": "y"}),
+        ),
         (REPLACE, 1, [ending("x"), waiting("a", 1)], 0, Plan(positions={"a": 1})),
         (REPLACE, 1, [ended("x"), waiting("a", 1)], 0, Plan(start=["a"])),
         # A run the operator ended holds its slot until its pods have stopped.
@@ -188,9 +199,20 @@ DONE_POD = {"spec": {"containers": [{"name": "main"}]}, "status": {"phase": "Fai
         (api_run("RUNNING", job_name="r"), FINISHED_JOB, [DONE_POD], False, (False, False, False)),
         # Its Job was deleted by someone: it does not wait for a new one.
         (api_run("RUNNING", job_name="r"), None, [], False, (False, False, False)),
-        # Ended by the operator while its pod still stops: it holds the slot until then.
+        # Ended by the operator while its pod or Job still stops: it holds the slot until
+        # then (the Job, deleted in the foreground, goes after its pods; a pod just made
+        # may not be cached yet: a burst under restarts once ran two Replace runs so).
         (api_run("STOPPED", "Replaced", "r"), JOB, [RUNNING_POD], False, (False, False, True)),
-        (api_run("STOPPED", "Replaced", "r"), JOB, [DONE_POD], False, (False, False, False)),
+        (api_run("STOPPED", "Replaced", "r"), JOB, [], False, (False, False, True)),
+        (api_run("STOPPED", "Replaced", "r"), JOB, [DONE_POD], False, (False, False, True)),
+        (api_run("STOPPED", "Replaced", "r"), None, [DONE_POD], False, (False, False, False)),
+        (
+            api_run("STOPPED", "Replaced", "r"),
+            FINISHED_JOB,
+            [DONE_POD],
+            False,
+            (False, False, False),
+        ),
         # Ended by its own pod: nothing to wait for.
         (api_run("ERROR", "Failed", "r"), JOB, [RUNNING_POD], False, (False, False, False)),
     ],

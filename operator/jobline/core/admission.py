@@ -85,8 +85,8 @@ class Candidate:
     priority: int = 0
     holds_slot: bool = False  # admitted, or its Job's pods may still run, and not ended
     waiting: bool = False  # no Job, not admitted, not stopped, not ended
-    # Ended by the operator (replaced, stopped, ...) while its pods still stop: it holds
-    # its slot until they have, but cannot be replaced again.
+    # Ended by the operator (replaced, stopped, ...) while its Job or pods still stop: it
+    # holds its slot until they have, but cannot be replaced again.
     ending: bool = False
 
 
@@ -111,9 +111,11 @@ def candidate_of(run: Obj, job: Obj | None, pods: list[Obj], admitted: bool) -> 
         priority=int(spec.get("priority", 0)),
         holds_slot=not terminal and (admitted or (job is not None and not job_finished(job))),
         waiting=not terminal and not has_job and not admitted and not spec.get("stopped"),
+        # Its unfinished Job counts too: the Job is deleted in the foreground, so it goes
+        # only after its pods, and a pod the Job controller just made may not be cached yet.
         ending=terminal
         and status.get("reason") in ENDED_BY_OPERATOR
-        and any(not ended(p) for p in pods),
+        and ((job is not None and not job_finished(job)) or any(not ended(p) for p in pods)),
     )
 
 
@@ -163,20 +165,27 @@ def _replace(max_runs: int, waiting: list[Candidate], active: list[Candidate], f
     runs that can never start (newer ones take every slot) are replaced before they
     begin. A newcomer starts once a slot is free (the replaced run's pods have stopped),
     so that two runs never overlap; meanwhile it waits first in line."""
-    newest_first = sorted(waiting, key=lambda r: (r.created, r.name), reverse=True)
-    starting, superseded = newest_first[:max_runs], newest_first[max_runs:]
-    newest = starting[0].name if starting else ""
+    replaceable = sorted((r for r in active if not r.ending), key=_age)
+    # The newest runs, active or waiting, are the ones that run: a waiting run older
+    # than the active runs that hold the slots never displaces one of them (a waiting
+    # run's end can reach the cache after a newer run started) but is superseded.
+    contenders = sorted([*waiting, *replaceable], key=_age, reverse=True)
+    starting = [r for r in contenders[:max_runs] if r.waiting]
+    superseded = [r for r in waiting if r not in starting]
     now, later = starting[:free], starting[free:]
     result = Plan(
         start=[r.uid for r in reversed(now)],
         positions={r.uid: i for i, r in enumerate(reversed(later), start=1)},
     )
-    replaceable = sorted((r for r in active if not r.ending), key=lambda r: (r.created, r.name))
     for victim in replaceable[: max(0, len(later) - _ending(active))]:
-        result.replace[victim.uid] = newest
+        result.replace[victim.uid] = starting[0].name
     for old in superseded:
-        result.replace[old.uid] = newest
+        result.replace[old.uid] = contenders[0].name
     return result
+
+
+def _age(run: Candidate) -> tuple[str, str]:
+    return run.created, run.name
 
 
 def _ending(active: list[Candidate]) -> int:
