@@ -49,6 +49,8 @@ class FakeCaller:
 
     def runs(self, pipeline: str | None) -> list[Obj]:
         self.listed.append(pipeline)
+        if not self.allowed:
+            raise UserError('User "nobody" cannot list resource "pipelinejobs"', 403)
         return [run("from-the-apiserver", pipeline or "p")]
 
 
@@ -118,16 +120,16 @@ def test_a_yes_is_trusted_briefly_per_credential_and_namespace() -> None:
     assert len(caller.asked) == 3  # asked again once the yes is older than ALLOWED_FOR
 
 
-def test_a_no_is_a_403_naming_the_permission_and_is_asked_again_each_time() -> None:
+def test_a_no_gets_the_apiservers_own_403_and_is_asked_again_each_time() -> None:
     index = ready_index(FakeClock(), run("a", "p"))
     caller = FakeCaller(allowed=False)
     for _ in range(2):
         with pytest.raises(UserError) as refused:
             index.runs(caller, "Bearer t", None)  # type: ignore[arg-type]
         assert refused.value.status == 403
-        assert 'cannot list resource "pipelinejobs"' in str(refused.value)
-        assert 'in the namespace "team"' in str(refused.value)
+        assert 'User "nobody" cannot list' in str(refused.value)  # who, and what
     assert len(caller.asked) == 2
+    assert caller.listed == [None, None]  # the apiserver was asked as the caller
     caller.allowed = True  # a binding added: the next list shows the runs at once
     assert names(index.runs(caller, "Bearer t", None)) == {"a"}  # type: ignore[arg-type]
 

@@ -10,7 +10,8 @@ The watch is the server's only power of its own, and it is read-only. Who sees w
 runs is still the apiserver's decision: before a list is answered, the apiserver is
 asked, with the caller's own token, whether the caller may list runs in that namespace
 (a SelfSubjectAccessReview). A yes is remembered for ALLOWED_FOR seconds, briefly, as the
-apiserver's own webhook authorizer remembers its answers; a no is asked again each time.
+apiserver's own webhook authorizer remembers its answers. A no sends the list to the
+apiserver as the caller, so its 403 is the apiserver's own, naming the user and verb.
 
 Where the index does not reach (a namespace it does not watch, the server's identity may
 not list runs, the index switched off) lists are read whole from the apiserver with the
@@ -27,8 +28,7 @@ from collections.abc import Callable
 from kubernetes import client
 
 from jobline.informer import Informer
-from jobline.models import API_GROUP
-from jobline.runs_api import Runs, UserError
+from jobline.runs_api import Runs
 from jobline.store import Obj, Store, by_pipeline_ref, strip_metadata
 
 ALLOWED_FOR = 10.0  # seconds a caller's "may list runs here" is trusted without asking again
@@ -79,11 +79,11 @@ class RunIndex:
         return self.informer is not None and self.informer.synced_for(namespace)
 
     def runs(self, caller: Runs, credential: str | None, pipeline: str | None) -> list[Obj]:
-        """The runs of the caller's namespace (of one Pipeline), stripped, in no order;
-        403 when the caller may not list them."""
-        if not self.ready(caller.namespace):
+        """The runs of the caller's namespace (of one Pipeline), stripped, in no order.
+        A caller who may not list them is sent to the apiserver, whose 403 says who they
+        are and what they lack."""
+        if not self.ready(caller.namespace) or not self._may_list(caller, credential):
             return caller.runs(pipeline)
-        self._check_may_list(caller, credential)
         if pipeline:
             return self.store.by("pipeline", (caller.namespace, pipeline))
         return self.store.by("namespace", caller.namespace)
@@ -94,22 +94,17 @@ class RunIndex:
         if self.ready(run["metadata"]["namespace"]):
             self.store.put(run)
 
-    def _check_may_list(self, caller: Runs, credential: str | None) -> None:
+    def _may_list(self, caller: Runs, credential: str | None) -> bool:
         who = hashlib.sha256((credential or "").encode()).hexdigest()
         key = (who, caller.namespace)
         now = self._clock()
         with self._lock:
             if self._allowed.get(key, 0.0) > now:
-                return
+                return True
         if not caller.may("list", "pipelinejobs"):
-            raise UserError(
-                f"permission denied for runs in namespace {caller.namespace!r}: you cannot "
-                f'list resource "pipelinejobs" in API group "{API_GROUP}" in the namespace '
-                f'"{caller.namespace}"',
-                403,
-                "Forbidden",
-            )
+            return False
         with self._lock:
             # Expired answers go as new ones come: the dict holds recent callers only.
             self._allowed = {k: t for k, t in self._allowed.items() if t > now}
             self._allowed[key] = now + ALLOWED_FOR
+        return True
