@@ -169,7 +169,8 @@ def _replace(max_runs: int, waiting: list[Candidate], active: list[Candidate], f
     # run's end can reach the cache after a newer run started) but is superseded.
     contenders = sorted([*waiting, *replaceable], key=_age, reverse=True)
     starting = [r for r in contenders[:max_runs] if r.waiting]
-    superseded = [r for r in waiting if r not in starting]
+    chosen = {r.uid for r in starting}
+    superseded = [r for r in waiting if r.uid not in chosen]
     now, later = starting[:free], starting[free:]
     result = Plan(
         start=[r.uid for r in reversed(now)],

@@ -47,14 +47,7 @@ class Identities:
         ServiceAccount in a pod, else the kubeconfig's user."""
         if self._own is not None:
             return self._own
-        if os.environ.get("KUBERNETES_SERVICE_HOST") and not kubeconfig:
-            configuration = client.Configuration()
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            api = client.ApiClient(configuration)
-        else:
-            from jobline.runs_api import connect
-
-            api, _ = connect(kubeconfig, context)
+        api = client.ApiClient(_configuration(kubeconfig, context))
         api.user_agent = USER_AGENT
         return api
 
@@ -101,6 +94,17 @@ def bearer_token(authorization: str | None) -> str | None:
 def _endpoint_only(kubeconfig: str | None, context: str | None) -> client.Configuration:
     """The apiserver's address and CA, without any credential: a caller's token is the
     only identity a request made with it can have."""
+    configuration = _configuration(kubeconfig, context)
+    configuration.api_key = {}
+    configuration.api_key_prefix = {}
+    configuration.refresh_api_key_hook = None
+    configuration.cert_file = configuration.key_file = None
+    configuration.username = configuration.password = None
+    return configuration
+
+
+def _configuration(kubeconfig: str | None, context: str | None) -> client.Configuration:
+    """The apiserver and credentials of the pod's ServiceAccount, else of the kubeconfig."""
     configuration = client.Configuration()
     try:
         if os.environ.get("KUBERNETES_SERVICE_HOST") and not kubeconfig:
@@ -111,9 +115,4 @@ def _endpoint_only(kubeconfig: str | None, context: str | None) -> client.Config
             )
     except config.ConfigException as e:
         raise UserError(f"no usable kubeconfig: {e}") from None
-    configuration.api_key = {}
-    configuration.api_key_prefix = {}
-    configuration.refresh_api_key_hook = None
-    configuration.cert_file = configuration.key_file = None
-    configuration.username = configuration.password = None
     return configuration
