@@ -119,7 +119,9 @@ class FakeKube:
 
     def patch_pipeline_status(self, namespace: str, name: str, version: str, status: Obj) -> Obj:
         self._call("patch_pipeline_status", namespace, name)
-        pipeline = self.pipelines[(namespace, name)]
+        pipeline = self.pipelines.get((namespace, name))
+        if pipeline is None:
+            raise api_error(404, f'pipelines.jobline.dev "{name}" not found')
         pipeline["status"] = status
         return self._bump(pipeline)
 

@@ -36,7 +36,7 @@ class World:
             self.admissions,
             lambda namespace: True,
             lambda key: self.woken.append(key[1]),
-            lambda namespace, name: None,
+            lambda namespace, name: self.woken.append(f"runs of {name}"),
             self.clock,
         )
         raw = {
@@ -244,6 +244,21 @@ def test_the_pipeline_status_counts_its_runs_and_is_written_once() -> None:
         1,
         1,
     )
+
+
+def test_a_pipeline_deleted_while_its_key_waited_is_forgotten_not_retried() -> None:
+    # The operator frozen while the Pipeline was deleted: its cache still holds it, the
+    # apiserver answers its status write with 404 before the watch says DELETED.
+    w = World("Queue", max_runs=1)
+    w.run("waiting")
+    del w.kube.pipelines[(NS, "sales")]
+    w.sync()
+    assert w.kube.made("patch_pipeline_status") == [f"patch_pipeline_status {NS}/sales"]
+    assert w.cache.pipelines.get(NS, "sales") is None
+    assert "runs of sales" in w.woken  # they wait for it to exist again
+    w.kube.calls.clear()
+    w.sync()
+    assert w.kube.calls == []
 
 
 def test_verdicts_already_given_wake_nobody() -> None:

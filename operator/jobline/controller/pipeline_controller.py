@@ -91,14 +91,17 @@ class PipelineController:
         meta = stored["metadata"]
         key = (meta["namespace"], meta["name"])
         if event == "DELETED":
-            self.cache.forget_pipeline(*key)
-            self.wake_runs_of(*key)  # waiting runs now wait for it to exist again
+            self._forget(key)
             return
         # Its runs care about its spec, not its status: a status change (most events)
         # must not wake every run of the Pipeline.
         if old is None or old["metadata"].get("generation") != stored["metadata"].get("generation"):
             self.wake_runs_of(*key)
         self.queue.add(key)
+
+    def _forget(self, key: Key) -> None:
+        self.cache.forget_pipeline(*key)
+        self.wake_runs_of(*key)  # waiting runs now wait for it to exist again
 
     def run_changed(self, namespace: str, pipeline: str, urgent: bool) -> None:
         key = (namespace, pipeline)
@@ -301,6 +304,11 @@ class PipelineController:
         except ApiException as e:
             if e.status == 409:  # changed since: its event queues it again
                 self.queue.add_after(key, 1.0)
+                return
+            if e.status == 404:
+                # Deleted while its key waited (the operator frozen, its watch not caught
+                # up): what its DELETED event would do, not a failure to retry.
+                self._forget(key)
                 return
             raise
         metrics.STATUS_WRITES.labels("Pipeline").inc()
