@@ -144,6 +144,9 @@ class PodWatch:
 
     def _run(self) -> None:
         while not self._stopped.is_set():
+            # A new watch begins with an ADDED event for every pod that exists: what ran
+            # before and went during the gap must not count as still running.
+            self.running.clear()
             try:
                 for event in self._watch.stream(self.core.list_namespaced_pod, self.namespace):
                     self._see(event)

@@ -199,9 +199,20 @@ DONE_POD = {"spec": {"containers": [{"name": "main"}]}, "status": {"phase": "Fai
         (api_run("RUNNING", job_name="r"), FINISHED_JOB, [DONE_POD], False, (False, False, False)),
         # Its Job was deleted by someone: it does not wait for a new one.
         (api_run("RUNNING", job_name="r"), None, [], False, (False, False, False)),
-        # Ended by the operator while its pod still stops: it holds the slot until then.
+        # Ended by the operator while its pod or Job still stops: it holds the slot until
+        # then (the Job, deleted in the foreground, goes after its pods; a pod just made
+        # may not be cached yet: a burst under restarts once ran two Replace runs so).
         (api_run("STOPPED", "Replaced", "r"), JOB, [RUNNING_POD], False, (False, False, True)),
-        (api_run("STOPPED", "Replaced", "r"), JOB, [DONE_POD], False, (False, False, False)),
+        (api_run("STOPPED", "Replaced", "r"), JOB, [], False, (False, False, True)),
+        (api_run("STOPPED", "Replaced", "r"), JOB, [DONE_POD], False, (False, False, True)),
+        (api_run("STOPPED", "Replaced", "r"), None, [DONE_POD], False, (False, False, False)),
+        (
+            api_run("STOPPED", "Replaced", "r"),
+            FINISHED_JOB,
+            [DONE_POD],
+            False,
+            (False, False, False),
+        ),
         # Ended by its own pod: nothing to wait for.
         (api_run("ERROR", "Failed", "r"), JOB, [RUNNING_POD], False, (False, False, False)),
     ],

@@ -167,13 +167,19 @@ def test_a_slot_frees_once_the_job_has_finished() -> None:
 
 
 @pytest.mark.parametrize("reason", ["Replaced", "Stopped", "ImagePullFailed"])
-def test_a_run_the_operator_ended_holds_its_slot_until_its_pod_has_stopped(reason: str) -> None:
+def test_a_run_the_operator_ended_holds_its_slot_until_its_pod_and_job_are_gone(
+    reason: str,
+) -> None:
     w = World("Queue", max_runs=1)
     ended = w.run("ended", "STOPPED", reason)
-    w.job(ended, pod_phase="Running")
+    w.job(ended)  # its pod, just made, not cached yet
     w.run("next")
     assert w.sync()["next"] == (WAIT, 1)
+    w.job(ended, pod_phase="Running")
+    assert w.sync()["next"] == (WAIT, 1)
     w.job(ended, pod_phase="Failed")
+    assert w.sync()["next"] == (WAIT, 1)  # its Job, deleted in the foreground, goes last
+    w.cache.jobs.delete((NS, "ended"))
     assert w.sync()["next"] == (START, None)
 
 
@@ -185,7 +191,7 @@ def test_a_run_that_failed_by_itself_frees_its_slot_at_once() -> None:
     assert w.sync()["next"] == (START, None)
 
 
-def test_replace_replaces_the_old_run_and_starts_the_new_one_once_its_pod_stopped() -> None:
+def test_replace_replaces_the_old_run_and_starts_the_new_one_once_its_job_is_gone() -> None:
     w = World("Replace", max_runs=1)
     old = w.run("old", "RUNNING", "Running")
     w.job(old, pod_phase="Running")
@@ -198,6 +204,8 @@ def test_replace_replaces_the_old_run_and_starts_the_new_one_once_its_pod_stoppe
     w.admissions.forget("old-uid")
     assert w.sync() == {"new": (WAIT, 1)}
     w.job(old, pod_phase="Failed")
+    assert w.sync() == {"new": (WAIT, 1)}
+    w.cache.jobs.delete((NS, "old"))  # the Job goes after its pods
     assert w.sync() == {"new": (START, None)}
 
 

@@ -388,3 +388,21 @@ def test_a_job_waiting_for_its_pod_is_looked_at_again_only_at_its_deadline() -> 
     w.sync()
     # No timer every few seconds: why it waits comes with the FailedCreate Event watch.
     assert w.runs.queue.due_in((NS, "sales-1")) == pytest.approx(120 - 30 + 1)
+
+
+def test_the_pipeline_hears_at_once_when_a_run_the_operator_ended_lets_go_of_its_slot() -> None:
+    # Such a run holds its slot until its pods stopped and its Job is gone: those events
+    # must wake its Pipeline's admission, or a queue behind it never moves.
+    w = World()
+    w.pipeline("Queue")
+    stopped = w.run(status={"phase": "STOPPED", "reason": "Replaced", "jobName": "sales-1"})
+    job = w.job(stopped)
+    pod = w.pod(job, "Failed")
+    w.runs.on_pod("MODIFIED", pod, None)
+    w.cache.jobs.delete((NS, "sales-1"))
+    w.runs.on_job("DELETED", job, None)
+    assert w.told == [("sales", True), ("sales", True)]
+    finished = w.run("sales-2", {"phase": "ERROR", "reason": "Failed", "jobName": "sales-2"})
+    w.told.clear()
+    w.runs.on_job("DELETED", w.job(finished), None)  # ended by its pod: freed already
+    assert w.told == []

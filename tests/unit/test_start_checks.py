@@ -54,11 +54,13 @@ def test_a_running_run_takes_the_slot() -> None:
     assert found.value.status == 409
 
 
-def test_a_run_the_operator_ended_holds_the_slot_until_its_pod_stopped() -> None:
+def test_a_run_the_operator_ended_holds_the_slot_until_its_pod_and_job_are_gone() -> None:
     ending = [run("a", "STOPPED", "Stopped")]
-    with pytest.raises(UserError):
-        check_slots(FORBID, ending, [job("a")], [pod("a", "Running")])
-    check_slots(FORBID, ending, [job("a")], [pod("a", "Failed")])
+    for pods in ([pod("a", "Running")], [pod("a", "Failed")], []):
+        with pytest.raises(UserError):
+            check_slots(FORBID, ending, [job("a")], pods)
+    check_slots(FORBID, ending, [], [pod("a", "Failed")])
+    check_slots(FORBID, ending, [job("a", finished=True)], [pod("a", "Failed")])
 
 
 def test_a_job_whose_run_is_gone_holds_the_slot_until_it_finished() -> None:

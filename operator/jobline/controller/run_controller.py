@@ -36,7 +36,7 @@ from jobline.core.admission import Admissions
 from jobline.core.clock import SYSTEM_CLOCK, Clock
 from jobline.core.jobs import job_name, run_metadata, short_name
 from jobline.core.run_status import QUEUED_WRITE_DELAY, Decision, Observed, decide_run
-from jobline.core.workload import controller_uid, ended
+from jobline.core.workload import controller_uid, ended, job_finished
 from jobline.models import (
     ENDED_BY_OPERATOR,
     LABEL_PIPELINE,
@@ -136,12 +136,21 @@ class RunController:
         run = self.cache.runs.one("uid", controller_uid(job) or "")
         if run is not None:
             self.queue.add(key_of(run))
+            if event == "DELETED" or job_finished(job):
+                self._slot_may_be_free(run)
         else:  # a Job whose run is not known (yet) holds a slot of its Pipeline
             namespace = job["metadata"]["namespace"]
             label = (job["metadata"].get("labels") or {}).get(LABEL_PIPELINE, "")
             pipeline = self.cache.pipeline_of_label(namespace, label)
             if pipeline:
                 self.pipeline_changed(namespace, pipeline, True)
+
+    def _slot_may_be_free(self, run: Obj) -> None:
+        """A Job or pod of `run` has stopped or gone: if the operator ended the run, it
+        held its slot until its pods stopped and its Job was gone (`candidate_of`)."""
+        if (run.get("status") or {}).get("reason") in ENDED_BY_OPERATOR:
+            namespace = run["metadata"]["namespace"]
+            self.pipeline_changed(namespace, run["spec"]["pipelineRef"]["name"], True)
 
     def on_pod(self, event: str, pod: Obj, old: Obj | None) -> None:
         if event == "MODIFIED" and old is not None and _pod_facts(pod) == _pod_facts(old):
@@ -150,11 +159,8 @@ class RunController:
         run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
         if run is not None:
             self.queue.add(key_of(run))
-            status = run.get("status") or {}
-            if status.get("reason") in ENDED_BY_OPERATOR and ended(pod):
-                # A run the operator ended holds its slot until its pods have stopped.
-                namespace = run["metadata"]["namespace"]
-                self.pipeline_changed(namespace, run["spec"]["pipelineRef"]["name"], True)
+            if event == "DELETED" or ended(pod):
+                self._slot_may_be_free(run)
         elif (
             event != "DELETED"
             and pod["metadata"].get("deletionTimestamp")

@@ -85,8 +85,8 @@ class Candidate:
     priority: int = 0
     holds_slot: bool = False  # admitted, or its Job's pods may still run, and not ended
     waiting: bool = False  # no Job, not admitted, not stopped, not ended
-    # Ended by the operator (replaced, stopped, ...) while its pods still stop: it holds
-    # its slot until they have, but cannot be replaced again.
+    # Ended by the operator (replaced, stopped, ...) while its Job or pods still stop: it
+    # holds its slot until they have, but cannot be replaced again.
     ending: bool = False
 
 
@@ -111,9 +111,11 @@ def candidate_of(run: Obj, job: Obj | None, pods: list[Obj], admitted: bool) -> 
         priority=int(spec.get("priority", 0)),
         holds_slot=not terminal and (admitted or (job is not None and not job_finished(job))),
         waiting=not terminal and not has_job and not admitted and not spec.get("stopped"),
+        # Its unfinished Job counts too: the Job is deleted in the foreground, so it goes
+        # only after its pods, and a pod the Job controller just made may not be cached yet.
         ending=terminal
         and status.get("reason") in ENDED_BY_OPERATOR
-        and any(not ended(p) for p in pods),
+        and ((job is not None and not job_finished(job)) or any(not ended(p) for p in pods)),
     )
 
 
