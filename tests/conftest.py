@@ -108,6 +108,34 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
             _run_cluster_sh("down")
 
 
+@dataclass(frozen=True)
+class LogStore:
+    """The S3-compatible store that archives run logs, as the operator is told of it."""
+
+    env: dict[str, str]  # JOBLINE_ARCHIVE_* and the keys
+
+
+def find_log_store(cluster: Cluster) -> LogStore | None:
+    """The local plane's store (started with it), or the one JOBLINE_ARCHIVE_BUCKET and
+    the AWS_* keys name beside a cluster of one's own; None when there is neither."""
+    if os.environ.get("JOBLINE_ARCHIVE_BUCKET"):
+        names = ("JOBLINE_ARCHIVE_", "AWS_")
+        return LogStore({k: v for k, v in os.environ.items() if k.startswith(names)})
+    found = _run_cluster_sh("store-env").stdout.strip()
+    if not cluster.simulated or not found or not Path(found).exists():
+        return None
+    lines = Path(found).read_text().splitlines()
+    return LogStore(dict(line.split("=", 1) for line in lines if "=" in line))
+
+
+@pytest.fixture(scope="session")
+def log_store(cluster: Cluster) -> LogStore:
+    found = find_log_store(cluster)
+    if found is None:
+        pytest.skip("no log store: set JOBLINE_ARCHIVE_BUCKET (and keys) for this cluster")
+    return found
+
+
 def _is_local_plane(api: client.ApiClient) -> bool:
     try:
         client.CoreV1Api(api).read_namespaced_config_map("jobline-local-plane", "kube-public")

@@ -2,7 +2,7 @@
 # Builds the local control plane from the pinned Go modules in hack/cluster/*/:
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet and
 # kube-proxy (for the real node), etcd, kwok, netbridge (node.sh),
-# kwokctl, and helm for the chart tests. Binaries are cached outside the checkout, keyed by version,
+# kwokctl, helm for the chart tests, and the Versity S3 gateway that archives run logs. Binaries are cached outside the checkout, keyed by version,
 # so every clone on this machine shares one build.
 #
 # The first build compiles several thousand packages and takes 15-30 minutes
@@ -16,6 +16,7 @@ source "$here/versions.env"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 bin_dir="${JOBLINE_CACHE:-$HOME/.cache/jobline}/$CLUSTER_CACHE_KEY/bin"
 helm_bin_dir="${JOBLINE_CACHE:-$HOME/.cache/jobline}/helm-$HELM_VERSION/bin"
+store_bin_dir="${JOBLINE_CACHE:-$HOME/.cache/jobline}/versitygw-$STORE_VERSION/bin"
 
 # build_group NAME MODULE_DIR BIN_DIR LDFLAGS OUTPUT=PACKAGE...
 # Compiles the packages with `go build -v`, turning its package lines into a
@@ -80,8 +81,13 @@ build_group "helm $HELM_VERSION" "$here/helm" "$helm_bin_dir" \
   "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
   helm=helm.sh/helm/v3/cmd/helm
 
+# The S3-compatible store for archived logs (Apache-2.0), its own key as well.
+build_group "versitygw $STORE_VERSION" "$here/store" "$store_bin_dir" \
+  "-s -w -X main.Version=$STORE_VERSION" \
+  versitygw=github.com/versity/versitygw/cmd/versitygw
+
 # netbridge is ours and small: rebuilt every time (Go's cache makes that instant),
 # so a change to it never meets a stale binary.
 (cd "$here/netbridge" && go build -trimpath -o "$bin_dir/netbridge" .)
 
-echo "==> binaries ready in $bin_dir and $helm_bin_dir"
+echo "==> binaries ready in $bin_dir, $helm_bin_dir and $store_bin_dir"

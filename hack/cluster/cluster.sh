@@ -2,14 +2,16 @@
 # The local control plane: a real kube-apiserver, etcd, kube-controller-manager
 # and kube-scheduler, with kwok standing in for kubelets, run by kwokctl from
 # binaries built here (build.sh), and, where the machine allows it, a real node
-# (node.sh: a kubelet with containerd). Everything listens on 127.0.0.1 or
-# inside the real node's network namespace.
+# (node.sh: a kubelet with containerd), and an S3-compatible store for archived
+# run logs (the Versity S3 gateway over a directory). Everything listens on
+# 127.0.0.1 or inside the real node's network namespace.
 #
 #   cluster.sh up          start it, or reuse the running one; prints the kubeconfig path
 #   cluster.sh down        stop every process it started and remove its state
 #   cluster.sh status      exit 0 when it is up and serving
 #   cluster.sh kubeconfig  print the kubeconfig path
 #   cluster.sh audit-log   print the path of the apiserver's audit log
+#   cluster.sh store-env   print the path of the store's settings (KEY=value lines)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,6 +27,10 @@ state="$cache/cluster" # the running cluster's files: kwok workdir, kubeconfig, 
 name=jobline
 kubeconfig="$state/kubeconfig"
 helper_pid="$state/sim-logs.pid"
+store_pid="$state/store.pid"
+store_env="$state/store.env"
+store_bin="$cache/versitygw-$STORE_VERSION/bin/versitygw"
+store_bucket=jobline-logs
 python="${JOBLINE_PYTHON:-$repo/.venv/bin/python}"
 nodes=(jobline-node-1 jobline-node-2)
 export KWOK_WORKDIR="$state/kwok" GOTOOLCHAIN=local
@@ -169,6 +175,43 @@ mark_and_serve_logs() {
   echo $! >"$helper_pid"
 }
 
+store_running() {
+  [[ -f "$store_pid" ]] && kill -0 "$(cat "$store_pid")" 2>/dev/null
+}
+
+# The store that archives run logs: the Versity S3 gateway on a free port of
+# 127.0.0.1, its buckets directories under $state/store, a root key made up here.
+# Its settings go to $store_env in the variables the operator reads.
+start_store() {
+  store_running && return
+  local port secret
+  port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  secret="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  mkdir -p "$state/store/$store_bucket"
+  ROOT_ACCESS_KEY=jobline ROOT_SECRET_KEY="$secret" \
+    "$store_bin" --port "127.0.0.1:$port" posix "$state/store" >>"$state/logs/store.log" 2>&1 &
+  echo $! >"$store_pid"
+  (
+    umask 077 # it holds the key
+    printf '%s\n' "JOBLINE_ARCHIVE_ENDPOINT=http://127.0.0.1:$port" \
+      "JOBLINE_ARCHIVE_BUCKET=$store_bucket" "JOBLINE_ARCHIVE_REGION=us-east-1" \
+      "AWS_ACCESS_KEY_ID=jobline" "AWS_SECRET_ACCESS_KEY=$secret" >"$store_env"
+  )
+  local _
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    store_running || { tail -5 "$state/logs/store.log" >&2; say "the log store did not start"; exit 1; }
+    sleep 0.1
+  done
+  say "log store (versitygw $STORE_VERSION) on 127.0.0.1:$port, bucket $store_bucket; settings in $store_env"
+}
+
+stop_store() {
+  if store_running; then
+    kill "$(cat "$store_pid")" 2>/dev/null || true
+  fi
+}
+
 # The real node, where this machine allows it; else one line saying why not.
 check_real_node() {
   local why
@@ -193,6 +236,7 @@ up() {
   if serving; then
     say "reusing the running local cluster"
     mark_and_serve_logs
+    start_store
     # A plane started with the real node gets it back if its processes went.
     if ((real_node)) && [[ -f "$state/egress.yaml" ]]; then start_real_node; fi
     echo "$kubeconfig"
@@ -214,6 +258,7 @@ up() {
   }
   create_nodes
   mark_and_serve_logs
+  start_store
   start_real_node
   say "local cluster is up with ${#nodes[@]} kwok nodes$( ((real_node)) && echo " and the real node $NODE_NAME"); use: export KUBECONFIG=$kubeconfig"
   echo "$kubeconfig"
@@ -223,6 +268,7 @@ down() {
   if helper_running; then
     kill "$(cat "$helper_pid")" 2>/dev/null || true
   fi
+  stop_store
   if [[ -d "$state/node" || -e "/run/netns/$NODE_NETNS" ]]; then
     "$here/node.sh" down || true
   fi
@@ -239,8 +285,9 @@ down) down ;;
 status) serving ;;
 kubeconfig) echo "$kubeconfig" ;;
 audit-log) echo "$KWOK_WORKDIR/clusters/$name/logs/audit.log" ;;
+store-env) echo "$store_env" ;;
 *)
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
   ;;
 esac

@@ -210,6 +210,11 @@ class LogsSpec(schema.BaseModel):
     tail_lines: Annotated[int, Field(ge=1, le=1000)] = Field(
         100, description="Lines of log kept in each PipelineJob's status (1-1000)."
     )
+    archive: bool = Field(
+        True,
+        description="Keep every line of each run's log in the log archive, where the "
+        "operator has one configured; false keeps only the status's tail.",
+    )
 
 
 class PipelineSpec(schema.BaseModel):
@@ -360,6 +365,20 @@ class Output(schema.BaseModel, extra="allow"):
     records: schema.Optional[int] = None
 
 
+class LogArchive(schema.BaseModel):
+    location: str = Field(description="Where the run's whole log is kept (s3://bucket/prefix/).")
+    lines: int = Field(0, description="Lines of the log in the archive.")
+    bytes: int = Field(0, description="Bytes of the log in the archive.")
+    error: schema.Optional[str] = Field(
+        None,
+        description="Why the last write to the archive failed, as the store said it; "
+        "absent once a write succeeds.",
+    )
+    error_time: schema.Optional[dt.datetime] = Field(
+        None, description="When writing to the archive first failed with `error`."
+    )
+
+
 class LogTail(schema.BaseModel):
     sequence: int = Field(0, description="The number of the first kept line (from 0).")
     lines: list[str] = Field(default_factory=list, description="The last lines of the log.")
@@ -379,6 +398,9 @@ class LogTail(schema.BaseModel):
     )
     read_error_time: schema.Optional[dt.datetime] = Field(
         None, description="When reading the log first failed with `readError`."
+    )
+    archive: schema.Optional[LogArchive] = Field(
+        None, description="The run's whole log in the log archive, when there is one."
     )
 
 

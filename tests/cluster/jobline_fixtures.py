@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from jobline.crds import definitions
 from jobline.models import API_GROUP, API_VERSION, TERMINAL_PHASES
-from tests.conftest import Cluster, wait_for
+from tests.conftest import Cluster, find_log_store, wait_for
 
 
 class Operator:
@@ -122,7 +122,8 @@ def operator(
     else:
         install_crds(cluster)
     log_path = folder / "operator.log"
-    op = Operator(kubeconfig, log_path)
+    store = find_log_store(cluster)  # the operator of `make run` archives logs there too
+    op = Operator(kubeconfig, log_path, env=store.env if store else None)
     op.start()
     try:
         yield op

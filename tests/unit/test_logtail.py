@@ -151,3 +151,46 @@ def test_a_held_line_is_counted_when_the_last_read_brings_nothing() -> None:
     reader.end(final=True)
     assert reader.tail(NOW).lines == ["extracting", "done"]
     assert reader.total == 2
+
+
+def archived(reader: LogReader) -> tuple[int, bytes]:
+    """Every piece the reader has gathered: the first line's number and the bytes."""
+    first, data = None, b""
+    while (piece := reader.take_piece()) is not None:
+        start, count, chunk = piece
+        assert start == (first or start) + data.count(b"\n")  # pieces follow each other
+        assert chunk.count(b"\n") == count
+        first = start if first is None else first
+        data += chunk
+    return (first or 0), data
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 10_000])
+def test_the_archive_gets_every_line_once_across_reads_and_whole(chunk: int) -> None:
+    long = "x" * (3 * LINE_MAX_BYTES)
+    texts = [f"line {i}".encode() for i in range(10)] + [long.encode(), b"bad \xff byte"]
+    log = stamped(texts)
+    reader = LogReader(tail_lines=3, archive_from=0)
+    read(reader, log[:6], chunk, final=False)  # the 6th line may be torn: held back
+    first, data = archived(reader)
+    assert (first, data) == (0, b"".join(b"line %d\n" % i for i in range(5)))
+    read(reader, log, chunk, final=True)
+    first, data = archived(reader)
+    rest = [f"line {i}" for i in range(5, 10)] + [long, "bad \ufffd byte"]
+    assert (first, data) == (5, "".join(line + "\n" for line in rest).encode())
+    tail = reader.tail(NOW)  # the status tail still cuts long lines
+    assert tail.lines[1].endswith(" [truncated]") and len(tail.lines[1]) < LINE_MAX_BYTES + 20
+
+
+def test_the_archive_starts_where_an_earlier_operator_left_it() -> None:
+    log = stamped([f"line {i}".encode() for i in range(100)])
+    reader = LogReader(tail_lines=10, archive_from=60)  # lines 0-59 archived before a restart
+    read(reader, log, 64, final=True)
+    assert archived(reader) == (60, b"".join(b"line %d\n" % i for i in range(60, 100)))
+    assert reader.tail(NOW).total_lines == 100
+
+
+def test_without_an_archive_nothing_is_gathered() -> None:
+    reader = LogReader(tail_lines=10)
+    read(reader, stamped([b"one", b"two"]), 64, final=True)
+    assert reader.take_piece() is None

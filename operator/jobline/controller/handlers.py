@@ -17,6 +17,7 @@ import kopf
 from kubernetes import client, config
 
 from jobline import __version__
+from jobline.archive import Archive, ArchiveError, ArchiveSettings
 from jobline.controller import health
 from jobline.controller.kube import Kube
 from jobline.controller.leader import LeaderElection
@@ -56,7 +57,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         )
         memo["election"] = election
     may_write = election.may_act if election else lambda: True
-    manager = Manager(api, memo.get("namespaces") or None, may_write)
+    manager = Manager(api, memo.get("namespaces") or None, may_write, log_archive())
     memo["manager"] = manager
     if memo.get("health_address"):
 
@@ -70,6 +71,27 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         election.start(on_started=manager.start, on_lost=_exit_at_once)
     namespaces = ", ".join(manager.namespaces or ["all"])
     log.info("Jobline operator started (namespaces: %s)", namespaces)
+
+
+def log_archive() -> Archive | None:
+    """The log archive the environment configures (JOBLINE_ARCHIVE_*), checked once:
+    a bucket that does not exist or keys the store refuses are said here, in one line;
+    the operator runs on, each run's status saying what was not archived."""
+    try:
+        settings = ArchiveSettings.from_env()
+        if settings is None:
+            return None
+        archive = Archive(settings)
+    except ArchiveError as e:
+        log.error("no log archive: %s", e)
+        return None
+    try:
+        archive.check()
+    except ArchiveError as e:
+        log.error("the log archive is not usable yet: %s", e)
+    else:
+        log.info("archiving run logs to %s", archive.where())
+    return archive
 
 
 def _exit_at_once() -> None:

@@ -11,6 +11,14 @@ since the last one counted. While the pod runs, a read is due every
 `REFRESH_SECONDS` (longer after a read that brought a lot, so that a chatty log
 is not re-read at its edge too often); when the pod has ended, or the run is
 ending, one last read. Memory per run is bounded by the tail kept.
+
+With a log archive (`jobline.archive`), a read also writes every line it counts to
+the archive, in pieces, before it is done: a run's last read is done once its last
+line is archived, and the pod is released only then. The first read of a pod by this
+process starts the archive where the store says it ends, so an operator restarted
+mid-run leaves no gap and no duplicate. A write the store refuses ends the archiving
+of that pod (the status says why and how far it got); the run's outcome never waits
+on the store. Deleting a run deletes its archived log, on a worker of its own.
 """
 
 from __future__ import annotations
@@ -24,12 +32,13 @@ from dataclasses import dataclass
 from kubernetes.client.exceptions import ApiException
 
 from jobline.apiclient import error_message
+from jobline.archive import Archive, ArchiveError
 from jobline.controller.cache import Obj
 from jobline.controller.kube import Kube
 from jobline.controller.workqueue import WorkQueue, failure_logger
 from jobline.core.clock import SYSTEM_CLOCK, Clock
 from jobline.core.logtail import LogReader
-from jobline.models import LogTail
+from jobline.models import LogArchive, LogTail
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 5.0
@@ -52,6 +61,8 @@ class _Follow:
     written_version: int = 0  # the version the run's status holds
     error: str | None = None  # why the last read failed
     error_time: dt.datetime | None = None
+    archive: LogArchive | None = None  # None: not archived (no archive, or opted out)
+    archive_resumed: bool = False  # the archive's end was asked of the store
 
     @property
     def pod_uid(self) -> str:
@@ -64,27 +75,59 @@ class LogTails:
         kube: Kube,
         on_read: Callable[[str], None] = lambda run_uid: None,
         clock: Clock = SYSTEM_CLOCK,
+        archive: Archive | None = None,
     ) -> None:
         self.kube = kube
         self.on_read = on_read  # told a run's UID when a read of its log is done
         self.clock = clock
+        self.archive = archive
         self.queue: WorkQueue[str] = WorkQueue(clock.monotonic)
+        self.deletions: WorkQueue[tuple[str, str]] = WorkQueue(clock.monotonic)
         self._lock = threading.Lock()
         self._follows: dict[str, _Follow] = {}  # by run UID
 
     def start(self, readers: int = READERS) -> None:
         self.queue.run_workers(readers, self.read, failure_logger("PipelineJob log"), "log")
+        if self.archive is not None:
+            failed = failure_logger("archived log")
+            self.deletions.run_workers(1, self.process_deletion, failed, "log-archive")
 
     def stop(self) -> None:
         self.queue.stop()
+        self.deletions.stop()
 
-    def request(self, run_uid: str, pod: Obj, tail_lines: int, final: bool, at_once: bool) -> None:
+    def delete_archived(self, namespace: str, run_uid: str) -> None:
+        """The run is deleted: so is its archived log (retried with backoff if the store
+        refuses)."""
+        if self.archive is not None:
+            self.deletions.add((namespace, run_uid))
+
+    def process_deletion(self, key: tuple[str, str]) -> None:
+        assert self.archive is not None
+        deleted = self.archive.delete_run(*key)
+        if deleted:
+            log.info("deleted the archived log of run %s (%d pieces)", key[1], deleted)
+
+    def request(
+        self,
+        run_uid: str,
+        pod: Obj,
+        tail_lines: int,
+        final: bool,
+        at_once: bool,
+        archive: bool = True,
+    ) -> None:
         """Asks for a read of the pod's log when one is due (or `at_once`): the last read
-        when `final`. A new pod (the Job's next attempt) starts afresh."""
+        when `final`; its lines archived too when `archive` and there is an archive. A new
+        pod (the Job's next attempt) starts afresh."""
         with self._lock:
             follow = self._follows.get(run_uid)
             if follow is None or follow.pod_uid != pod["metadata"].get("uid", ""):
                 follow = _Follow(pod, LogReader(tail_lines), self.clock.monotonic())
+                if archive and self.archive is not None:
+                    namespace = pod["metadata"]["namespace"]
+                    where = self.archive.location(namespace, run_uid)
+                    follow.archive = LogArchive(location=where)
                 self._follows[run_uid] = follow
             if follow.final:
                 return
@@ -102,6 +145,7 @@ class LogTails:
             return
         final, meta = follow.final_wanted, follow.pod["metadata"]
         container = follow.pod["spec"]["containers"][0]["name"]
+        archiving = self._archiving(run_uid, follow)
         try:
             chunks = self.kube.stream_log(
                 meta["namespace"], meta["name"], container, follow.reader.since()
@@ -112,7 +156,11 @@ class LogTails:
                 for chunk in chunks:
                     follow.reader.feed(chunk)
                     size += len(chunk)
+                    if archiving and follow.reader.piece_ready():
+                        archiving = self._archive_piece(run_uid, follow)
                 follow.reader.end(final)
+                if archiving:
+                    self._archive_piece(run_uid, follow)
         except (ApiException, OSError) as e:
             # The run's status must not wait on its log: it says why the log is missing,
             # and the next read waits REFRESH_SECONDS rather than hammering an apiserver
@@ -134,6 +182,53 @@ class LogTails:
                 follow.version += changed
                 follow.tail, follow.error, follow.error_time = tail, None, None
         self.on_read(run_uid)
+
+    # --- the archive ----------------------------------------------------------------
+
+    def _archiving(self, run_uid: str, follow: _Follow) -> bool:
+        """Whether this read archives its lines; on the first read of the pod by this
+        process, the archive is resumed where the store says it ends."""
+        if self.archive is None or follow.archive is None or follow.archive.error:
+            return False
+        if follow.archive_resumed:
+            return True
+        namespace = follow.pod["metadata"]["namespace"]
+        try:
+            pieces = self.archive.pieces(namespace, run_uid)
+        except ArchiveError as e:
+            self._archive_failed(follow, str(e))
+            return False
+        end = pieces[-1].end if pieces else 0
+        follow.reader.archive_after(end)
+        follow.archive.lines, follow.archive.bytes = end, sum(p.size for p in pieces)
+        follow.archive_resumed = True
+        return True
+
+    def _archive_piece(self, run_uid: str, follow: _Follow) -> bool:
+        """Writes the lines the reader has gathered; False when the store refused."""
+        assert self.archive is not None and follow.archive is not None
+        piece = follow.reader.take_piece()
+        if piece is None:
+            return True
+        first, lines, data = piece
+        try:
+            self.archive.put(follow.pod["metadata"]["namespace"], run_uid, first, lines, data)
+        except ArchiveError as e:
+            self._archive_failed(follow, f"{e} (archived up to line {first})")
+            return False
+        with self._lock:
+            follow.archive.lines, follow.archive.bytes = (
+                first + lines,
+                follow.archive.bytes + len(data),
+            )
+        return True
+
+    def _archive_failed(self, follow: _Follow, why: str) -> None:
+        log.warning("cannot archive the log of pod %s: %s", follow.pod["metadata"]["name"], why)
+        with self._lock:
+            assert follow.archive is not None
+            follow.archive.error, follow.archive.error_time = why, self.clock.now()
+            follow.version += 1
 
     def due_in(self, run_uid: str) -> float | None:
         """Seconds until the next refresh read of a running run's log."""
@@ -163,6 +258,7 @@ class LogTails:
                 return None
             tail = (follow.tail or LogTail()).model_copy()
             tail.read_error, tail.read_error_time = follow.error, follow.error_time
+            tail.archive = follow.archive.model_copy() if follow.archive else None
             return tail, follow.version
 
     def written(self, run_uid: str, version: int) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from kubernetes import client
 
+from jobline.archive import Archive
 from jobline.controller.cache import Cache
 from jobline.controller.kube import Kube
 from jobline.controller.metrics import register_run_gauges
@@ -34,6 +35,7 @@ class Manager:
         api: client.ApiClient,
         namespaces: list[str] | None,
         may_write: Callable[[], bool] = lambda: True,
+        archive: Archive | None = None,
     ) -> None:
         self.namespaces = namespaces
         kube = Kube(api, may_write)
@@ -55,6 +57,7 @@ class Manager:
             admissions,
             self.synced,
             pipeline_changed=lambda ns, name, urgent: self.pipelines.run_changed(ns, name, urgent),
+            archive=archive,
         )
         self.pipelines = PipelineController(
             kube,

@@ -27,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from jobline.apiclient import error_message
+from jobline.archive import Archive
 from jobline.controller import metrics
 from jobline.controller.cache import Cache, Key, Obj, key_of, object_ref
 from jobline.controller.kube import Kube
@@ -42,6 +43,7 @@ from jobline.models import (
     LABEL_PIPELINE,
     POD_FINALIZER,
     TERMINAL_PHASES,
+    LogsSpec,
     Phase,
     Pipeline,
     PipelineJob,
@@ -87,6 +89,7 @@ class RunController:
         synced: Callable[[str], bool],
         pipeline_changed: PipelineChanged,
         clock: Clock = SYSTEM_CLOCK,
+        archive: Archive | None = None,
     ) -> None:
         self.kube = kube
         self.cache = cache
@@ -94,7 +97,7 @@ class RunController:
         self.synced = synced
         self.pipeline_changed = pipeline_changed
         self.clock = clock
-        self.logs = LogTails(kube, self._log_read, clock)
+        self.logs = LogTails(kube, self._log_read, clock, archive)
         self.queue: WorkQueue[Key] = WorkQueue(clock.monotonic)
         self._lock = threading.Lock()
         self._acted: dict[str, _Acted] = {}  # by run UID, while the run has not ended
@@ -109,6 +112,7 @@ class RunController:
         if event == "DELETED":
             self.cache.forget_run_model((namespace, name))
             self._forget(uid)
+            self.logs.delete_archived(namespace, uid)
             self.pipeline_changed(namespace, pipeline, True)
             return
         phase = (run.get("status") or {}).get("phase")
@@ -267,8 +271,10 @@ class RunController:
             return
         if decision.read_log is not None:
             read = decision.read_log
-            tail_lines = seen.pipeline.spec.logs.tail_lines if seen.pipeline else 100
-            self.logs.request(uid, read.pod, tail_lines, read.final, read.at_once)
+            logs = seen.pipeline.spec.logs if seen.pipeline else LogsSpec()
+            self.logs.request(
+                uid, read.pod, logs.tail_lines, read.final, read.at_once, logs.archive
+            )
         if decision.wait_for_log:
             return  # the read, once done, queues the run again
         if decision.job_to_create is not None:

@@ -13,6 +13,11 @@ kubelet serves only the current file of a container's log; when it rotates the
 file (by default at 10 MiB) between two reads, the lines in the rotated file that
 were not read yet are never counted, and `sequence` numbers continue from the
 lines that were.
+
+With `archive_from` set, the reader also gathers every counted line from that
+number on, whole (up to `ARCHIVE_LINE_MAX_BYTES`) and with the tail's UTF-8
+replacement, into pieces of about `PIECE_BYTES` for the log archive
+(`take_piece`); it never holds more than a piece and two lines of them.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from jobline.models import LogTail
 LINE_MAX_BYTES = 2048
 TAIL_MAX_BYTES = 32 * 1024
 TRUNCATION_MARK = " [truncated]"
+PIECE_BYTES = 4 * 1024 * 1024  # an archived piece: bounded memory, few objects
+ARCHIVE_LINE_MAX_BYTES = 1024 * 1024  # longer lines are cut in the archive too
 _STAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
 # A line's timestamp and the space after it; more than this before a space is not one.
 _STAMP_MAX = 40
@@ -51,9 +58,14 @@ def since_time(stamp: Stamp) -> str:
 class LogReader:
     """One container's log: fed the bytes of successive reads, keeps the counted tail."""
 
-    def __init__(self, tail_lines: int) -> None:
+    def __init__(self, tail_lines: int, archive_from: int | None = None) -> None:
         self.tail_lines = tail_lines
         self.total = 0
+        self.archive_from = archive_from  # None: no archive
+        self._piece = bytearray()
+        self._piece_first = archive_from or 0
+        self._piece_lines = 0
+        self._line_max = LINE_MAX_BYTES if archive_from is None else ARCHIVE_LINE_MAX_BYTES
         self._kept: deque[tuple[bytes, bool]] = deque()  # (line, was cut)
         self._kept_bytes = 0
         self.last_stamp: Stamp | None = None  # of the last line counted
@@ -95,7 +107,8 @@ class LogReader:
                 self._buffer.clear()
                 self._overflow = False
             else:
-                line, cut = piece, len(piece) > LINE_MAX_BYTES + _STAMP_MAX
+                line, cut = piece, len(piece) > self._line_max + _STAMP_MAX
+                line = line[: self._line_max + _STAMP_MAX]
             self._line(line, cut)
             start = end + 1
 
@@ -141,7 +154,7 @@ class LogReader:
 
     def _hold(self, piece: bytes) -> None:
         """Buffers the start of a line, never more than a cut line needs."""
-        room = LINE_MAX_BYTES + _STAMP_MAX - len(self._buffer)
+        room = self._line_max + _STAMP_MAX - len(self._buffer)
         if len(piece) > room:
             self._overflow = True
             piece = piece[: max(0, room)]
@@ -162,9 +175,13 @@ class LogReader:
         self._fed = True  # a held line comes again with the lines after it
         if self._pending:
             self._count(*self._pending)
-        self._pending = (raw_stamp, text[:LINE_MAX_BYTES], cut or len(text) > LINE_MAX_BYTES)
+        self._pending = (raw_stamp, text[: self._line_max], cut or len(text) > self._line_max)
 
     def _count(self, raw_stamp: bytes, text: bytes, cut: bool) -> None:
+        if self.archive_from is not None and self.total >= self.archive_from:
+            self._archive(text)
+        if len(text) > LINE_MAX_BYTES:
+            text, cut = text[:LINE_MAX_BYTES], True
         self.total += 1
         if raw_stamp == self._last_raw_stamp:
             self._at_last_stamp += 1
@@ -179,6 +196,34 @@ class LogReader:
         ):
             dropped, _ = self._kept.popleft()
             self._kept_bytes -= len(dropped) + 1
+
+    # --- the archive ----------------------------------------------------------------
+
+    def _archive(self, text: bytes) -> None:
+        line = text.decode("utf-8", errors="replace").rstrip("\r")
+        self._piece += line.encode()
+        self._piece += b"\n"
+        self._piece_lines += 1
+
+    def archive_after(self, line: int) -> None:
+        """Gathers lines for the archive from number `line` on (those before it are
+        archived already). Before the first read only."""
+        self.archive_from = self._piece_first = line
+        self._line_max = ARCHIVE_LINE_MAX_BYTES
+
+    def piece_ready(self) -> bool:
+        return len(self._piece) >= PIECE_BYTES
+
+    def take_piece(self) -> tuple[int, int, bytes] | None:
+        """The lines gathered for the archive since the last piece, as (number of the
+        first, how many, their bytes); None when there are none."""
+        if not self._piece_lines:
+            return None
+        piece = (self._piece_first, self._piece_lines, bytes(self._piece))
+        self._piece_first += self._piece_lines
+        self._piece.clear()
+        self._piece_lines = 0
+        return piece
 
 
 def _cut(text: str, max_bytes: int) -> str:

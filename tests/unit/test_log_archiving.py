@@ -1,0 +1,113 @@
+"""LogTails with a log archive, on fakes of our API layer, clock and archive: every line
+counted is archived once, a restarted operator resumes where the archive ends, a refusal
+is in the status and never holds the run, and a deleted run's archive goes."""
+
+from __future__ import annotations
+
+from jobline.archive import ArchiveError, Piece
+from jobline.controller.logs import LogTails
+from tests.unit.fakes import START, FakeClock, FakeKube
+
+POD = {
+    "metadata": {"uid": "pod-1", "name": "run-1-abc", "namespace": "data"},
+    "spec": {"containers": [{"name": "main"}]},
+}
+
+
+class FakeArchive:
+    """`Archive`'s calls over a dict of pieces; `refuse` makes every write fail."""
+
+    def __init__(self) -> None:
+        self.pieces_of: dict[tuple[str, str], list[tuple[Piece, bytes]]] = {}
+        self.refuse: str | None = None
+
+    def location(self, namespace: str, run_uid: str) -> str:
+        return f"s3://logs/{namespace}/{run_uid}/"
+
+    def pieces(self, namespace: str, run_uid: str) -> list[Piece]:
+        return [p for p, _ in self.pieces_of.get((namespace, run_uid), [])]
+
+    def put(self, namespace: str, run_uid: str, first: int, lines: int, data: bytes) -> Piece:
+        if self.refuse:
+            raise ArchiveError(self.refuse)
+        piece = Piece(first, lines, len(data), f"{first}-{first + lines}")
+        self.pieces_of.setdefault((namespace, run_uid), []).append((piece, data))
+        return piece
+
+    def delete_run(self, namespace: str, run_uid: str) -> int:
+        return len(self.pieces_of.pop((namespace, run_uid), []))
+
+    def text(self, run_uid: str) -> bytes:
+        return b"".join(data for _, data in self.pieces_of.get(("data", run_uid), []))
+
+
+def tails(archive: FakeArchive) -> tuple[LogTails, FakeKube]:
+    clock = FakeClock()
+    kube = FakeKube(clock)
+    logs = LogTails(kube, lambda uid: None, clock, archive)  # type: ignore[arg-type]
+    return logs, kube
+
+
+def lines(first: int, end: int) -> list[bytes]:
+    return [b"line %d" % i for i in range(first, end)]
+
+
+def test_every_line_is_archived_once_and_the_status_says_how_much() -> None:
+    archive = FakeArchive()
+    logs, kube = tails(archive)
+    kube.log_lines["run-1-abc"] = lines(0, 50)
+    logs.request("run-1", POD, 10, final=True, at_once=True)
+    logs.read("run-1")
+    assert archive.text("run-1") == b"".join(line + b"\n" for line in lines(0, 50))
+    found = logs.unwritten_tail("run-1")
+    assert found is not None and found[0].archive is not None
+    assert (found[0].archive.location, found[0].archive.lines) == ("s3://logs/data/run-1/", 50)
+    assert logs.done_for("run-1") == "pod-1"
+
+
+def test_a_restarted_operator_archives_from_where_the_archive_ends() -> None:
+    archive = FakeArchive()
+    archive.put("data", "run-1", 0, 30, b"".join(line + b"\n" for line in lines(0, 30)))
+    logs, kube = tails(archive)  # a new process: it reads the log from the start
+    kube.log_lines["run-1-abc"] = lines(0, 50)
+    logs.request("run-1", POD, 10, final=True, at_once=True)
+    logs.read("run-1")
+    assert archive.text("run-1") == b"".join(line + b"\n" for line in lines(0, 50))
+    assert [(p.first, p.end) for p in archive.pieces("data", "run-1")] == [(0, 30), (30, 50)]
+
+
+def test_a_refused_write_is_in_the_status_and_the_run_ends_all_the_same() -> None:
+    archive = FakeArchive()
+    archive.refuse = "the log archive refused the keys"
+    logs, kube = tails(archive)
+    kube.log_lines["run-1-abc"] = lines(0, 5)
+    logs.request("run-1", POD, 10, final=True, at_once=True)
+    logs.read("run-1")
+    found = logs.unwritten_tail("run-1")
+    assert found is not None and found[0].archive is not None
+    assert found[0].archive.error == "the log archive refused the keys (archived up to line 0)"
+    assert found[0].archive.error_time == START
+    assert found[0].lines == [line.decode() for line in lines(0, 5)]
+    assert logs.done_for("run-1") == "pod-1"  # the run's end does not wait on the store
+
+
+def test_a_pipeline_that_opted_out_archives_nothing() -> None:
+    archive = FakeArchive()
+    logs, kube = tails(archive)
+    kube.log_lines["run-1-abc"] = lines(0, 5)
+    logs.request("run-1", POD, 10, final=True, at_once=True, archive=False)
+    logs.read("run-1")
+    found = logs.unwritten_tail("run-1")
+    assert found is not None and found[0].archive is None
+    assert archive.pieces_of == {}
+
+
+def test_a_deleted_runs_archive_is_deleted_on_its_own_queue() -> None:
+    archive = FakeArchive()
+    archive.put("data", "run-1", 0, 1, b"one\n")
+    logs, _ = tails(archive)
+    logs.delete_archived("data", "run-1")
+    key = logs.deletions.get(block=False)
+    assert key == ("data", "run-1")
+    logs.process_deletion(key)
+    assert archive.pieces_of == {}
