@@ -27,7 +27,10 @@ if [[ -z "${KUBECONFIG:-}" ]]; then
   # shellcheck source=cluster/versions.env
   source "$repo/hack/cluster/versions.env"
   kubectl_bin="$cache/$CLUSTER_CACHE_KEY/bin/kubectl"
+  # The plane's log store: the operator archives every run's whole log there.
+  mapfile -t archive_env <"$("$repo/hack/cluster/cluster.sh" store-env)"
 else
+  archive_env=()
   say "using the cluster of KUBECONFIG=$KUBECONFIG"
   kubectl_bin="$(command -v kubectl || true)"
   [[ -n "$kubectl_bin" ]] || { echo "kubectl is needed on PATH" >&2; exit 1; }
@@ -42,7 +45,7 @@ if [[ -f "$operator_pid" ]] && kill -0 "$(cat "$operator_pid")" 2>/dev/null; the
   say "the operator is already running (pid $(cat "$operator_pid"))"
 else
   mkdir -p "$cache"
-  KUBECONFIG="$KUBECONFIG" nohup "$jobline" operator >>"$operator_log" 2>&1 &
+  env KUBECONFIG="$KUBECONFIG" "${archive_env[@]}" nohup "$jobline" operator >>"$operator_log" 2>&1 &
   echo $! >"$operator_pid"
   say "operator started (pid $!, log: $operator_log)"
 fi

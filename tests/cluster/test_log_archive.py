@@ -72,14 +72,15 @@ def test_a_runs_whole_log_is_archived_exactly_and_goes_with_the_run(
     jl: Jobline, log_store: LogStore
 ) -> None:
     # 200,000 numbered lines (1.3 MiB), more than a piece holds at a time in some reads.
-    jl.pipeline("long", {"sim.jobline.dev/log-lines": "200000"})
+    # The pod runs a few seconds: the local plane's helper writes its log meanwhile.
+    jl.pipeline("long", {"sim.jobline.dev/log-lines": "200000", "sim.jobline.dev/duration": "8s"})
     jl.pipeline(
         "opted-out", {"sim.jobline.dev/log": "kept in the status only"}, logs={"archive": False}
     )
     jl.start("long-1", "long")
     jl.start("short-1", "opted-out")
     done = jl.wait_done("long-1", timeout=120)
-    assert done["phase"] == "COMPLETE"
+    assert (done["phase"], done["logs"]["totalLines"]) == ("COMPLETE", 200_000)
     uid = jl.run("long-1")["metadata"]["uid"]
     archive = archive_of(log_store)
     expected = b"".join(b"line %d\n" % i for i in range(200_000))
