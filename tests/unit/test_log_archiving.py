@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from jobline.archive import ArchiveError, Piece
 from jobline.controller.logs import LogTails
+from jobline.core.logtail import LogReader
 from tests.unit.fakes import START, FakeClock, FakeKube
 
 POD = {
@@ -111,3 +112,19 @@ def test_a_deleted_runs_archive_is_deleted_on_its_own_queue() -> None:
     assert key == ("data", "run-1")
     logs.process_deletion(key)
     assert archive.pieces_of == {}
+
+
+def test_after_a_refusal_no_lines_pile_up_for_the_archive() -> None:
+    archive = FakeArchive()
+    archive.refuse = "cannot reach the log archive"
+    logs, kube = tails(archive)
+    kube.log_lines["run-1-abc"] = lines(0, 5)
+    logs.request("run-1", POD, 10, final=False, at_once=True)
+    logs.read("run-1")
+    kube.log_lines["run-1-abc"] = lines(0, 5000)  # a long log goes on
+    archive.refuse = None
+    logs.request("run-1", POD, 10, final=True, at_once=True)
+    logs.read("run-1")
+    reader: LogReader = logs._follows["run-1"].reader
+    assert (reader.total, reader.take_piece()) == (5000, None)
+    assert archive.pieces_of == {}  # archiving that pod stopped at the refusal

@@ -194,3 +194,13 @@ def test_without_an_archive_nothing_is_gathered() -> None:
     reader = LogReader(tail_lines=10)
     read(reader, stamped([b"one", b"two"]), 64, final=True)
     assert reader.take_piece() is None
+
+
+def test_a_reader_told_to_stop_archiving_gathers_nothing_more() -> None:
+    log = stamped([f"line {i}".encode() for i in range(100)])
+    reader = LogReader(tail_lines=10, archive_from=0)
+    read(reader, log[:50], 64, final=False)
+    reader.stop_archiving()  # the store refused: nothing piles up in memory
+    read(reader, log, 64, final=True)
+    assert reader.take_piece() is None
+    assert reader.tail(NOW).total_lines == 100

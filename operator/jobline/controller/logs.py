@@ -225,6 +225,7 @@ class LogTails:
 
     def _archive_failed(self, follow: _Follow, why: str) -> None:
         log.warning("cannot archive the log of pod %s: %s", follow.pod["metadata"]["name"], why)
+        follow.reader.stop_archiving()
         with self._lock:
             assert follow.archive is not None
             follow.archive.error, follow.archive.error_time = why, self.clock.now()

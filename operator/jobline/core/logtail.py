@@ -211,6 +211,13 @@ class LogReader:
         self.archive_from = self._piece_first = line
         self._line_max = ARCHIVE_LINE_MAX_BYTES
 
+    def stop_archiving(self) -> None:
+        """Gathers no more lines for the archive, and drops those gathered: the store
+        refused them, and a long log must not pile up in memory meanwhile."""
+        self.archive_from = None
+        self._piece.clear()
+        self._piece_lines = 0
+
     def piece_ready(self) -> bool:
         return len(self._piece) >= PIECE_BYTES
 
