@@ -1,15 +1,17 @@
 """The log archive: every line of a run's log, kept in an S3-compatible bucket so that it
 outlives the run's pod.
 
-A run's log is a series of objects, one per piece the operator read, each named by the
-number of its first line in the whole log:
+The log of a run's pod is a series of objects, one per piece the operator read, each
+named by the number of its first line in the pod's whole log (the `sequence` of the
+status and the Jobs API):
 
-    <prefix><namespace>/<run UID>/<first line>-<line after its last>.log
+    <prefix><namespace>/<run UID>/<pod>/<first line>-<line after its last>.log
 
 with both numbers in 12 digits, so that the names sort in line order and a listing
 alone says which piece holds line N. An object is written once and never appended to
-(S3 has no append). A run's pieces live under one
-prefix, so deleting a run's archive is one listing and one batch delete.
+(S3 has no append). Each attempt (pod) of a run has its own log, numbered from 0 as
+the status numbers it; all of a run's live under one prefix, so deleting a run's
+archive is one listing and one batch delete.
 
 The operator and the server read the same settings (`ArchiveSettings.from_env`); the
 keys come from the environment (a Secret the chart maps) or from the cloud's own
@@ -39,6 +41,8 @@ _KEYS_REFUSED = {
     "XAdminUserNotFound",
 }
 TIMEOUT = urllib3.Timeout(connect=5, read=30)
+# What a call to the store raises when it refuses or cannot be reached.
+_STORE_ERRORS = (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError)
 _PIECE = re.compile(r"(\d{12})-(\d{12})\.log")
 
 
@@ -70,6 +74,15 @@ class ArchiveSettings:
             region=env.get("JOBLINE_ARCHIVE_REGION") or None,
             ca_file=env.get("JOBLINE_ARCHIVE_CA_FILE") or None,
         )
+
+
+@dataclass(frozen=True)
+class PodLog:
+    """Which log: that of one pod of a run."""
+
+    namespace: str
+    run_uid: str
+    pod: str
 
 
 @dataclass(frozen=True)
@@ -110,24 +123,33 @@ class Archive:
             credentials=_credentials(env),
         )
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Archive | None:
+        """The archive the environment configures; None without one (no bucket)."""
+        settings = ArchiveSettings.from_env(env)
+        return cls(settings, env) if settings is not None else None
+
     def where(self) -> str:
         return f"s3://{self.settings.bucket}/{self.settings.prefix} at {self.settings.endpoint}"
 
-    def location(self, namespace: str, run_uid: str) -> str:
-        """Where a run's pieces are, as a person would look for them."""
-        return f"s3://{self.settings.bucket}/{self._run_prefix(namespace, run_uid)}"
+    def location(self, log: PodLog) -> str:
+        """Where a pod's pieces are, as a person would look for them."""
+        return f"s3://{self.settings.bucket}/{self._log_prefix(log)}"
 
     def _run_prefix(self, namespace: str, run_uid: str) -> str:
         return f"{self.settings.prefix}{namespace}/{run_uid}/"
 
-    def key(self, namespace: str, run_uid: str, first: int, end: int) -> str:
-        return f"{self._run_prefix(namespace, run_uid)}{first:012d}-{end:012d}.log"
+    def _log_prefix(self, log: PodLog) -> str:
+        return f"{self._run_prefix(log.namespace, log.run_uid)}{log.pod}/"
+
+    def key(self, log: PodLog, first: int, end: int) -> str:
+        return f"{self._log_prefix(log)}{first:012d}-{end:012d}.log"
 
     def check(self) -> None:
         """Raises ArchiveError unless the bucket exists and the keys may use it."""
         try:
             exists = self._client.bucket_exists(self.settings.bucket)
-        except (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+        except _STORE_ERRORS as e:
             raise self._error(e) from None
         if not exists:
             raise ArchiveError(
@@ -136,9 +158,9 @@ class Archive:
                 "(the chart's archive.bucket) to one that does"
             )
 
-    def put(self, namespace: str, run_uid: str, first: int, lines: int, data: bytes) -> Piece:
+    def put(self, log: PodLog, first: int, lines: int, data: bytes) -> Piece:
         """Writes one piece: `lines` lines starting at line `first`, each ending in \\n."""
-        key = self.key(namespace, run_uid, first, first + lines)
+        key = self.key(log, first, first + lines)
         try:
             self._client.put_object(
                 self.settings.bucket,
@@ -147,59 +169,62 @@ class Archive:
                 len(data),
                 content_type="text/plain; charset=utf-8",
             )
-        except (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+        except _STORE_ERRORS as e:
             raise self._error(e) from None
         return Piece(first, lines, len(data), key)
 
-    def pieces(self, namespace: str, run_uid: str) -> list[Piece]:
-        """The run's pieces in line order."""
+    def pieces(self, log: PodLog) -> list[Piece]:
+        """The log's pieces in line order."""
         found = []
         try:
-            for obj in self._client.list_objects(
-                self.settings.bucket, prefix=self._run_prefix(namespace, run_uid)
-            ):
+            prefix = self._log_prefix(log)
+            for obj in self._client.list_objects(self.settings.bucket, prefix=prefix):
                 key = obj.object_name or ""
                 span = _PIECE.fullmatch(key.rsplit("/", 1)[-1])
                 if span is not None:  # anything else under the prefix is not ours
                     first, end = int(span[1]), int(span[2])
                     found.append(Piece(first, end - first, obj.size or 0, key))
-        except (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+        except _STORE_ERRORS as e:
             raise self._error(e) from None
         found.sort(key=lambda p: p.first)
         return found
 
-    def read_from(self, namespace: str, run_uid: str, line: int) -> Iterator[bytes]:
-        """The archived lines from number `line` on, each with its \\n, read piece by
-        piece (never a whole log in memory)."""
-        for piece in self.pieces(namespace, run_uid):
+    def read_from(self, log: PodLog, line: int) -> Iterator[tuple[int, bytes]]:
+        """The archived lines from number `line` on, numbered, each with its \\n, read
+        piece by piece (never a whole log in memory). Lines no piece holds (the kubelet
+        rotated them away unread) are skipped: the numbers say where."""
+        for piece in self.pieces(log):
             if piece.end <= line:
                 continue
-            skip = max(0, line - piece.first)
+            number = piece.first
             try:
                 response = self._client.get_object(self.settings.bucket, piece.key)
-            except (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+            except _STORE_ERRORS as e:
                 raise self._error(e) from None
             try:
                 for raw in _lines(response.stream(64 * 1024)):
-                    if skip:
-                        skip -= 1
-                        continue
-                    yield raw
+                    if number >= line:
+                        yield number, raw
+                    number += 1
+            except _STORE_ERRORS as e:
+                raise self._error(e) from None
             finally:
                 response.close()
                 response.release_conn()
 
     def delete_run(self, namespace: str, run_uid: str) -> int:
-        """Deletes the run's pieces; how many there were."""
+        """Deletes the pieces of all the run's pods; how many there were."""
         try:
             keys = [
                 DeleteObject(o.object_name or "")
                 for o in self._client.list_objects(
-                    self.settings.bucket, prefix=self._run_prefix(namespace, run_uid)
+                    self.settings.bucket,
+                    prefix=self._run_prefix(namespace, run_uid),
+                    recursive=True,
                 )
             ]
             errors = list(self._client.remove_objects(self.settings.bucket, keys))
-        except (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+        except _STORE_ERRORS as e:
             raise self._error(e) from None
         if errors:
             raise ArchiveError(f"cannot delete {errors[0].name}: {errors[0].message}")
@@ -215,7 +240,7 @@ class Archive:
                     if run.is_dir:
                         parts = (run.object_name or "").rstrip("/").rsplit("/", 2)
                         yield parts[-2], parts[-1]
-        except (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+        except _STORE_ERRORS as e:
             raise self._error(e) from None
 
     def _error(self, error: Exception) -> ArchiveError:

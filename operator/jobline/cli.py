@@ -49,6 +49,17 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def log_archive() -> Any:
+    """The log archive the environment configures (JOBLINE_ARCHIVE_*, as the operator's),
+    for logs whose pods are gone; None without one."""
+    from jobline.archive import Archive, ArchiveError
+
+    try:
+        return Archive.from_env()
+    except ArchiveError as e:
+        raise click.ClickException(str(e)) from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jobline")
 @click.option("-n", "--namespace", help="Namespace of the runs (default: the context's).")
@@ -251,7 +262,11 @@ def server(
         list(index_namespaces) or None,
     )
     app = create_app(
-        identities, frozenset(hosts) if hosts is not None else None, max_followers, index
+        identities,
+        frozenset(hosts) if hosts is not None else None,
+        max_followers,
+        index,
+        log_archive(),
     )
     scheme = "https" if tls_cert else "http"
     shown = f"[{address}]" if ":" in address else address
@@ -429,15 +444,25 @@ def get(obj: Context, run: str, output: str, show_managed_fields: bool) -> None:
 @main.command()
 @click.argument("run")
 @click.option(
-    "--sequence", type=int, default=0, show_default=True, help="First line number to show (from 0)."
+    "--from",
+    "--sequence",
+    "sequence",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="First line number to show (from 0).",
 )
 @click.option("--follow", "-f", is_flag=True, help="Keep streaming until the run ends.")
 @click.option("-o", "--output", type=click.Choice(["text", "ndjson"]), default="text")
 @click.pass_obj
 @user_errors
 def logs(obj: Context, run: str, sequence: int, follow: bool, output: str) -> None:
-    """Print a run's log from line SEQUENCE: from its pod while the pod exists, else the
-    tail kept in the run's status."""
+    """Print a run's log from line --from: from its pod while the pod exists; once it is
+    gone, from the log archive and the tail kept in the run's status.
+
+    Reading the archive needs its settings in the environment, as the operator has them
+    (JOBLINE_ARCHIVE_ENDPOINT, JOBLINE_ARCHIVE_BUCKET, the store's keys in
+    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), and permission to get pods/log."""
     stream_logs(obj.runs(), run, sequence, follow, output == "ndjson")
 
 
@@ -453,11 +478,18 @@ def emit(number: int, line: str, ndjson: bool) -> None:
 def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool) -> None:
     from jobline.run_logs import read_log
 
-    log = read_log(runs, name, sequence, follow)
-    if log.gone_before is not None:
+    log = read_log(runs, name, sequence, follow, archive=log_archive())
+    if log.archived_at is not None and log.gone is not None:
         click.echo(
-            f"lines {sequence}-{log.gone_before - 1} are gone with the pod; showing the kept "
-            f"tail from line {log.gone_before}",
+            f"lines {log.gone[0]}-{log.gone[1] - 1} are in the log archive at "
+            f"{log.archived_at}; set JOBLINE_ARCHIVE_BUCKET (with the endpoint and keys) to "
+            f"read them here. Showing the kept tail from line {log.gone[1]}",
+            err=True,
+        )
+    elif log.gone is not None:
+        click.echo(
+            f"lines {log.gone[0]}-{log.gone[1] - 1} are gone with the pod; showing what is "
+            f"kept from line {log.gone[1]}",
             err=True,
         )
     for number, line in log.lines:

@@ -1,6 +1,10 @@
 """A run's log from any line, for the CLI and the Jobs API: from its pod while the pod
-exists (followed until the run ends, if asked), else from the tail kept in the run's
-status."""
+exists (followed until the run ends, if asked); once the pod is gone, from the log
+archive (when there is one) and the tail kept in the run's status.
+
+Who may read an archived log is who may read the pod's: the archive is read with the
+reader's own store settings, but only after the apiserver says the caller may get
+pods/log in the run's namespace (a SelfSubjectAccessReview made as the caller)."""
 
 from __future__ import annotations
 
@@ -12,8 +16,9 @@ from typing import Any
 
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
+from jobline.archive import Archive, ArchiveError, PodLog
 from jobline.models import TERMINAL_PHASES
-from jobline.runs_api import Runs
+from jobline.runs_api import Runs, UserError
 
 LOG_READY = frozenset({"RUNNING", *TERMINAL_PHASES})  # phases whose log can be followed
 STOP_CHECK_SECONDS = 5  # how soon a followed log notices that its reader has gone
@@ -26,41 +31,82 @@ def log_line_json(number: int, line: str) -> str:
 
 @dataclass
 class RunLog:
-    """A run's log from line `sequence` on, as numbered lines: from its pod while the pod
-    exists, else from the tail kept in the run's status. `gone_before` is set when lines
-    from `sequence` up to it are gone with the pod (the tail starts there)."""
+    """A run's log from line `sequence` on, as numbered lines. `gone` is set when the
+    lines from `gone[0]` up to before `gone[1]` are gone with the pod (neither archived
+    nor in the tail); `archived_at` when those lines are in a log archive this reader
+    has no settings for."""
 
     lines: Iterator[tuple[int, str]]
-    gone_before: int | None
+    gone: tuple[int, int] | None = None
+    archived_at: str | None = None
 
 
 def read_log(
-    runs: Runs, name: str, sequence: int, follow: bool, stop: threading.Event | None = None
+    runs: Runs,
+    name: str,
+    sequence: int,
+    follow: bool,
+    stop: threading.Event | None = None,
+    archive: Archive | None = None,
 ) -> RunLog:
-    """Opens the log (raising UserError for an unknown run). With `follow`, the lines
-    stream until the run ends, once its pod runs; setting `stop` (the reader has gone)
-    ends them within seconds."""
+    """Opens the log (raising UserError for an unknown run, or for an archived log the
+    caller may not read). With `follow`, the lines stream until the run ends, once its
+    pod runs; setting `stop` (the reader has gone) ends them within seconds."""
     run = runs.get(name)
     status = run.get("status") or {}
     if follow and status.get("phase") not in LOG_READY:
-        return RunLog(_once_running(runs, name, sequence, stop), None)
+        return RunLog(_once_running(runs, name, sequence, stop, archive))
     pod = status.get("podName")
     # Recorded once its Job exists; for a run from before it was, the apiserver reads the
     # pod's only (or default) container.
     container = status.get("mainContainer")
     stream = runs.pod_log(pod, container, follow) if pod else None
     if stream is None:
-        tail = status.get("logs") or {}
-        first, kept = tail.get("sequence", 0), tail.get("lines", [])
-        numbered = [(first + i, line) for i, line in enumerate(kept) if first + i >= sequence]
-        gone = first if sequence < first and kept else None
-        return RunLog(iter(numbered), gone)
-    lines = _from_pod(runs, name, str(pod), container, stream, sequence, follow, stop)
-    return RunLog(lines, None)
+        return _kept(runs, run, sequence, archive)
+    return RunLog(_from_pod(runs, name, str(pod), container, stream, sequence, follow, stop))
+
+
+def _kept(runs: Runs, run: dict[str, Any], sequence: int, archive: Archive | None) -> RunLog:
+    """The log of a run whose pod is gone: its archived lines, then its status tail's."""
+    status = run.get("status") or {}
+    tail = status.get("logs") or {}
+    first, kept = tail.get("sequence", 0), tail.get("lines", [])
+    archived = (tail.get("archive") or {}).get("lines", 0)
+    from_tail = [(first + i, line) for i, line in enumerate(kept) if first + i >= sequence]
+    if sequence >= first or not archived or sequence >= archived:
+        gone = (sequence, first) if sequence < first and kept else None
+        return RunLog(iter(from_tail), gone)
+    gone = (archived, first) if archived < first and kept else None
+    if archive is None:
+        return RunLog(iter(from_tail), (sequence, first), tail["archive"].get("location"))
+    name = run["metadata"]["name"]
+    if not runs.may("get", "pods", group="", subresource="log"):
+        raise UserError(
+            f"the pod of run {name!r} is gone and its log is archived: reading it needs "
+            f"permission to get pods/log in namespace {runs.namespace!r}",
+            403,
+            "Forbidden",
+        )
+    pod_log = PodLog(runs.namespace, run["metadata"]["uid"], str(status.get("podName")))
+    return RunLog(_archived(archive, pod_log, sequence, from_tail), gone)
+
+
+def _archived(
+    archive: Archive, pod_log: PodLog, sequence: int, from_tail: list[tuple[int, str]]
+) -> Iterator[tuple[int, str]]:
+    """The archived lines from `sequence`, then the tail's lines after them."""
+    last = sequence - 1
+    try:
+        for number, raw in archive.read_from(pod_log, sequence):
+            yield number, raw.rstrip(b"\n").decode("utf-8", errors="replace")
+            last = number
+    except ArchiveError as e:
+        raise UserError(str(e), 503, "ServiceUnavailable") from None
+    yield from ((n, line) for n, line in from_tail if n > last)
 
 
 def _once_running(
-    runs: Runs, name: str, sequence: int, stop: threading.Event | None
+    runs: Runs, name: str, sequence: int, stop: threading.Event | None, archive: Archive | None
 ) -> Iterator[tuple[int, str]]:
     """The followed log of a run whose pod does not run yet: nothing until it runs (or the
     run ends), then its lines. Ends at once if the run is deleted meanwhile."""
@@ -69,7 +115,7 @@ def _once_running(
         for run in runs.watch_run(name, timeout=STOP_CHECK_SECONDS):
             seen = True
             if (run.get("status") or {}).get("phase") in LOG_READY:
-                yield from read_log(runs, name, sequence, True, stop).lines
+                yield from read_log(runs, name, sequence, True, stop, archive).lines
                 return
         if not seen:
             return

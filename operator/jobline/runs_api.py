@@ -301,10 +301,12 @@ class Runs:
         )
         return str(review["status"]["userInfo"].get("username", ""))
 
-    def may(self, verb: str, plural: str) -> bool:
-        """Whether the caller may `verb` Jobline's `plural` in this namespace, as the
-        apiserver's authorizer answers it (a SelfSubjectAccessReview)."""
-        attributes = {"namespace": self.namespace, "verb": verb, "group": API_GROUP}
+    def may(self, verb: str, plural: str, group: str = API_GROUP, subresource: str = "") -> bool:
+        """Whether the caller may `verb` `plural` (Jobline's, unless `group` says) in this
+        namespace, as the apiserver's authorizer answers it (a SelfSubjectAccessReview)."""
+        attributes = {"namespace": self.namespace, "verb": verb, "group": group}
+        if subresource:
+            attributes["subresource"] = subresource
         review = self._call(
             "your permissions",
             self._request,

@@ -15,7 +15,7 @@ import requests
 from kubernetes import client
 
 from tests.cluster.jobline_fixtures import Operator, free_port
-from tests.conftest import Cluster, wait_for
+from tests.conftest import Cluster, find_log_store, wait_for
 
 READ_RUNS = [
     {"apiGroups": ["jobline.dev"], "resources": ["pipelines", "pipelinejobs"],
@@ -32,14 +32,21 @@ RUN_PIPELINES = [
 class Server:
     """`jobline server` on a free port of 127.0.0.1; `call` sends real HTTP to it."""
 
-    def __init__(self, kubeconfig: str, log_path: Path, credentials: str, *options: str) -> None:
+    def __init__(
+        self,
+        kubeconfig: str,
+        log_path: Path,
+        credentials: str,
+        *options: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         log = log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jobline.cli", "--kubeconfig", kubeconfig, "server",
              "--port", str(self.port), "--credentials", credentials, *options],
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -73,11 +80,12 @@ class Server:
             self.process.wait()
 
 
-def _server(
-    cluster: Cluster, operator: Operator, folder: Path, credentials: str
-) -> Iterator[Server]:
-    del operator  # started first: it installs the CRDs
-    server = Server(cluster.kubeconfig, folder / f"server-{credentials}.log", credentials)
+def _server(cluster: Cluster, _: Operator, folder: Path, credentials: str) -> Iterator[Server]:
+    # The operator starts first: it installs the CRDs. The server reads the log archive
+    # the operator writes, as the chart configures both.
+    store = find_log_store(cluster)
+    log_path = folder / f"server-{credentials}.log"
+    server = Server(cluster.kubeconfig, log_path, credentials, env=store.env if store else None)
     try:
         yield server
     finally:

@@ -1,17 +1,27 @@
-"""The log archive's store client (`jobline.archive`) against a real S3-compatible
-store: the Versity S3 gateway the local plane starts, or the store one names."""
+"""The log archive against a real S3-compatible store (the Versity S3 gateway the local
+plane starts, or the store one names): its client (`jobline.archive`), the operator
+writing every line of a run's log to it, and the Jobs API and the CLI reading it once the
+pod is gone, for callers who may read pods' logs."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
-from jobline.archive import Archive, ArchiveError, ArchiveSettings
-from tests.cluster.jobline_fixtures import Jobline
+from jobline.archive import Archive, ArchiveError, ArchiveSettings, PodLog
+from tests.cluster.jobline_fixtures import Jobline, Operator, eventually_gone
+from tests.cluster.server_fixtures import READ_RUNS, Server, caller_token
 from tests.conftest import LogStore, wait_for
+
+LINES = 200_000
 
 pytestmark = pytest.mark.cluster
 
@@ -30,24 +40,29 @@ def test_pieces_read_back_from_any_line_and_go_with_their_run(log_store: LogStor
     archive = archive_of(log_store, JOBLINE_ARCHIVE_PREFIX=f"test-{uuid.uuid4().hex[:8]}")
     archive.check()
     run, other = str(uuid.uuid4()), str(uuid.uuid4())
+    first_try, second_try = PodLog("data", run, "r-1-aaaaa"), PodLog("data", run, "r-1-bbbbb")
     # Pieces of uneven size, written out of order: the names keep line order.
     spans = [(0, 1000), (2500, 2501), (1000, 2500), (2501, 20000)]
     for first, end in spans:
-        archive.put("data", run, first, end - first, numbered(first, end))
-    archive.put("data", other, 0, 1, b"another run\n")
-    pieces = archive.pieces("data", run)
+        archive.put(second_try, first, end - first, numbered(first, end))
+    archive.put(first_try, 0, 1, b"the first attempt\n")
+    archive.put(PodLog("data", other, "o-1-ccccc"), 0, 1, b"another run\n")
+    pieces = archive.pieces(second_try)
     assert [(p.first, p.end) for p in pieces] == sorted(spans)
     assert sum(p.size for p in pieces) == len(numbered(0, 20000))
 
-    whole = b"".join(archive.read_from("data", run, 0))
+    whole = b"".join(line for _, line in archive.read_from(second_try, 0))
     assert hashlib.sha256(whole).hexdigest() == hashlib.sha256(numbered(0, 20000)).hexdigest()
-    assert b"".join(archive.read_from("data", run, 15000)) == numbered(15000, 20000)
-    assert b"".join(archive.read_from("data", run, 2500)) == numbered(2500, 20000)
-    assert list(archive.read_from("data", run, 20000)) == []
+    assert next(archive.read_from(second_try, 15000)) == (15000, b"line 15000\n")
+    assert b"".join(line for _, line in archive.read_from(second_try, 2500)) == numbered(
+        2500, 20000
+    )
+    assert list(archive.read_from(second_try, 20000)) == []
+    assert list(archive.read_from(first_try, 0)) == [(0, b"the first attempt\n")]
     assert sorted(archive.runs()) == sorted([("data", run), ("data", other)])
 
-    assert archive.delete_run("data", run) == len(spans)
-    assert archive.pieces("data", run) == []
+    assert archive.delete_run("data", run) == len(spans) + 1  # both attempts
+    assert archive.pieces(second_try) == archive.pieces(first_try) == []
     assert list(archive.runs()) == [("data", other)]
     archive.delete_run("data", other)
 
@@ -68,34 +83,123 @@ def test_a_store_that_is_not_there_is_named_in_the_error(log_store: LogStore) ->
         archive_of(log_store, JOBLINE_ARCHIVE_ENDPOINT="s3.example:9000")
 
 
-def test_a_runs_whole_log_is_archived_exactly_and_goes_with_the_run(
-    jl: Jobline, log_store: LogStore
+def long_log(jl: Jobline) -> bytes:
+    """A Pipeline `long` whose runs print 200,000 numbered lines (1.3 MiB) over a few
+    seconds (the local plane's helper writes the pod's log meanwhile), so that the
+    operator reads them in several reads; the lines it prints."""
+    jl.pipeline("long", {"sim.jobline.dev/log-lines": str(LINES), "sim.jobline.dev/duration": "8s"})
+    return b"".join(b"line %d\n" % i for i in range(LINES))
+
+
+def archived_run(jl: Jobline, archive: Archive, run: str, expected: bytes) -> PodLog:
+    """Waits for the run to end and checks that its archive holds exactly `expected`."""
+    done = jl.wait_done(run, timeout=120)
+    assert (done["phase"], done["logs"]["totalLines"]) == ("COMPLETE", LINES)
+    pod_log = PodLog(jl.namespace, jl.run(run)["metadata"]["uid"], done["podName"])
+    assert done["logs"]["archive"] == {
+        "location": archive.location(pod_log),
+        "lines": LINES,
+        "bytes": len(expected),
+    }
+    whole = b"".join(line for _, line in archive.read_from(pod_log, 0))
+    assert hashlib.sha256(whole).hexdigest() == hashlib.sha256(expected).hexdigest()
+    return pod_log
+
+
+def delete_pods(jl: Jobline, run: str) -> None:
+    jl.batch.delete_namespaced_job(run, jl.namespace, propagation_policy="Foreground")
+    eventually_gone("the run's pods", lambda: jl.pods(run))
+
+
+def cli_logs(jl: Jobline, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "jobline"), "--kubeconfig", jl.cluster.kubeconfig,
+         "-n", jl.namespace, "logs", *args],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **env},
+    )  # fmt: skip
+
+
+def test_a_whole_log_is_served_from_any_line_once_the_pod_is_gone(
+    jl: Jobline, log_store: LogStore, server: Server
 ) -> None:
-    # 200,000 numbered lines (1.3 MiB), more than a piece holds at a time in some reads.
-    # The pod runs a few seconds: the local plane's helper writes its log meanwhile.
-    jl.pipeline("long", {"sim.jobline.dev/log-lines": "200000", "sim.jobline.dev/duration": "8s"})
+    expected = long_log(jl)
     jl.pipeline(
         "opted-out", {"sim.jobline.dev/log": "kept in the status only"}, logs={"archive": False}
     )
     jl.start("long-1", "long")
     jl.start("short-1", "opted-out")
-    done = jl.wait_done("long-1", timeout=120)
-    assert (done["phase"], done["logs"]["totalLines"]) == ("COMPLETE", 200_000)
-    uid = jl.run("long-1")["metadata"]["uid"]
     archive = archive_of(log_store)
-    expected = b"".join(b"line %d\n" % i for i in range(200_000))
-    assert done["logs"]["archive"] == {
-        "location": archive.location(jl.namespace, uid),
-        "lines": 200_000,
-        "bytes": len(expected),
-    }
-    whole = b"".join(archive.read_from(jl.namespace, uid, 0))
-    assert hashlib.sha256(whole).hexdigest() == hashlib.sha256(expected).hexdigest()
-    assert next(archive.read_from(jl.namespace, uid, 150_000)) == b"line 150000\n"
+    pod_log = archived_run(jl, archive, "long-1", expected)
+    delete_pods(jl, "long-1")
+
+    reader = caller_token(jl.cluster, jl.namespace, "reader", READ_RUNS)
+    logs = f"/namespaces/{jl.namespace}/jobs/long-1/logs"
+    text = server.call("GET", logs, reader, params={"sequence": 150_000})
+    assert text.status_code == 200, text.text
+    assert "Jobline-Lines-Gone" not in text.headers
+    from_150000 = expected[expected.index(b"line 150000\n") :]
+    assert hashlib.sha256(text.content).hexdigest() == hashlib.sha256(from_150000).hexdigest()
+    ndjson = server.call(
+        "GET",
+        logs,
+        reader,
+        params={"sequence": 199_998},
+        headers={"Accept": "application/x-ndjson"},
+    )
+    assert [json.loads(line) for line in ndjson.text.splitlines()] == [
+        {"sequence": 199_998, "line": "line 199998"},
+        {"sequence": 199_999, "line": "line 199999"},
+    ]
+
+    # Who may read the run but not its pods' logs: the archive is refused, naming the
+    # permission; the tail kept in the run's status stays readable.
+    no_logs = [rule for rule in READ_RUNS if rule["apiGroups"] != [""]]
+    runs_only = caller_token(jl.cluster, jl.namespace, "runs-only", no_logs)
+    refused = server.call("GET", logs, runs_only, params={"sequence": 150_000})
+    assert refused.status_code == 403, refused.text
+    assert "pods/log" in refused.json()["message"]
+    tail = server.call("GET", logs, runs_only, params={"sequence": LINES - 3})
+    assert tail.text.splitlines() == [f"line {i}" for i in range(LINES - 3, LINES)]
+
+    # The CLI reads the archive with the same settings as the operator; without them it
+    # says where the lines are.
+    found = cli_logs(jl, log_store.env, "long-1", "--from", "199997")
+    assert (found.returncode, found.stdout.splitlines()) == (
+        0,
+        ["line 199997", "line 199998", "line 199999"],
+    ), found.stderr
+    no_settings = {k: "" for k in log_store.env}
+    found = cli_logs(jl, no_settings, "long-1", "--from", "100")
+    assert found.returncode == 0, found.stderr
+    assert f"are in the log archive at {archive.location(pod_log)}" in found.stderr
 
     short = jl.wait_done("short-1")
     assert "archive" not in short["logs"]
-    assert archive.pieces(jl.namespace, jl.run("short-1")["metadata"]["uid"]) == []
+    short_uid = jl.run("short-1")["metadata"]["uid"]
+    assert archive.pieces(PodLog(jl.namespace, short_uid, short["podName"])) == []
 
     jl.delete("long-1")
-    wait_for("the deleted run's archived log to go", lambda: not archive.pieces(jl.namespace, uid))
+    wait_for("the deleted run's archived log to go", lambda: not archive.pieces(pod_log))
+
+
+def test_an_operator_killed_mid_run_leaves_no_gap_and_no_duplicate(
+    jl: Jobline, log_store: LogStore, operator: Operator
+) -> None:
+    expected = long_log(jl)
+    archive = archive_of(log_store)
+    jl.start("long-2", "long")
+    uid = jl.run("long-2")["metadata"]["uid"]
+
+    def some_archived() -> bool:
+        pod = jl.status("long-2").get("podName")
+        return bool(pod and archive.pieces(PodLog(jl.namespace, uid, pod)))
+
+    try:
+        wait_for("a first piece of the log in the archive", some_archived, interval=0.1)
+        operator.kill()
+        operator.start()
+        pod_log = archived_run(jl, archive, "long-2", expected)
+    finally:
+        if operator.process is None:
+            operator.start()
+    assert len(archive.pieces(pod_log)) > 1  # archived by both operators

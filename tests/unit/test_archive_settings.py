@@ -3,7 +3,7 @@ tested against a real one in tests/cluster/test_log_archive.py)."""
 
 from __future__ import annotations
 
-from jobline.archive import Archive, ArchiveSettings, _lines
+from jobline.archive import Archive, ArchiveSettings, PodLog, _lines
 
 
 def test_no_bucket_means_no_archive() -> None:
@@ -25,10 +25,11 @@ def test_settings_from_the_environment() -> None:
 
 def test_piece_names_sort_in_line_order_and_say_their_lines() -> None:
     archive = Archive(ArchiveSettings("http://127.0.0.1:1", "logs", "p/"), {})
-    names = [archive.key("ns", "uid", first, end) for first, end in ((999, 1000), (0, 999))]
+    log = PodLog("ns", "uid", "pod")
+    names = [archive.key(log, first, end) for first, end in ((999, 1000), (0, 999))]
     assert names == [
-        "p/ns/uid/000000000999-000000001000.log",
-        "p/ns/uid/000000000000-000000000999.log",
+        "p/ns/uid/pod/000000000999-000000001000.log",
+        "p/ns/uid/pod/000000000000-000000000999.log",
     ]
     assert sorted(names)[0].endswith("000000000000-000000000999.log")
 

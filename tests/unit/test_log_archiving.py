@@ -4,7 +4,7 @@ is in the status and never holds the run, and a deleted run's archive goes."""
 
 from __future__ import annotations
 
-from jobline.archive import ArchiveError, Piece
+from jobline.archive import ArchiveError, Piece, PodLog
 from jobline.controller.logs import LogTails
 from jobline.core.logtail import LogReader
 from tests.unit.fakes import START, FakeClock, FakeKube
@@ -13,33 +13,35 @@ POD = {
     "metadata": {"uid": "pod-1", "name": "run-1-abc", "namespace": "data"},
     "spec": {"containers": [{"name": "main"}]},
 }
+POD_LOG = PodLog("data", "run-1", "run-1-abc")
 
 
 class FakeArchive:
     """`Archive`'s calls over a dict of pieces; `refuse` makes every write fail."""
 
     def __init__(self) -> None:
-        self.pieces_of: dict[tuple[str, str], list[tuple[Piece, bytes]]] = {}
+        self.pieces_of: dict[PodLog, list[tuple[Piece, bytes]]] = {}
         self.refuse: str | None = None
 
-    def location(self, namespace: str, run_uid: str) -> str:
-        return f"s3://logs/{namespace}/{run_uid}/"
+    def location(self, log: PodLog) -> str:
+        return f"s3://logs/{log.namespace}/{log.run_uid}/{log.pod}/"
 
-    def pieces(self, namespace: str, run_uid: str) -> list[Piece]:
-        return [p for p, _ in self.pieces_of.get((namespace, run_uid), [])]
+    def pieces(self, log: PodLog) -> list[Piece]:
+        return [p for p, _ in self.pieces_of.get(log, [])]
 
-    def put(self, namespace: str, run_uid: str, first: int, lines: int, data: bytes) -> Piece:
+    def put(self, log: PodLog, first: int, lines: int, data: bytes) -> Piece:
         if self.refuse:
             raise ArchiveError(self.refuse)
         piece = Piece(first, lines, len(data), f"{first}-{first + lines}")
-        self.pieces_of.setdefault((namespace, run_uid), []).append((piece, data))
+        self.pieces_of.setdefault(log, []).append((piece, data))
         return piece
 
     def delete_run(self, namespace: str, run_uid: str) -> int:
-        return len(self.pieces_of.pop((namespace, run_uid), []))
+        logs = [k for k in self.pieces_of if (k.namespace, k.run_uid) == (namespace, run_uid)]
+        return sum(len(self.pieces_of.pop(k)) for k in logs)
 
-    def text(self, run_uid: str) -> bytes:
-        return b"".join(data for _, data in self.pieces_of.get(("data", run_uid), []))
+    def text(self, log: PodLog = POD_LOG) -> bytes:
+        return b"".join(data for _, data in self.pieces_of.get(log, []))
 
 
 def tails(archive: FakeArchive) -> tuple[LogTails, FakeKube]:
@@ -59,22 +61,23 @@ def test_every_line_is_archived_once_and_the_status_says_how_much() -> None:
     kube.log_lines["run-1-abc"] = lines(0, 50)
     logs.request("run-1", POD, 10, final=True, at_once=True)
     logs.read("run-1")
-    assert archive.text("run-1") == b"".join(line + b"\n" for line in lines(0, 50))
+    assert archive.text() == b"".join(line + b"\n" for line in lines(0, 50))
     found = logs.unwritten_tail("run-1")
     assert found is not None and found[0].archive is not None
-    assert (found[0].archive.location, found[0].archive.lines) == ("s3://logs/data/run-1/", 50)
+    where = "s3://logs/data/run-1/run-1-abc/"
+    assert (found[0].archive.location, found[0].archive.lines) == (where, 50)
     assert logs.done_for("run-1") == "pod-1"
 
 
 def test_a_restarted_operator_archives_from_where_the_archive_ends() -> None:
     archive = FakeArchive()
-    archive.put("data", "run-1", 0, 30, b"".join(line + b"\n" for line in lines(0, 30)))
+    archive.put(POD_LOG, 0, 30, b"".join(line + b"\n" for line in lines(0, 30)))
     logs, kube = tails(archive)  # a new process: it reads the log from the start
     kube.log_lines["run-1-abc"] = lines(0, 50)
     logs.request("run-1", POD, 10, final=True, at_once=True)
     logs.read("run-1")
-    assert archive.text("run-1") == b"".join(line + b"\n" for line in lines(0, 50))
-    assert [(p.first, p.end) for p in archive.pieces("data", "run-1")] == [(0, 30), (30, 50)]
+    assert archive.text() == b"".join(line + b"\n" for line in lines(0, 50))
+    assert [(p.first, p.end) for p in archive.pieces(POD_LOG)] == [(0, 30), (30, 50)]
 
 
 def test_a_refused_write_is_in_the_status_and_the_run_ends_all_the_same() -> None:
@@ -105,7 +108,7 @@ def test_a_pipeline_that_opted_out_archives_nothing() -> None:
 
 def test_a_deleted_runs_archive_is_deleted_on_its_own_queue() -> None:
     archive = FakeArchive()
-    archive.put("data", "run-1", 0, 1, b"one\n")
+    archive.put(POD_LOG, 0, 1, b"one\n")
     logs, _ = tails(archive)
     logs.delete_archived("data", "run-1")
     key = logs.deletions.get(block=False)

@@ -170,7 +170,8 @@ def test_the_archive_gets_every_line_once_across_reads_and_whole(chunk: int) -> 
     long = "x" * (3 * LINE_MAX_BYTES)
     texts = [f"line {i}".encode() for i in range(10)] + [long.encode(), b"bad \xff byte"]
     log = stamped(texts)
-    reader = LogReader(tail_lines=3, archive_from=0)
+    reader = LogReader(tail_lines=3)
+    reader.archive_after(0)
     read(reader, log[:6], chunk, final=False)  # the 6th line may be torn: held back
     first, data = archived(reader)
     assert (first, data) == (0, b"".join(b"line %d\n" % i for i in range(5)))
@@ -184,7 +185,8 @@ def test_the_archive_gets_every_line_once_across_reads_and_whole(chunk: int) -> 
 
 def test_the_archive_starts_where_an_earlier_operator_left_it() -> None:
     log = stamped([f"line {i}".encode() for i in range(100)])
-    reader = LogReader(tail_lines=10, archive_from=60)  # lines 0-59 archived before a restart
+    reader = LogReader(tail_lines=10)  # lines 0-59 archived before a restart
+    reader.archive_after(60)
     read(reader, log, 64, final=True)
     assert archived(reader) == (60, b"".join(b"line %d\n" % i for i in range(60, 100)))
     assert reader.tail(NOW).total_lines == 100
@@ -198,7 +200,8 @@ def test_without_an_archive_nothing_is_gathered() -> None:
 
 def test_a_reader_told_to_stop_archiving_gathers_nothing_more() -> None:
     log = stamped([f"line {i}".encode() for i in range(100)])
-    reader = LogReader(tail_lines=10, archive_from=0)
+    reader = LogReader(tail_lines=10)
+    reader.archive_after(0)
     read(reader, log[:50], 64, final=False)
     reader.stop_archiving()  # the store refused: nothing piles up in memory
     read(reader, log, 64, final=True)

@@ -17,7 +17,7 @@ import kopf
 from kubernetes import client, config
 
 from jobline import __version__
-from jobline.archive import Archive, ArchiveError, ArchiveSettings
+from jobline.archive import Archive, ArchiveError
 from jobline.controller import health
 from jobline.controller.kube import Kube
 from jobline.controller.leader import LeaderElection
@@ -78,10 +78,9 @@ def log_archive() -> Archive | None:
     a bucket that does not exist or keys the store refuses are said here, in one line;
     the operator runs on, each run's status saying what was not archived."""
     try:
-        settings = ArchiveSettings.from_env()
-        if settings is None:
+        archive = Archive.from_env()
+        if archive is None:
             return None
-        archive = Archive(settings)
     except ArchiveError as e:
         log.error("no log archive: %s", e)
         return None

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from kubernetes.client.exceptions import ApiException
 
 from jobline.apiclient import error_message
-from jobline.archive import Archive, ArchiveError
+from jobline.archive import Archive, ArchiveError, PodLog
 from jobline.controller.cache import Obj
 from jobline.controller.kube import Kube
 from jobline.controller.workqueue import WorkQueue, failure_logger
@@ -67,6 +67,10 @@ class _Follow:
     @property
     def pod_uid(self) -> str:
         return str(self.pod["metadata"].get("uid", ""))
+
+    def pod_log(self, run_uid: str) -> PodLog:
+        meta = self.pod["metadata"]
+        return PodLog(meta["namespace"], run_uid, meta["name"])
 
 
 class LogTails:
@@ -125,8 +129,7 @@ class LogTails:
             if follow is None or follow.pod_uid != pod["metadata"].get("uid", ""):
                 follow = _Follow(pod, LogReader(tail_lines), self.clock.monotonic())
                 if archive and self.archive is not None:
-                    namespace = pod["metadata"]["namespace"]
-                    where = self.archive.location(namespace, run_uid)
+                    where = self.archive.location(follow.pod_log(run_uid))
                     follow.archive = LogArchive(location=where)
                 self._follows[run_uid] = follow
             if follow.final:
@@ -192,9 +195,8 @@ class LogTails:
             return False
         if follow.archive_resumed:
             return True
-        namespace = follow.pod["metadata"]["namespace"]
         try:
-            pieces = self.archive.pieces(namespace, run_uid)
+            pieces = self.archive.pieces(follow.pod_log(run_uid))
         except ArchiveError as e:
             self._archive_failed(follow, str(e))
             return False
@@ -212,7 +214,7 @@ class LogTails:
             return True
         first, lines, data = piece
         try:
-            self.archive.put(follow.pod["metadata"]["namespace"], run_uid, first, lines, data)
+            self.archive.put(follow.pod_log(run_uid), first, lines, data)
         except ArchiveError as e:
             self._archive_failed(follow, f"{e} (archived up to line {first})")
             return False

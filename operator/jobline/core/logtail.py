@@ -14,7 +14,7 @@ file (by default at 10 MiB) between two reads, the lines in the rotated file tha
 were not read yet are never counted, and `sequence` numbers continue from the
 lines that were.
 
-With `archive_from` set, the reader also gathers every counted line from that
+Told `archive_after(N)`, the reader also gathers every counted line from that
 number on, whole (up to `ARCHIVE_LINE_MAX_BYTES`) and with the tail's UTF-8
 replacement, into pieces of about `PIECE_BYTES` for the log archive
 (`take_piece`); it never holds more than a piece and two lines of them.
@@ -58,14 +58,14 @@ def since_time(stamp: Stamp) -> str:
 class LogReader:
     """One container's log: fed the bytes of successive reads, keeps the counted tail."""
 
-    def __init__(self, tail_lines: int, archive_from: int | None = None) -> None:
+    def __init__(self, tail_lines: int) -> None:
         self.tail_lines = tail_lines
         self.total = 0
-        self.archive_from = archive_from  # None: no archive
+        self.archive_from: int | None = None  # None: no archive
         self._piece = bytearray()
-        self._piece_first = archive_from or 0
+        self._piece_first = 0
         self._piece_lines = 0
-        self._line_max = LINE_MAX_BYTES if archive_from is None else ARCHIVE_LINE_MAX_BYTES
+        self._line_max = LINE_MAX_BYTES
         self._kept: deque[tuple[bytes, bool]] = deque()  # (line, was cut)
         self._kept_bytes = 0
         self.last_stamp: Stamp | None = None  # of the last line counted
@@ -133,7 +133,7 @@ class LogReader:
     def tail(self, now: dt.datetime) -> LogTail:
         texts, cut = [], False
         for raw, was_cut in self._kept:
-            text = raw.decode("utf-8", errors="replace").rstrip("\r")
+            text = line_text(raw)
             if was_cut or len(text.encode()) > LINE_MAX_BYTES:
                 text = _cut(text, LINE_MAX_BYTES - len(TRUNCATION_MARK)) + TRUNCATION_MARK
                 cut = True
@@ -200,8 +200,7 @@ class LogReader:
     # --- the archive ----------------------------------------------------------------
 
     def _archive(self, text: bytes) -> None:
-        line = text.decode("utf-8", errors="replace").rstrip("\r")
-        self._piece += line.encode()
+        self._piece += line_text(text).encode()
         self._piece += b"\n"
         self._piece_lines += 1
 
@@ -231,6 +230,11 @@ class LogReader:
         self._piece.clear()
         self._piece_lines = 0
         return piece
+
+
+def line_text(raw: bytes) -> str:
+    """A line as the status and the archive keep it: bad UTF-8 replaced, no \\r."""
+    return raw.decode("utf-8", errors="replace").rstrip("\r")
 
 
 def _cut(text: str, max_bytes: int) -> str:

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from jobline import __version__
+from jobline.archive import Archive
 from jobline.runs_api import UserError
 from jobline.server.followers import Followers
 from jobline.server.identity import Identities
@@ -39,10 +40,12 @@ def create_app(
     allowed_hosts: frozenset[str] | None,
     max_followers: int,
     run_index: RunIndex | None = None,
+    archive: Archive | None = None,
 ) -> FastAPI:
     """The server. With `allowed_hosts`, a request naming another Host is refused (see
     security.py). At most `max_followers` logs are followed at once. Without `run_index`,
-    runs are listed from the apiserver on each request."""
+    runs are listed from the apiserver on each request. With `archive`, the logs of runs
+    whose pods are gone are read from it, for callers who may read pods' logs."""
     index = run_index or RunIndex(None)
 
     @asynccontextmanager
@@ -63,6 +66,7 @@ def create_app(
     app.state.identities = identities
     app.state.run_index = index
     app.state.followers = Followers(max_followers)
+    app.state.archive = archive
 
     @app.middleware("http")
     async def guard(

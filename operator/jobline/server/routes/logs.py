@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from jobline.archive import Archive
 from jobline.run_logs import RunLog, log_line_json, read_log
 from jobline.runs_api import Runs
 from jobline.server.followers import FollowedLog, Followers
@@ -40,17 +41,21 @@ async def logs(
     follow: bool = Query(False, description="Stream until the run ends."),
     accept: str | None = Header(None),
 ) -> Response:
-    """The run's log from line `sequence`: from its pod while the pod exists, else from
-    the tail kept in its status. As text (default) or NDJSON (`Accept:
-    application/x-ndjson`), one `{"sequence", "line"}` per line."""
+    """The run's log from line `sequence`: from its pod while the pod exists; once it is
+    gone, from the log archive (for callers who may get pods/log) and the tail kept in
+    its status. As text (default) or NDJSON (`Accept: application/x-ndjson`), one
+    `{"sequence", "line"}` per line."""
     media = next((t for t in NDJSON_TYPES if t in (accept or "")), "text/plain")
     encode = _ndjson if media != "text/plain" else _text
     media_type = media if media != "text/plain" else "text/plain; charset=utf-8"
     if follow:
         followers: Followers = request.app.state.followers
-        return await _follow(followers, caller, name, sequence, encode, media_type)
-    run_log = await run_in_threadpool(read_log, caller, name, sequence, False)
-    headers = _gone(sequence, run_log)
+        return await _follow(
+            followers, caller, name, sequence, encode, media_type, request.app.state.archive
+        )
+    archive = request.app.state.archive
+    run_log = await run_in_threadpool(read_log, caller, name, sequence, False, None, archive)
+    headers = _gone(run_log)
     first = await run_in_threadpool(next, run_log.lines, None)
     if first is None:
         return Response(status_code=204, headers=headers)
@@ -67,6 +72,7 @@ async def _follow(
     sequence: int,
     encode: Callable[[int, str], bytes],
     media_type: str,
+    archive: Archive | None,
 ) -> Response:
     if not followers.admit():
         return problem(
@@ -80,7 +86,7 @@ async def _follow(
     stop = threading.Event()
     try:
         run_log = await anyio.to_thread.run_sync(
-            read_log, caller, name, sequence, True, stop, limiter=followers.threads
+            read_log, caller, name, sequence, True, stop, archive, limiter=followers.threads
         )
     except BaseException:
         followers.release(stop)
@@ -91,15 +97,15 @@ async def _follow(
         followers,
         stop,
         media_type=media_type,
-        headers=_gone(sequence, run_log),
+        headers=_gone(run_log),
     )
 
 
-def _gone(sequence: int, run_log: RunLog) -> dict[str, str]:
-    """The header that says which lines from `sequence` are gone with the pod."""
-    if run_log.gone_before is None:
+def _gone(run_log: RunLog) -> dict[str, str]:
+    """The header that says which lines asked for are gone with the pod."""
+    if run_log.gone is None:
         return {}
-    return {"Jobline-Lines-Gone": f"{sequence}-{run_log.gone_before - 1}"}
+    return {"Jobline-Lines-Gone": f"{run_log.gone[0]}-{run_log.gone[1] - 1}"}
 
 
 def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:

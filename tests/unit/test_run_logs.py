@@ -1,0 +1,123 @@
+"""Which lines a reader gets of a run whose pod is gone (`jobline.run_logs`), on fakes of
+the client and the archive: the archived lines then the status tail's, the lines lost
+said as a range, and the archive only for callers who may get pods/log. Against a real
+apiserver and store: tests/cluster/test_log_archive.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from jobline.archive import ArchiveError, PodLog
+from jobline.run_logs import read_log
+from jobline.runs_api import UserError
+
+POD_LOG = PodLog("data", "uid-1", "etl-1-abcde")
+
+
+class FakeRuns:
+    """`Runs` as read_log calls it: a run whose pod is gone."""
+
+    namespace = "data"
+
+    def __init__(self, tail_first: int, tail_end: int, archived: int, may_read: bool) -> None:
+        self.may_read = may_read
+        self.asked: list[tuple[str, str, str, str]] = []
+        logs: dict[str, Any] = {
+            "sequence": tail_first,
+            "lines": [f"line {i}" for i in range(tail_first, tail_end)],
+            "totalLines": tail_end,
+        }
+        if archived:
+            logs["archive"] = {"location": "s3://logs/data/uid-1/etl-1-abcde/", "lines": archived}
+        self.run = {
+            "metadata": {"name": "etl-1", "uid": "uid-1"},
+            "status": {"phase": "COMPLETE", "podName": "etl-1-abcde", "logs": logs},
+        }
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.run
+
+    def pod_log(self, pod: str, container: str | None, follow: bool) -> None:
+        return None  # the pod is gone
+
+    def may(
+        self, verb: str, plural: str, group: str = "jobline.dev", subresource: str = ""
+    ) -> bool:
+        self.asked.append((verb, plural, group, subresource))
+        return self.may_read
+
+
+class FakeArchive:
+    def __init__(self, end: int, error: str | None = None) -> None:
+        self.end = end
+        self.error = error
+
+    def read_from(self, log: PodLog, line: int) -> Iterator[tuple[int, bytes]]:
+        assert log == POD_LOG
+        if self.error:
+            raise ArchiveError(self.error)
+        for number in range(line, self.end):
+            yield number, b"line %d\n" % number
+
+
+def numbers(runs: FakeRuns, archive: FakeArchive | None, sequence: int) -> list[int]:
+    found = read_log(runs, "etl-1", sequence, False, archive=archive)  # type: ignore[arg-type]
+    return [n for n, line in found.lines if line == f"line {n}"]
+
+
+def test_archived_lines_then_the_tail_after_them() -> None:
+    runs = FakeRuns(tail_first=90, tail_end=100, archived=95, may_read=True)
+    found = read_log(runs, "etl-1", 10, False, archive=FakeArchive(95))  # type: ignore[arg-type]
+    assert ([n for n, _ in found.lines], found.gone) == (list(range(10, 100)), None)
+    assert runs.asked == [("get", "pods", "", "log")]
+
+
+def test_lines_neither_archived_nor_in_the_tail_are_said_gone() -> None:
+    # The store refused after line 50: 50-89 are gone; the archive serves 0-49.
+    runs = FakeRuns(tail_first=90, tail_end=100, archived=50, may_read=True)
+    found = read_log(runs, "etl-1", 0, False, archive=FakeArchive(50))  # type: ignore[arg-type]
+    assert found.gone == (50, 90)
+    assert [n for n, _ in found.lines] == [*range(50), *range(90, 100)]
+
+
+def test_the_tail_alone_needs_no_permission_for_pods_log() -> None:
+    runs = FakeRuns(tail_first=90, tail_end=100, archived=100, may_read=False)
+    assert numbers(runs, FakeArchive(100), 95) == list(range(95, 100))
+    assert runs.asked == []
+
+
+def test_the_archive_is_refused_to_who_may_not_get_pods_log() -> None:
+    runs = FakeRuns(tail_first=90, tail_end=100, archived=100, may_read=False)
+    with pytest.raises(UserError, match="permission to get pods/log in namespace 'data'") as e:
+        read_log(runs, "etl-1", 0, False, archive=FakeArchive(100))  # type: ignore[arg-type]
+    assert (e.value.status, e.value.reason) == (403, "Forbidden")
+
+
+def test_without_archive_settings_the_reader_is_told_where_the_lines_are() -> None:
+    runs = FakeRuns(tail_first=90, tail_end=100, archived=100, may_read=True)
+    found = read_log(runs, "etl-1", 5, False, archive=None)  # type: ignore[arg-type]
+    assert (found.gone, found.archived_at) == ((5, 90), "s3://logs/data/uid-1/etl-1-abcde/")
+    assert [n for n, _ in found.lines] == list(range(90, 100))
+
+
+def test_a_store_that_fails_is_a_503_naming_it() -> None:
+    runs = FakeRuns(tail_first=90, tail_end=100, archived=100, may_read=True)
+    found = read_log(
+        runs,  # type: ignore[arg-type]
+        "etl-1",
+        0,
+        False,
+        archive=FakeArchive(100, "cannot reach the log archive at http://s3.example"),  # type: ignore[arg-type]
+    )
+    with pytest.raises(UserError, match="cannot reach the log archive") as e:
+        next(found.lines)
+    assert e.value.status == 503
+
+
+def test_a_run_never_archived_keeps_todays_answer() -> None:
+    runs = FakeRuns(tail_first=90, tail_end=100, archived=0, may_read=True)
+    found = read_log(runs, "etl-1", 5, False, archive=FakeArchive(0))  # type: ignore[arg-type]
+    assert (found.gone, [n for n, _ in found.lines]) == ((5, 90), list(range(90, 100)))
