@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from jobline.archive import Archive, ArchiveError, ArchiveSettings, PodLog
+from jobline.models import API_GROUP, API_VERSION
 from tests.cluster.jobline_fixtures import Jobline, Operator, eventually_gone
 from tests.cluster.server_fixtures import READ_RUNS, Server, caller_token
 from tests.conftest import LogStore, wait_for
@@ -203,3 +204,37 @@ def test_an_operator_killed_mid_run_leaves_no_gap_and_no_duplicate(
         if operator.process is None:
             operator.start()
     assert len(archive.pieces(pod_log)) > 1  # archived by both operators
+
+
+def test_pruned_deleted_and_orphaned_runs_leave_nothing_in_the_bucket(
+    jl: Jobline, log_store: LogStore, operator: Operator
+) -> None:
+    archive = archive_of(log_store)
+    jl.pipeline("pruned", {"sim.jobline.dev/log-lines": "10"}, history={"successfulRuns": 1})
+    jl.pipeline("deleted", {"sim.jobline.dev/log-lines": "10"})
+    for run, pipeline in [("pruned-0", "pruned"), ("pruned-1", "pruned"), ("pruned-2", "pruned"),
+                          ("deleted-1", "deleted"), ("deleted-2", "deleted")]:  # fmt: skip
+        jl.start(run, pipeline)
+        jl.wait_done(run)
+    uids = {run: jl.run(run)["metadata"]["uid"] for run in ("pruned-2", "deleted-1", "deleted-2")}
+
+    def in_bucket() -> set[str]:
+        return {uid for namespace, uid in archive.runs() if namespace == jl.namespace}
+
+    # History pruning deleted pruned-0 and pruned-1: their logs went with them.
+    wait_for("the pruned runs' logs to go", lambda: in_bucket() == set(uids.values()))
+
+    operator.stop()  # deleted while no operator runs: cleaned up when one starts
+    try:
+        jl.delete("deleted-1")
+        eventually_gone("the run", lambda: jl.run("deleted-1"))
+        assert uids["deleted-1"] in in_bucket()
+    finally:
+        operator.start()
+    wait_for("the orphaned log to go", lambda: uids["deleted-1"] not in in_bucket())
+
+    # The Pipeline's deletion deletes its runs (they are its dependents), and their logs.
+    jl.custom.delete_namespaced_custom_object(
+        API_GROUP, API_VERSION, jl.namespace, "pipelines", "deleted"
+    )
+    wait_for("the deleted Pipeline's run logs to go", lambda: in_bucket() == {uids["pruned-2"]})

@@ -40,6 +40,9 @@ class FakeArchive:
         logs = [k for k in self.pieces_of if (k.namespace, k.run_uid) == (namespace, run_uid)]
         return sum(len(self.pieces_of.pop(k)) for k in logs)
 
+    def runs(self) -> list[tuple[str, str]]:
+        return sorted({(k.namespace, k.run_uid) for k in self.pieces_of})
+
     def text(self, log: PodLog = POD_LOG) -> bytes:
         return b"".join(data for _, data in self.pieces_of.get(log, []))
 
@@ -131,3 +134,16 @@ def test_after_a_refusal_no_lines_pile_up_for_the_archive() -> None:
     reader: LogReader = logs._follows["run-1"].reader
     assert (reader.total, reader.take_piece()) == (5000, None)
     assert archive.pieces_of == {}  # archiving that pod stopped at the refusal
+
+
+def test_logs_of_runs_deleted_while_no_operator_ran_are_deleted_at_start() -> None:
+    archive = FakeArchive()
+    for namespace, run_uid in (("data", "kept"), ("data", "deleted"), ("other", "elsewhere")):
+        archive.put(PodLog(namespace, run_uid, "pod"), 0, 1, b"one\n")
+    logs, _ = tails(archive)
+    existing = {"kept"}
+    queued = logs.delete_orphans(["data"], lambda namespace, uid: uid in existing)
+    assert queued == 1  # the namespace this operator does not watch is not its business
+    logs.process_deletion(logs.deletions.get(block=False))
+    assert archive.runs() == [("data", "kept"), ("other", "elsewhere")]
+    assert logs.delete_orphans(None, lambda namespace, uid: uid in existing) == 1

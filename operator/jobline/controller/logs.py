@@ -106,6 +106,24 @@ class LogTails:
         if self.archive is not None:
             self.deletions.add((namespace, run_uid))
 
+    def delete_orphans(
+        self, namespaces: list[str] | None, run_exists: Callable[[str, str], bool]
+    ) -> int:
+        """Queues the deletion of every archived log (in `namespaces`, or all) whose run no
+        longer exists: runs deleted while no operator ran. Called with the caches synced:
+        a run is archived only once it is cached, so the archive never holds a run the
+        caches have not seen yet. How many are queued."""
+        if self.archive is None:
+            return 0
+        queued = 0
+        for namespace, run_uid in self.archive.runs():
+            if (namespaces is None or namespace in namespaces) and not run_exists(
+                namespace, run_uid
+            ):
+                self.deletions.add((namespace, run_uid))
+                queued += 1
+        return queued
+
     def process_deletion(self, key: tuple[str, str]) -> None:
         assert self.archive is not None
         deleted = self.archive.delete_run(*key)

@@ -7,11 +7,13 @@ replica leads, so a standby holds no cache and makes no request but its Lease's.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 
 from kubernetes import client
 
-from jobline.archive import Archive
+from jobline.archive import Archive, ArchiveError
 from jobline.controller.cache import Cache
 from jobline.controller.kube import Kube
 from jobline.controller.metrics import register_run_gauges
@@ -27,6 +29,7 @@ PIPELINE_WORKERS = 2
 # its read timeout allows.
 WORKERS_STALLED_AFTER = 120.0
 WATCH_SILENT_AFTER = READ_TIMEOUT + 60.0
+log = logging.getLogger(__name__)
 
 
 class Manager:
@@ -38,6 +41,8 @@ class Manager:
         archive: Archive | None = None,
     ) -> None:
         self.namespaces = namespaces
+        self.archive = archive
+        self._stopping = threading.Event()
         kube = Kube(api, may_write)
         self.cache = Cache()
         admissions = Admissions()
@@ -90,9 +95,29 @@ class Manager:
         self.runs.start(RUN_WORKERS)
         self.pipelines.start(PIPELINE_WORKERS)
         register_run_gauges(self.cache.runs.items)
+        if self.archive is not None:
+            threading.Thread(target=self._delete_orphans, name="orphans", daemon=True).start()
         self.started = True
 
+    def _delete_orphans(self) -> None:
+        """Once every watch has listed: the archived logs of runs deleted while no operator
+        ran go too."""
+        while not self.ready():
+            if self._stopping.wait(1.0):
+                return
+        try:
+            queued = self.runs.logs.delete_orphans(
+                self.namespaces,
+                lambda namespace, uid: bool(self.cache.runs.by("uid", uid)),
+            )
+        except ArchiveError as e:
+            log.warning("cannot look for the archived logs of deleted runs: %s", e)
+            return
+        if queued:
+            log.info("deleting the archived logs of %d runs deleted meanwhile", queued)
+
     def stop(self) -> None:
+        self._stopping.set()
         for informer in self.informers:
             informer.stop()
         self.runs.stop()
