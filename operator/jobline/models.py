@@ -371,11 +371,17 @@ class LogArchive(schema.BaseModel):
     bytes: int = Field(0, description="Bytes of the log in the archive.")
     error: schema.Optional[str] = Field(
         None,
-        description="Why the last write to the archive failed, as the store said it; "
-        "absent once a write succeeds.",
+        description="Why the archive lacks lines, as the store said it: absent once it "
+        "has caught up (it retries while the pod exists, for at most 10 minutes after "
+        "the pod ends, then says which lines are not archived).",
     )
     error_time: schema.Optional[dt.datetime] = Field(
         None, description="When writing to the archive first failed with `error`."
+    )
+    incomplete: bool = Field(
+        False,
+        description="The operator stopped trying: the lines from `lines` on are not "
+        "archived (`error` says why).",
     )
 
 
@@ -398,6 +404,12 @@ class LogTail(schema.BaseModel):
     )
     read_error_time: schema.Optional[dt.datetime] = Field(
         None, description="When reading the log first failed with `readError`."
+    )
+    missing_before: list[int] = Field(
+        default_factory=list,
+        description="Lines are missing before each of these line numbers: the kubelet "
+        "rotated the log file away before the operator read them (how many is not known; "
+        "the first 20 places are listed).",
     )
     archive: schema.Optional[LogArchive] = Field(
         None, description="The run's whole log in the log archive, when there is one."

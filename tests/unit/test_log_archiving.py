@@ -1,12 +1,13 @@
 """LogTails with a log archive, on fakes of our API layer, clock and archive: every line
-counted is archived once, a restarted operator resumes where the archive ends, a refusal
-is in the status and never holds the run, and a deleted run's archive goes."""
+counted is archived once, a restarted operator resumes where the archive ends, a store
+that refuses is retried with a backoff of the run's own and caught up while the pod
+exists (an ended pod is kept for it, up to a deadline), the run's end never waits on
+it, and a deleted run's archive goes."""
 
 from __future__ import annotations
 
 from jobline.archive import ArchiveError, Piece, PodLog
-from jobline.controller.logs import LogTails
-from jobline.core.logtail import LogReader
+from jobline.controller.logs import ARCHIVE_HOLD_SECONDS, LogTails
 from tests.unit.fakes import START, FakeClock, FakeKube
 
 POD = {
@@ -22,6 +23,7 @@ class FakeArchive:
     def __init__(self) -> None:
         self.pieces_of: dict[PodLog, list[tuple[Piece, bytes]]] = {}
         self.refuse: str | None = None
+        self.writes = 0  # attempted
 
     def location(self, log: PodLog) -> str:
         return f"s3://logs/{log.namespace}/{log.run_uid}/{log.pod}/"
@@ -30,6 +32,7 @@ class FakeArchive:
         return [p for p, _ in self.pieces_of.get(log, [])]
 
     def put(self, log: PodLog, first: int, lines: int, data: bytes) -> Piece:
+        self.writes += 1
         if self.refuse:
             raise ArchiveError(self.refuse)
         piece = Piece(first, lines, len(data), f"{first}-{first + lines}")
@@ -47,11 +50,27 @@ class FakeArchive:
         return b"".join(data for _, data in self.pieces_of.get(log, []))
 
 
-def tails(archive: FakeArchive) -> tuple[LogTails, FakeKube]:
-    clock = FakeClock()
+def tails(archive: FakeArchive, clock: FakeClock | None = None) -> tuple[LogTails, FakeKube]:
+    clock = clock or FakeClock()
     kube = FakeKube(clock)
     logs = LogTails(kube, lambda uid: None, clock, archive)  # type: ignore[arg-type]
     return logs, kube
+
+
+def whole(first: int, end: int) -> bytes:
+    return b"".join(line + b"\n" for line in lines(first, end))
+
+
+def read_now(logs: LogTails, final: bool = False) -> None:
+    logs.request("run-1", POD, 10, final=final, at_once=True)
+    logs.read("run-1")
+
+
+def archive_state(logs: LogTails) -> tuple[int, str | None, bool]:
+    found = logs.unwritten_tail("run-1")
+    assert found is not None and found[0].archive is not None
+    archived = found[0].archive
+    return archived.lines, archived.error, archived.incomplete
 
 
 def lines(first: int, end: int) -> list[bytes]:
@@ -83,19 +102,88 @@ def test_a_restarted_operator_archives_from_where_the_archive_ends() -> None:
     assert [(p.first, p.end) for p in archive.pieces(POD_LOG)] == [(0, 30), (30, 50)]
 
 
-def test_a_refused_write_is_in_the_status_and_the_run_ends_all_the_same() -> None:
+def test_a_store_down_mid_run_is_caught_up_while_the_pod_exists() -> None:
+    clock = FakeClock()
+    archive = FakeArchive()
+    logs, kube = tails(archive, clock)
+    kube.log_lines["run-1-abc"] = lines(0, 5)
+    read_now(logs)  # lines 0-3 archived; the 5th may be torn: held back
+    archive.refuse = "cannot reach the log archive at http://s3.example"
+    kube.log_lines["run-1-abc"] = lines(0, 500)
+    read_now(logs)
+    assert archive_state(logs) == (
+        4,
+        "cannot reach the log archive at http://s3.example (archived up to line 4)",
+        False,
+    )
+    archive.refuse = None
+    clock.advance(5)  # the backoff after one refusal
+    kube.log_lines["run-1-abc"] = lines(0, 1000)
+    read_now(logs, final=True)
+    assert archive.text() == whole(0, 1000)  # no gap, no line twice
+    assert archive_state(logs) == (1000, None, False)
+
+
+def test_refused_keys_are_retried_with_a_backoff_of_the_runs_own() -> None:
+    clock = FakeClock()
     archive = FakeArchive()
     archive.refuse = "the log archive refused the keys"
-    logs, kube = tails(archive)
+    logs, kube = tails(archive, clock)
     kube.log_lines["run-1-abc"] = lines(0, 5)
-    logs.request("run-1", POD, 10, final=True, at_once=True)
-    logs.read("run-1")
+    for _ in range(120):  # a read every 5 s for 10 minutes
+        read_now(logs)
+        clock.advance(5)
+    assert archive.writes <= 8  # 5 s, 10 s, 20 s ... up to 5 minutes between tries
     found = logs.unwritten_tail("run-1")
     assert found is not None and found[0].archive is not None
     assert found[0].archive.error == "the log archive refused the keys (archived up to line 0)"
-    assert found[0].archive.error_time == START
-    assert found[0].lines == [line.decode() for line in lines(0, 5)]
+    assert found[0].archive.error_time == START  # when it first failed
+    assert found[0].lines == [line.decode() for line in lines(0, 5)]  # the tail goes on
+
+
+def test_an_ended_pod_is_kept_until_its_archive_catches_up() -> None:
+    clock = FakeClock()
+    archive = FakeArchive()
+    archive.refuse = "cannot reach the log archive"
+    logs, kube = tails(archive, clock)
+    kube.log_lines["run-1-abc"] = lines(0, 50)
+    read_now(logs, final=True)
     assert logs.done_for("run-1") == "pod-1"  # the run's end does not wait on the store
+    assert logs.archive_pending_for("run-1") == "pod-1"  # its pod does
+    logs.forget("run-1")  # the run has ended: what it follows stays until settled
+    archive.refuse = None
+    clock.advance(5)
+    logs.read(logs.queue.get(block=False) or "")  # the retry the last read queued
+    assert archive.text() == whole(0, 50)
+    assert logs.archive_pending_for("run-1") is None
+    found = logs.unwritten_tail("run-1")
+    assert found is not None and found[0].archive is not None
+    assert (found[0].archive.lines, found[0].archive.error) == (50, None)
+    logs.written("run-1", found[1])  # the status says it: nothing more is kept
+    assert logs.unwritten_tail("run-1") is None and logs.done_for("run-1") is None
+
+
+def test_an_archive_that_cannot_catch_up_gives_up_at_the_deadline() -> None:
+    clock = FakeClock()
+    archive = FakeArchive()
+    archive.refuse = "cannot reach the log archive"
+    logs, kube = tails(archive, clock)
+    kube.log_lines["run-1-abc"] = lines(0, 50)
+    read_now(logs, final=True)
+    while logs.archive_pending_for("run-1"):
+        clock.advance(30)
+        key = logs.queue.get(block=False)
+        if key is not None:
+            logs.read(key)
+            logs.queue.done(key)
+        assert clock.ticks < 1000 + ARCHIVE_HOLD_SECONDS + 400
+    assert archive_state(logs) == (
+        0,
+        "lines 0-49 are not archived (not archived 600 s after the pod ended): "
+        "cannot reach the log archive (archived up to line 0)",
+        True,
+    )
+    assert archive.writes <= 9
 
 
 def test_a_pipeline_that_opted_out_archives_nothing() -> None:
@@ -118,22 +206,6 @@ def test_a_deleted_runs_archive_is_deleted_on_its_own_queue() -> None:
     assert key == ("data", "run-1")
     logs.process_deletion(key)
     assert archive.pieces_of == {}
-
-
-def test_after_a_refusal_no_lines_pile_up_for_the_archive() -> None:
-    archive = FakeArchive()
-    archive.refuse = "cannot reach the log archive"
-    logs, kube = tails(archive)
-    kube.log_lines["run-1-abc"] = lines(0, 5)
-    logs.request("run-1", POD, 10, final=False, at_once=True)
-    logs.read("run-1")
-    kube.log_lines["run-1-abc"] = lines(0, 5000)  # a long log goes on
-    archive.refuse = None
-    logs.request("run-1", POD, 10, final=True, at_once=True)
-    logs.read("run-1")
-    reader: LogReader = logs._follows["run-1"].reader
-    assert (reader.total, reader.take_piece()) == (5000, None)
-    assert archive.pieces_of == {}  # archiving that pod stopped at the refusal
 
 
 def test_logs_of_runs_deleted_while_no_operator_ran_are_deleted_at_start() -> None:

@@ -198,12 +198,52 @@ def test_without_an_archive_nothing_is_gathered() -> None:
     assert reader.take_piece() is None
 
 
-def test_a_reader_told_to_stop_archiving_gathers_nothing_more() -> None:
-    log = stamped([f"line {i}".encode() for i in range(100)])
+def test_after_a_refusal_nothing_piles_up_and_a_rewind_archives_the_lines_again() -> None:
+    log = stamped([f"line {i}".encode() for i in range(100)], step_ns=10**7)  # over 1 s
     reader = LogReader(tail_lines=10)
     reader.archive_after(0)
-    read(reader, log[:50], 64, final=False)
-    reader.stop_archiving()  # the store refused: nothing piles up in memory
+    read(reader, log[:30], 64, final=False)
+    assert archived(reader) == (0, b"".join(b"line %d\n" % i for i in range(29)))
+    reader.piece_archived()  # the store has lines 0-28
+    read(reader, log[:60], 64, final=False)
+    reader.take_piece()  # refused:
+    reader.pause_archiving()  # nothing piles up in memory meanwhile
+    read(reader, log[:80], 64, final=False)
+    assert (reader.total, reader.take_piece()) == (79, None)
+    reader.rewind()  # the store is back: read again from where it ends
+    assert reader.total == 29
     read(reader, log, 64, final=True)
-    assert reader.take_piece() is None
-    assert reader.tail(NOW).total_lines == 100
+    assert archived(reader) == (29, b"".join(b"line %d\n" % i for i in range(29, 100)))
+    tail = reader.tail(NOW)
+    assert (tail.total_lines, tail.lines) == (100, [f"line {i}" for i in range(90, 100)])
+
+
+def test_a_rewind_before_anything_was_archived_reads_from_the_start() -> None:
+    log = stamped([f"line {i}".encode() for i in range(50)])
+    reader = LogReader(tail_lines=5)
+    read(reader, log[:20], 64, final=False)  # the store could not say where it ends
+    reader.archive_after(10)  # it can now: lines 0-9 are in it
+    reader.rewind()
+    read(reader, log, 64, final=True)
+    assert archived(reader) == (10, b"".join(b"line %d\n" % i for i in range(10, 50)))
+    assert reader.tail(NOW).total_lines == 50
+
+
+def test_lines_rotated_away_between_reads_are_marked_missing() -> None:
+    log = stamped([f"line {i}".encode() for i in range(100)], step_ns=10**8)  # 10 s
+    reader = LogReader(tail_lines=5)
+    read(reader, log[:30], 64, final=False)  # lines 0-28 counted (29 held back)
+    assert reader.total == 29
+    # The kubelet rotated the file after line 50: a read finds lines 51 on only.
+    read(reader, log[51:], 64, final=True)
+    tail = reader.tail(NOW)
+    assert tail.missing_before == [29]  # lines were lost before the 30th counted
+    assert (tail.total_lines, tail.lines[-1]) == (78, "line 99")
+
+
+def test_a_read_that_begins_with_the_last_line_counted_marks_nothing() -> None:
+    log = stamped([f"line {i}".encode() for i in range(100)], step_ns=10**8)
+    reader = LogReader(tail_lines=5)
+    read(reader, log[:30], 64, final=False)
+    read(reader, log, 64, final=True)
+    assert (reader.tail(NOW).missing_before, reader.total) == ([], 100)

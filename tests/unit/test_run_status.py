@@ -13,7 +13,7 @@ from jobline.core.run_status import (
     conditions_for,
     decide_run,
 )
-from jobline.models import Phase, PipelineJobStatus, Reason
+from jobline.models import LogArchive, LogTail, Phase, PipelineJobStatus, Reason
 from tests.unit.builders import job, pipeline, pod, run
 
 NOW = dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.UTC)
@@ -442,3 +442,46 @@ def test_a_scheduled_time_mark_that_is_not_a_time_is_a_manual_run() -> None:
     decision = decide_without_job(marked, the_pipeline=pipeline(concurrencyPolicy="Allow"))
     assert decision.status.trigger.type.value == "Manual"
     assert decision.job_to_create is not None  # decided, not a crash retried forever
+
+
+def test_an_ended_runs_pod_is_kept_while_its_archive_catches_up_and_the_news_written() -> None:
+    ended = run()
+    ended.status = PipelineJobStatus(phase=Phase.COMPLETE, reason="Completed")
+    ended.status.conditions = conditions_for(
+        [], Outcome(Phase.COMPLETE, Reason.COMPLETED, "done"), NOW
+    )
+    the_pod = pod("p1", "Succeeded", state=terminated(0, "Completed"))
+    the_pod["metadata"]["uid"] = "pod-uid"
+    seen = Observed(ended, pipeline(), job(COMPLETE), [the_pod], archive_pending_for="pod-uid")
+    assert decide_run(seen, NOW).release == []
+
+    gave_up = LogArchive(location="s3://logs/x/", lines=40, error="lines 40-49 are not archived")
+    gave_up.incomplete = True
+    seen = Observed(ended, pipeline(), job(COMPLETE), [the_pod], log_tail=LogTail(archive=gave_up))
+    decision = decide_run(seen, NOW)
+    assert decision.release == [the_pod]
+    assert decision.status.logs == LogTail(archive=gave_up)
+    kinds = {c.type: (c.status, c.reason) for c in decision.status.conditions}
+    assert kinds["LogArchived"] == ("False", "ArchiveIncomplete")
+    assert kinds["Complete"] == ("True", "Completed")  # the run's own are kept
+
+
+def test_the_log_archived_condition_follows_the_archive_and_survives_phase_changes() -> None:
+    running = run()
+    the_pod = pod("p1", "Running", state=RUNNING)
+    failing = LogTail(archive=LogArchive(location="s3://l/", lines=4, error="store down"))
+    seen = Observed(running, pipeline(), job(), [the_pod], log_tail=failing, generation=1)
+    status = decide_run(seen, NOW).status
+    archived = next(c for c in status.conditions if c.type == "LogArchived")
+    assert (archived.status, archived.reason, archived.message) == (
+        "False",
+        "ArchiveFailing",
+        "store down",
+    )
+    running.status = status
+    caught_up = LogTail(archive=LogArchive(location="s3://l/", lines=9))
+    seen = Observed(running, pipeline(), job(), [the_pod], log_tail=caught_up, generation=1)
+    status = decide_run(seen, NOW).status
+    kinds = {c.type: (c.status, c.reason) for c in status.conditions}
+    assert kinds["LogArchived"] == ("True", "Archived")
+    assert kinds["Running"] == ("True", "Running")

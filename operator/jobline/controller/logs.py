@@ -45,6 +45,9 @@ REFRESH_SECONDS = 5.0
 BUSY_REFRESH_SECONDS = 15.0  # after a read of more than BUSY_BYTES
 BUSY_BYTES = 4 * 1024 * 1024
 READERS = 2  # reads at once, whatever the number of runs
+ARCHIVE_RETRY_SECONDS = 5.0  # after the store refused; doubles with each refusal in a row
+ARCHIVE_RETRY_MAX_SECONDS = 300.0
+ARCHIVE_HOLD_SECONDS = 600.0  # an ended pod is kept this long for its archive to catch up
 
 
 @dataclass
@@ -63,6 +66,17 @@ class _Follow:
     error_time: dt.datetime | None = None
     archive: LogArchive | None = None  # None: not archived (no archive, or opted out)
     archive_resumed: bool = False  # the archive's end was asked of the store
+    archive_failures: int = 0  # refusals in a row: the backoff doubles with each
+    archive_retry_at: float = 0.0  # after a refusal, when archiving may try again
+    archive_deadline: float | None = None  # after the last read: when to give up
+    forgotten: bool = False  # the run has ended: dropped once the archive is settled
+
+    @property
+    def archive_pending(self) -> bool:
+        """The last read is done, and the archive still lacks lines of this pod."""
+        return bool(
+            self.final and self.archive and self.archive.error and not self.archive.incomplete
+        )
 
     @property
     def pod_uid(self) -> str:
@@ -159,10 +173,13 @@ class LogTails:
             self.queue.add(run_uid)
 
     def read(self, run_uid: str) -> None:
-        """One read, on a reader thread; the run's sync is queued when it is done."""
+        """One read, on a reader thread; the run's sync is queued when it is done. After
+        the last read, a pod whose log the archive lacks is read again (from where the
+        archive ends) with backoff until the archive has it all or ARCHIVE_HOLD_SECONDS
+        pass."""
         with self._lock:
             follow = self._follows.get(run_uid)
-        if follow is None or follow.final:
+        if follow is None or (follow.final and not self._catching_up(run_uid, follow)):
             return
         final, meta = follow.final_wanted, follow.pod["metadata"]
         container = follow.pod["spec"]["containers"][0]["name"]
@@ -180,8 +197,10 @@ class LogTails:
                     if archiving and follow.reader.piece_ready():
                         archiving = self._archive_piece(run_uid, follow)
                 follow.reader.end(final)
-                if archiving:
-                    self._archive_piece(run_uid, follow)
+                if archiving and self._archive_piece(run_uid, follow):
+                    self._archive_caught_up(follow)
+            elif follow.final:
+                self._give_up_archiving(follow, "the pod is gone")
         except (ApiException, OSError) as e:
             # The run's status must not wait on its log: it says why the log is missing,
             # and the next read waits REFRESH_SECONDS rather than hammering an apiserver
@@ -202,26 +221,33 @@ class LogTails:
                 follow.final = final
                 follow.version += changed
                 follow.tail, follow.error, follow.error_time = tail, None, None
+        if final:
+            self._hold_for_archive(run_uid, follow)
         self.on_read(run_uid)
 
     # --- the archive ----------------------------------------------------------------
 
     def _archiving(self, run_uid: str, follow: _Follow) -> bool:
-        """Whether this read archives its lines; on the first read of the pod by this
-        process, the archive is resumed where the store says it ends."""
-        if self.archive is None or follow.archive is None or follow.archive.error:
+        """Whether this read archives its lines. On the first read of the pod by this
+        process, the archive is resumed where the store says it ends; after a refusal,
+        once its backoff has passed, the reader goes back to where the archive ends."""
+        if self.archive is None or follow.archive is None or follow.archive.incomplete:
             return False
-        if follow.archive_resumed:
-            return True
-        try:
-            pieces = self.archive.pieces(follow.pod_log(run_uid))
-        except ArchiveError as e:
-            self._archive_failed(follow, str(e))
+        if follow.archive.error and self.clock.monotonic() < follow.archive_retry_at:
             return False
-        end = pieces[-1].end if pieces else 0
-        follow.reader.archive_after(end)
-        follow.archive.lines, follow.archive.bytes = end, sum(p.size for p in pieces)
-        follow.archive_resumed = True
+        if not follow.archive_resumed:
+            try:
+                pieces = self.archive.pieces(follow.pod_log(run_uid))
+            except ArchiveError as e:
+                self._archive_failed(follow, str(e))
+                return False
+            end = pieces[-1].end if pieces else 0
+            follow.reader.archive_after(end)
+            with self._lock:
+                follow.archive.lines, follow.archive.bytes = end, sum(p.size for p in pieces)
+            follow.archive_resumed = True
+        if follow.archive.error or follow.reader.total > (follow.reader.archive_from or 0):
+            follow.reader.rewind()  # lines counted since the archive's end: read them again
         return True
 
     def _archive_piece(self, run_uid: str, follow: _Follow) -> bool:
@@ -236,6 +262,7 @@ class LogTails:
         except ArchiveError as e:
             self._archive_failed(follow, f"{e} (archived up to line {first})")
             return False
+        follow.reader.piece_archived()
         with self._lock:
             follow.archive.lines, follow.archive.bytes = (
                 first + lines,
@@ -244,12 +271,68 @@ class LogTails:
         return True
 
     def _archive_failed(self, follow: _Follow, why: str) -> None:
-        log.warning("cannot archive the log of pod %s: %s", follow.pod["metadata"]["name"], why)
-        follow.reader.stop_archiving()
+        """The store refused: the status says why, and the pod's archiving waits a backoff
+        of its own (doubling, up to ARCHIVE_RETRY_MAX_SECONDS) before it tries again."""
+        follow.reader.pause_archiving()
+        follow.archive_failures += 1
+        backoff = ARCHIVE_RETRY_SECONDS * 2 ** min(follow.archive_failures - 1, 10)
+        follow.archive_retry_at = self.clock.monotonic() + min(backoff, ARCHIVE_RETRY_MAX_SECONDS)
+        assert follow.archive is not None
+        if follow.archive.error != why:
+            log.warning("cannot archive the log of pod %s: %s", follow.pod["metadata"]["name"], why)
         with self._lock:
-            assert follow.archive is not None
-            follow.archive.error, follow.archive.error_time = why, self.clock.now()
-            follow.version += 1
+            if follow.archive.error != why:
+                follow.archive.error, follow.version = why, follow.version + 1
+            follow.archive.error_time = follow.archive.error_time or self.clock.now()
+
+    def _archive_caught_up(self, follow: _Follow) -> None:
+        """The archive holds every line counted: a refusal before is over."""
+        assert follow.archive is not None
+        follow.archive_failures = 0
+        if follow.archive.error:
+            log.info("the log of pod %s is archived again", follow.pod["metadata"]["name"])
+            with self._lock:
+                follow.archive.error = follow.archive.error_time = None
+                follow.version += 1
+
+    def _catching_up(self, run_uid: str, follow: _Follow) -> bool:
+        """Whether the pod, read for the last time, is read again for its archive; gives
+        up once ARCHIVE_HOLD_SECONDS have passed since its last read."""
+        if not follow.archive_pending:
+            return False
+        if follow.archive_deadline is not None and (
+            self.clock.monotonic() >= follow.archive_deadline
+        ):
+            self._give_up_archiving(
+                follow, f"not archived {ARCHIVE_HOLD_SECONDS:.0f} s after the pod ended"
+            )
+            self.on_read(run_uid)
+            return False
+        return True
+
+    def _hold_for_archive(self, run_uid: str, follow: _Follow) -> None:
+        """After the last read: a pod whose lines the archive lacks is kept (its
+        finalizer) and read again once its backoff passes, until the deadline."""
+        if not follow.archive_pending:
+            return
+        now = self.clock.monotonic()
+        if follow.archive_deadline is None:
+            follow.archive_deadline = now + ARCHIVE_HOLD_SECONDS
+        due = min(follow.archive_retry_at, follow.archive_deadline)
+        self.queue.add_after(run_uid, max(0.0, due - now))
+
+    def _give_up_archiving(self, follow: _Follow, why: str) -> None:
+        if not follow.archive_pending:
+            return
+        assert follow.archive is not None
+        lost = f"lines {follow.archive.lines}-{follow.reader.total - 1} are not archived"
+        message = f"{lost} ({why}): {follow.archive.error}"
+        log.warning(
+            "gave up archiving the log of pod %s: %s", follow.pod["metadata"]["name"], message
+        )
+        with self._lock:
+            follow.archive.incomplete = True
+            follow.archive.error, follow.version = message, follow.version + 1
 
     def due_in(self, run_uid: str) -> float | None:
         """Seconds until the next refresh read of a running run's log."""
@@ -271,6 +354,12 @@ class LogTails:
             follow = self._follows.get(run_uid)
             return follow.pod_uid if follow is not None and follow.final else None
 
+    def archive_pending_for(self, run_uid: str) -> str | None:
+        """The UID of the pod kept for its archive to catch up, if any."""
+        with self._lock:
+            follow = self._follows.get(run_uid)
+            return follow.pod_uid if follow is not None and follow.archive_pending else None
+
     def unwritten_tail(self, run_uid: str) -> tuple[LogTail, int] | None:
         """The tail and its version, when it holds what the run's status does not yet."""
         with self._lock:
@@ -288,10 +377,20 @@ class LogTails:
             follow = self._follows.get(run_uid)
             if follow is not None:
                 follow.written_version = max(follow.written_version, version)
+                if follow.forgotten and not follow.archive_pending:
+                    del self._follows[run_uid]
 
-    def forget(self, run_uid: str) -> None:
+    def forget(self, run_uid: str, deleted: bool = False) -> None:
+        """The run has ended (or is `deleted`): its pod is read no more. One whose archive
+        is catching up is kept until that is settled and written."""
         with self._lock:
-            self._follows.pop(run_uid, None)
+            follow = self._follows.get(run_uid)
+            if follow is None:
+                return
+            if deleted or not follow.archive_pending:
+                del self._follows[run_uid]
+            else:
+                follow.forgotten = True
 
 
 def read_error(error: Exception) -> str:

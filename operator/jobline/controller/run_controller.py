@@ -36,7 +36,13 @@ from jobline.controller.workqueue import WorkQueue, failure_logger
 from jobline.core.admission import Admissions
 from jobline.core.clock import SYSTEM_CLOCK, Clock
 from jobline.core.jobs import job_name, run_metadata, short_name
-from jobline.core.run_status import QUEUED_WRITE_DELAY, Decision, Observed, decide_run
+from jobline.core.run_status import (
+    LOG_ARCHIVED,
+    QUEUED_WRITE_DELAY,
+    Decision,
+    Observed,
+    decide_run,
+)
 from jobline.core.workload import controller_uid, ended, job_finished
 from jobline.models import (
     ENDED_BY_OPERATOR,
@@ -111,7 +117,7 @@ class RunController:
         uid = run["metadata"]["uid"]
         if event == "DELETED":
             self.cache.forget_run_model((namespace, name))
-            self._forget(uid)
+            self._forget(uid, deleted=True)
             self.logs.delete_archived(namespace, uid)
             self.pipeline_changed(namespace, pipeline, True)
             return
@@ -188,10 +194,10 @@ class RunController:
         if run is not None:
             self.queue.add(key_of(run))
 
-    def _forget(self, uid: str) -> None:
+    def _forget(self, uid: str, deleted: bool = False) -> None:
         """What is kept of a run only while it runs: dropped when it ends or is deleted."""
         self.admissions.forget(uid)
-        self.logs.forget(uid)
+        self.logs.forget(uid, deleted)
         with self._lock:
             self._acted.pop(uid, None)
 
@@ -232,7 +238,7 @@ class RunController:
         job = self.cache.jobs.one("owner", uid)
         pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
         ended_already = bool(run.status.phase and run.status.phase.terminal)
-        unwritten = None if ended_already else self.logs.unwritten_tail(uid)
+        unwritten = self.logs.unwritten_tail(uid)  # after the end: the archive catching up
         with self._lock:
             acted = self._acted.get(uid) or _Acted()
         created = acted.job_created
@@ -250,6 +256,7 @@ class RunController:
             job_rejected=acted.job_rejected,
             job_created_ago=None if created is None else self.clock.monotonic() - created,
             log_done_for=self.logs.done_for(uid),
+            archive_pending_for=self.logs.archive_pending_for(uid),
             log_tail=unwritten[0] if unwritten else None,
         )
         return seen, unwritten[1] if unwritten else 0
@@ -260,6 +267,10 @@ class RunController:
         time alone will change."""
         key, uid = key_of(raw), raw["metadata"]["uid"]
         if seen.run.status.phase and seen.run.status.phase.terminal:
+            if decision.status.logs is not None and not self._write(
+                raw, decision.status, tail_version
+            ):
+                return  # the archive's news after the end: written before its pod goes
             if decision.delete_job and seen.job is not None:
                 self._delete_job(seen.job)  # again: a restart came between write and delete
             self._release(decision.release)  # recorded: the API may let them go
@@ -405,6 +416,7 @@ class RunController:
             self.logs.written(uid, tail_version)
         self.cache.runs.put(updated)
         self._announce(updated, old, status)
+        self._announce_archive(updated, old, status)
         # Our own write's watch event will look replayed: tell the Pipeline now. A run that
         # ended frees a slot at once.
         ended_now = bool(status.phase and status.phase.terminal)
@@ -449,6 +461,18 @@ class RunController:
             if pipeline is not None:
                 message = f"{run['metadata']['name']}: {status.message}"
                 self.kube.post_event(pipeline, "Normal", "RunSkipped", message, self.clock.now())
+
+    def _announce_archive(self, run: Obj, old: Obj, status: PipelineJobStatus) -> None:
+        """A Warning Event when the log archive starts failing, or gives up on lines."""
+        new = next((c for c in status.conditions if c.type == LOG_ARCHIVED), None)
+        if new is None or new.status != "False":
+            return
+        conditions = old.get("conditions") or []
+        before = next((c.get("reason") for c in conditions if c["type"] == LOG_ARCHIVED), None)
+        if before != new.reason:
+            self.kube.post_event(
+                run, "Warning", new.reason or "", new.message or "", self.clock.now()
+            )
 
     def _delete_job(self, job: Obj) -> None:
         if not job["metadata"].get("deletionTimestamp"):

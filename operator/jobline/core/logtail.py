@@ -17,7 +17,14 @@ lines that were.
 Told `archive_after(N)`, the reader also gathers every counted line from that
 number on, whole (up to `ARCHIVE_LINE_MAX_BYTES`) and with the tail's UTF-8
 replacement, into pieces of about `PIECE_BYTES` for the log archive
-(`take_piece`); it never holds more than a piece and two lines of them.
+(`take_piece`); it never holds more than a piece and two lines of them. When the
+store refuses a piece, the reader stops gathering (`pause_archiving`) and counts on
+for the tail; `rewind` later takes it back to where the archive ends, so that the
+next read reads those lines again from the pod and archives them.
+
+A read that does not begin with the last lines counted (their second is served, but
+not them) finds the file rotated away since the last read: the lines printed between
+are lost. Where (before which line number) is kept in `missing_before`.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import deque
+from dataclasses import dataclass
 
 from jobline.models import LogTail
 
@@ -36,8 +44,19 @@ ARCHIVE_LINE_MAX_BYTES = 1024 * 1024  # longer lines are cut in the archive too
 _STAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
 # A line's timestamp and the space after it; more than this before a space is not one.
 _STAMP_MAX = 40
+MISSING_MAX = 20  # places where lines were lost that the status lists
 
 Stamp = tuple[int, int]  # (seconds since the epoch, nanoseconds)
+
+
+@dataclass(frozen=True)
+class _Position:
+    """Where the reader is: lines counted, and the time of the last (how many at it)."""
+
+    total: int = 0
+    last_stamp: Stamp | None = None
+    last_raw_stamp: bytes = b""
+    at_last_stamp: int = 0
 
 
 def parse_stamp(raw: bytes) -> Stamp | None:
@@ -61,10 +80,16 @@ class LogReader:
     def __init__(self, tail_lines: int) -> None:
         self.tail_lines = tail_lines
         self.total = 0
+        self.missing_before: list[int] = []  # lines were lost before these numbers
+        # The archive: lines from `archive_from` on are gathered into the piece, while
+        # `gathering`. The position after the last archived line is where `rewind` goes.
         self.archive_from: int | None = None  # None: no archive
+        self.gathering = False
         self._piece = bytearray()
         self._piece_first = 0
         self._piece_lines = 0
+        self._piece_position = _Position()
+        self._archived_position = _Position()
         self._line_max = LINE_MAX_BYTES
         self._kept: deque[tuple[bytes, bool]] = deque()  # (line, was cut)
         self._kept_bytes = 0
@@ -148,6 +173,7 @@ class LogReader:
             total_lines=self.total,
             truncated=cut or sequence > 0,
             update_time=now,
+            missing_before=list(self.missing_before),
         )
 
     # --- one line ---------------------------------------------------------------
@@ -171,6 +197,8 @@ class LogReader:
             if stamp == self.last_stamp and self._skip > 0:
                 self._skip -= 1
                 return
+            if self._skip > 0 and stamp is not None and len(self.missing_before) < MISSING_MAX:
+                self.missing_before.append(self.total)  # rotated away since the last read
             self._caught_up = True
         self._fed = True  # a held line comes again with the lines after it
         if self._pending:
@@ -178,7 +206,7 @@ class LogReader:
         self._pending = (raw_stamp, text[: self._line_max], cut or len(text) > self._line_max)
 
     def _count(self, raw_stamp: bytes, text: bytes, cut: bool) -> None:
-        if self.archive_from is not None and self.total >= self.archive_from:
+        if self.gathering and self.total >= (self.archive_from or 0):
             self._archive(text)
         if len(text) > LINE_MAX_BYTES:
             text, cut = text[:LINE_MAX_BYTES], True
@@ -208,28 +236,55 @@ class LogReader:
         """Gathers lines for the archive from number `line` on (those before it are
         archived already). Before the first read only."""
         self.archive_from = self._piece_first = line
+        self.gathering = True
         self._line_max = ARCHIVE_LINE_MAX_BYTES
 
-    def stop_archiving(self) -> None:
+    def pause_archiving(self) -> None:
         """Gathers no more lines for the archive, and drops those gathered: the store
         refused them, and a long log must not pile up in memory meanwhile."""
-        self.archive_from = None
+        self.gathering = False
         self._piece.clear()
         self._piece_lines = 0
+
+    def rewind(self) -> None:
+        """Goes back to where the archive ends (or to the start of the log, for a reader
+        that has archived nothing yet), forgetting the lines counted since: the next
+        read counts them again and gathers them for the archive."""
+        position, counted = self._archived_position, self.total
+        self.total = position.total
+        self.last_stamp, self._last_raw_stamp = position.last_stamp, position.last_raw_stamp
+        self._at_last_stamp = position.at_last_stamp
+        for _ in range(min(counted - position.total, len(self._kept))):
+            dropped, _ = self._kept.pop()
+            self._kept_bytes -= len(dropped) + 1
+        self.missing_before = [n for n in self.missing_before if n <= position.total]
+        self.pause_archiving()
+        self._piece_first = self.archive_from or 0
+        self.gathering = True
 
     def piece_ready(self) -> bool:
         return len(self._piece) >= PIECE_BYTES
 
     def take_piece(self) -> tuple[int, int, bytes] | None:
         """The lines gathered for the archive since the last piece, as (number of the
-        first, how many, their bytes); None when there are none."""
+        first, how many, their bytes); None when there are none. `piece_archived` says
+        the store has it."""
         if not self._piece_lines:
             return None
         piece = (self._piece_first, self._piece_lines, bytes(self._piece))
         self._piece_first += self._piece_lines
         self._piece.clear()
         self._piece_lines = 0
+        self._piece_position = self._position()
         return piece
+
+    def piece_archived(self) -> None:
+        """The piece last taken is in the store: the archive ends after it."""
+        self._archived_position = self._piece_position
+        self.archive_from = self._piece_position.total
+
+    def _position(self) -> _Position:
+        return _Position(self.total, self.last_stamp, self._last_raw_stamp, self._at_last_stamp)
 
 
 def line_text(raw: bytes) -> str:

@@ -47,6 +47,7 @@ from jobline.models import (
 
 Obj = dict[str, Any]
 IMAGE_PULL_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+LOG_ARCHIVED = "LogArchived"
 CONDITION_BY_PHASE = {
     Phase.RUNNING: "Running",
     Phase.STOPPING: "Running",
@@ -126,6 +127,8 @@ class Observed:
     job_created_ago: float | None = None
     # The pod (UID) whose last log read is done, or that can be read no more.
     log_done_for: str | None = None
+    # The pod (UID) kept after its last read for the log archive to catch up.
+    archive_pending_for: str | None = None
     # The log reader's latest tail, when the run's status does not hold it yet.
     log_tail: LogTail | None = None
 
@@ -134,16 +137,24 @@ def decide_run(seen: Observed, now: dt.datetime) -> Decision:
     """The run's next status and the actions that lead to it."""
     decision = _decide(seen, now)
     if decision.status.phase and not (seen.run.status.phase and seen.run.status.phase.terminal):
-        _log_step(seen, decision)
+        _log_step(seen, decision, now)
         _hold_queued(seen, decision)
-        decision.release = _to_release(seen.pods, decision.status)
+        decision.release = _releasable(seen, _to_release(seen.pods, decision.status))
     return decision
 
 
-def _log_step(seen: Observed, decision: Decision) -> None:
+def _releasable(seen: Observed, pods: list[Obj]) -> list[Obj]:
+    """The pods, but the one kept for the log archive to catch up."""
+    return [p for p in pods if p["metadata"].get("uid") != seen.archive_pending_for]
+
+
+def _log_step(seen: Observed, decision: Decision, now: dt.datetime) -> None:
     """Keeps the current pod's log read; a run that ends waits for its last read."""
     if seen.log_tail is not None:
         decision.status.logs = seen.log_tail
+        decision.status.conditions = archive_condition(
+            decision.status.conditions, seen.log_tail, now
+        )
     pod = newest([p for p in seen.pods if started(p)])
     if pod is None or pod["metadata"].get("uid") == seen.log_done_for:
         return
@@ -191,7 +202,12 @@ def _decide(seen: Observed, now: dt.datetime) -> Decision:
             and not job_finished(seen.job)
             and not seen.job["metadata"].get("deletionTimestamp")
         )
-        return Decision(status, delete_job=delete, release=list(seen.pods))
+        # The log archive may still be catching up after the end: its news is written,
+        # and its pod kept until it is settled.
+        if seen.log_tail is not None:
+            status.logs = seen.log_tail
+            status.conditions = archive_condition(status.conditions, seen.log_tail, now)
+        return Decision(status, delete_job=delete, release=_releasable(seen, seen.pods))
     if seen.pipeline_error:
         ref = run.spec.pipeline_ref.name
         message = f"Pipeline {ref} cannot be read: {seen.pipeline_error}; fix the Pipeline"
@@ -562,6 +578,7 @@ def conditions_for(current: list[Condition], outcome: Outcome, now: dt.datetime)
     """Running, Complete, Failed and Stopped: True for the phase's own, False for the rest
     (for `kubectl wait --for=condition=Complete`); and kstatus' Reconciling (True until
     the run ends) and Stalled (True when it failed), for Flux and other kstatus readers.
+    Other conditions (LogArchived) are kept as they are.
 
     A condition's lastTransitionTime moves only when its status changes.
     """
@@ -570,16 +587,52 @@ def conditions_for(current: list[Condition], outcome: Outcome, now: dt.datetime)
     truth["Reconciling"] = not outcome.phase.terminal
     truth["Stalled"] = outcome.phase == Phase.ERROR
     message = bounded(outcome.message)
-    if _already(current, truth, outcome.reason.value, message):
+    own = [c for c in current if c.type in truth]
+    if _already(own, truth, outcome.reason.value, message):
         return current  # most syncs change nothing: no new models to build and compare
     return [
-        Condition(
-            type=kind,
-            status="True" if true else "False",
-            reason=outcome.reason.value if true else None,
-            message=message if true else None,
-        ).transitioned_from(current, now)
-        for kind, true in truth.items()
+        *(
+            Condition(
+                type=kind,
+                status="True" if true else "False",
+                reason=outcome.reason.value if true else None,
+                message=message if true else None,
+            ).transitioned_from(current, now)
+            for kind, true in truth.items()
+        ),
+        *(c for c in current if c.type not in truth),
+    ]
+
+
+def archive_condition(current: list[Condition], tail: LogTail, now: dt.datetime) -> list[Condition]:
+    """LogArchived, for a run whose log is archived: True while the archive holds every
+    line read; False, with the store's error, while it lacks some (ArchiveFailing: it
+    tries again; ArchiveIncomplete: it gave up, and the message says which lines)."""
+    archive = tail.archive
+    if archive is None:
+        return current
+    if archive.error is None:
+        reason, message = "Archived", f"{archive.lines} lines in {archive.location}"
+    elif archive.incomplete:
+        reason, message = "ArchiveIncomplete", archive.error
+    else:
+        reason, message = "ArchiveFailing", archive.error
+    condition = Condition(
+        type=LOG_ARCHIVED,
+        status="True" if archive.error is None else "False",
+        reason=reason,
+        message=bounded(message),
+    )
+    old = next((c for c in current if c.type == LOG_ARCHIVED), None)
+    if old is not None and (old.status, old.reason, old.message) == (
+        condition.status,
+        condition.reason,
+        condition.message,
+    ):
+        return current
+    return [
+        *(c for c in current if c.type != LOG_ARCHIVED),
+        condition.transitioned_from(current, now),
     ]
 
 
