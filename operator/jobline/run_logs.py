@@ -60,7 +60,15 @@ def read_log(
     # Recorded once its Job exists; for a run from before it was, the apiserver reads the
     # pod's only (or default) container.
     container = status.get("mainContainer")
-    stream = runs.pod_log(pod, container, follow) if pod else None
+    try:
+        stream = runs.pod_log(pod, container, follow) if pod else None
+    except UserError as e:
+        # Lines kept in the run's status are anyone's who may read the run; the rest
+        # are for who may read the pod's log.
+        tail = status.get("logs") or {}
+        if e.status != 403 or follow or sequence < tail.get("sequence", 0):
+            raise
+        return _kept(runs, run, sequence, None)
     if stream is None:
         return _kept(runs, run, sequence, archive)
     return RunLog(_from_pod(runs, name, str(pod), container, stream, sequence, follow, stop))

@@ -101,6 +101,7 @@ def archived_run(jl: Jobline, archive: Archive, run: str, expected: bytes) -> Po
         "location": archive.location(pod_log),
         "lines": LINES,
         "bytes": len(expected),
+        "incomplete": False,
     }
     whole = b"".join(line for _, line in archive.read_from(pod_log, 0))
     assert hashlib.sha256(whole).hexdigest() == hashlib.sha256(expected).hexdigest()

@@ -121,3 +121,17 @@ def test_a_run_never_archived_keeps_todays_answer() -> None:
     runs = FakeRuns(tail_first=90, tail_end=100, archived=0, may_read=True)
     found = read_log(runs, "etl-1", 5, False, archive=FakeArchive(0))  # type: ignore[arg-type]
     assert (found.gone, [n for n, _ in found.lines]) == ((5, 90), list(range(90, 100)))
+
+
+def test_who_may_not_read_the_pods_log_reads_the_tail_the_status_keeps() -> None:
+    runs = FakeRuns(tail_first=90, tail_end=100, archived=100, may_read=False)
+    refused = UserError("permission denied for the log of pod 'etl-1-abcde'", 403, "Forbidden")
+
+    def pod_log(pod: str, container: str | None, follow: bool) -> None:
+        raise refused
+
+    runs.pod_log = pod_log  # type: ignore[method-assign]
+    found = read_log(runs, "etl-1", 95, False, archive=FakeArchive(100))  # type: ignore[arg-type]
+    assert [n for n, _ in found.lines] == list(range(95, 100))
+    with pytest.raises(UserError, match="permission denied for the log of pod"):
+        read_log(runs, "etl-1", 10, False, archive=FakeArchive(100))  # type: ignore[arg-type]
