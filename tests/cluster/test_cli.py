@@ -39,7 +39,7 @@ def test_start_with_vars_list_get_and_logs(jl: Jobline) -> None:
         "cli-ok",
         {"sim.jobline.dev/log-lines": "30"},
         variables=[{"name": "DAY", "default": "monday"}],
-        logs={"tailLines": 10},
+        logs={"tailLines": 10, "archive": False},  # test_log_archive.py reads the archive
     )
     result = jobline(jl, "start", "cli-ok", "--var", "DAY=friday", "--priority", "3", "--wait")
     assert result.returncode == 0, result.stderr

@@ -38,6 +38,7 @@ def test_run_completes_with_exit_code_times_and_log(jl: Jobline) -> None:
     assert status["jobName"] == "ok-1"
     assert status["podName"].startswith("ok-1-")
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    archived = {"LogArchived": "True"} if "archive" in status["logs"] else {}  # with a store
     assert conditions == {
         "Running": "False",
         "Complete": "True",
@@ -45,6 +46,7 @@ def test_run_completes_with_exit_code_times_and_log(jl: Jobline) -> None:
         "Stopped": "False",
         "Reconciling": "False",
         "Stalled": "False",
+        **archived,
     }
     [job] = jl.jobs()
     assert job.metadata.labels == {"jobline.dev/pipeline": "ok", "jobline.dev/pipelinejob": "ok-1"}
