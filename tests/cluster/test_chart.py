@@ -175,6 +175,56 @@ def test_server_index_follows_the_watched_namespaces_or_is_off() -> None:
     assert "--no-run-index" in server_args(off)
 
 
+def test_the_log_archive_settings_reach_the_operator_and_the_server_alike() -> None:
+    docs = render_chart(
+        "server.enabled=true",
+        "logArchive.bucket=jobline-logs",
+        "logArchive.endpoint=https://s3.eu-west-1.amazonaws.com",
+        "logArchive.region=eu-west-1",
+        "logArchive.prefix=prod",
+        "logArchive.existingSecret=jobline-archive-keys",
+        "logArchive.caConfigMap=corp-ca",
+    )
+    pods = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]
+        for d in docs
+        if d["kind"] == "Deployment"
+    }
+    assert set(pods) == {RELEASE, f"{RELEASE}-server"}
+    settings = []
+    for pod in pods.values():
+        env = {e["name"]: e.get("value") or e["valueFrom"] for e in pod["containers"][0]["env"]}
+        settings.append({k: v for k, v in env.items() if k.startswith(("JOBLINE_", "AWS_"))})
+        mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        assert mounts["archive-ca"] == "/etc/jobline/archive-ca"
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["archive-ca"]["configMap"] == {"name": "corp-ca"}
+    operator, server = settings
+    assert (
+        operator
+        == server
+        == {
+            "JOBLINE_ARCHIVE_BUCKET": "jobline-logs",
+            "JOBLINE_ARCHIVE_ENDPOINT": "https://s3.eu-west-1.amazonaws.com",
+            "JOBLINE_ARCHIVE_REGION": "eu-west-1",
+            "JOBLINE_ARCHIVE_PREFIX": "prod",
+            "JOBLINE_ARCHIVE_CA_FILE": "/etc/jobline/archive-ca/ca.crt",
+            "AWS_ACCESS_KEY_ID": {
+                "secretKeyRef": {"name": "jobline-archive-keys", "key": "AWS_ACCESS_KEY_ID"}
+            },
+            "AWS_SECRET_ACCESS_KEY": {
+                "secretKeyRef": {"name": "jobline-archive-keys", "key": "AWS_SECRET_ACCESS_KEY"}
+            },
+        }
+    )
+    # Without a bucket, no archive: nothing of it in either pod.
+    plain = render_chart("server.enabled=true", "logArchive.endpoint=http://s3.local:9000")
+    for d in plain:
+        if d["kind"] == "Deployment":
+            container = d["spec"]["template"]["spec"]["containers"][0]
+            assert not [e for e in container.get("env", []) if "ARCHIVE" in e["name"]]
+
+
 def server_rules(docs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """The rules of each role the server's ServiceAccount is bound to, by (kind, namespace)."""
     bound = {
@@ -214,6 +264,9 @@ def server_args(docs: list[dict[str, Any]]) -> list[str]:
         "unknownKey=1",
         "watchNamespaces[0]=Not_A_Namespace",
         "metrics.port=70000",
+        "logArchive.endpoint=s3.example.com",  # a URL: http(s)://host[:port]
+        "logArchive.bucket=Not_A_Bucket",
+        "logArchive.keys=secret",  # keys go in a Secret (existingSecret), never in values
     ],
 )
 def test_schema_rejects_bad_values(value: str) -> None:

@@ -61,3 +61,43 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/name: {{ .Chart.Name }}-server
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
+
+{{/* The log archive's settings, the same for the operator and the server. */}}
+{{- define "jobline.archiveEnv" -}}
+{{- with .Values.logArchive }}
+{{- if .bucket }}
+- {name: JOBLINE_ARCHIVE_BUCKET, value: {{ .bucket | quote }}}
+{{- with .endpoint }}
+- {name: JOBLINE_ARCHIVE_ENDPOINT, value: {{ . | quote }}}
+{{- end }}
+{{- with .region }}
+- {name: JOBLINE_ARCHIVE_REGION, value: {{ . | quote }}}
+{{- end }}
+{{- with .prefix }}
+- {name: JOBLINE_ARCHIVE_PREFIX, value: {{ . | quote }}}
+{{- end }}
+{{- if .caConfigMap }}
+- {name: JOBLINE_ARCHIVE_CA_FILE, value: /etc/jobline/archive-ca/{{ .caKey }}}
+{{- end }}
+{{- with .existingSecret }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom: {secretKeyRef: {name: {{ . }}, key: AWS_ACCESS_KEY_ID}}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom: {secretKeyRef: {name: {{ . }}, key: AWS_SECRET_ACCESS_KEY}}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "jobline.archiveCaMount" -}}
+{{- if and .Values.logArchive.bucket .Values.logArchive.caConfigMap }}
+- {name: archive-ca, mountPath: /etc/jobline/archive-ca, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{- define "jobline.archiveCaVolume" -}}
+{{- if and .Values.logArchive.bucket .Values.logArchive.caConfigMap }}
+- name: archive-ca
+  configMap: {name: {{ .Values.logArchive.caConfigMap }}}
+{{- end }}
+{{- end -}}
