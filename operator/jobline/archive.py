@@ -155,7 +155,7 @@ class Archive:
             raise ArchiveError(
                 f"the log archive's bucket {self.settings.bucket!r} does not exist at "
                 f"{self.settings.endpoint}: create it, or set JOBLINE_ARCHIVE_BUCKET "
-                "(the chart's archive.bucket) to one that does"
+                "(the chart's logArchive.bucket) to one that does"
             )
 
     def put(self, log: PodLog, first: int, lines: int, data: bytes) -> Piece:
