@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/burst.py --mode sequential --runs 20  # one run at a time
     .venv/bin/python benchmarks/burst.py --mode queue --runs 120 --max-concurrent 3
     .venv/bin/python benchmarks/burst.py --mode log --log-mib 200     # one run, a large log
+    .venv/bin/python benchmarks/burst.py --runs 1000 --archive both  # archive off, then on
 
 Runs on the local control plane (or KUBECONFIG) with an operator process of its
 own, in a namespace of its own, and prints markdown tables. Times are seen by
@@ -21,8 +22,13 @@ Modes:
               against the pods' own time, the hand-off gap, the most Jobs running at once,
               and status writes per run.
   log         one run whose log is L MiB, written over --log-seconds as a program
-              would: bytes the operator read, its memory, and whether the kept tail is
-              exactly the log's last lines.
+              would: bytes the operator read, its memory and CPU, and whether the kept
+              tail is exactly the log's last lines; with the archive, the bytes written
+              to the store and the time from the pod's end to the archive complete.
+
+--archive off|on|both: the operator without the log archive, with it (the local
+plane's store, or the JOBLINE_ARCHIVE_* of the environment), or both, one after the
+other in one invocation (burst and log modes), with a table of the two side by side.
 """
 
 from __future__ import annotations
@@ -47,7 +53,9 @@ IMAGE = "busybox:1.36"
 class Bench:
     """A namespace with watches on Jobs, pods and runs, and an operator to measure."""
 
-    def __init__(self, create_with: str = "kubectl", metrics_port: int | None = None) -> None:
+    def __init__(
+        self, create_with: str = "kubectl", metrics_port: int | None = None, archive: bool = False
+    ) -> None:
         self.create_with = create_with
         self.pipeline_uids: dict[str, str] = {}
         self.kubeconfig = local.kubeconfig()
@@ -77,7 +85,10 @@ class Bench:
         )
         self.metrics_port = metrics_port
         extra = (f"--metrics-address=127.0.0.1:{metrics_port}",) if metrics_port else ()
-        self.operator = local.start_operator(self.kubeconfig, *extra)
+        store = local.log_store_env() if archive else {"JOBLINE_ARCHIVE_BUCKET": ""}
+        if archive and not store:
+            raise SystemExit("--archive: no log store (the local plane's, or JOBLINE_ARCHIVE_*)")
+        self.operator = local.start_operator(self.kubeconfig, *extra, env=store)
 
     def metric(self, name: str) -> float | None:
         """A counter of the operator's /metrics; None when it has none (older code)."""
@@ -256,8 +267,8 @@ def pod_seconds_of(spec: str) -> list[float]:
     return [float(spec)]
 
 
-def burst(args: argparse.Namespace, order: str) -> None:
-    bench = Bench()
+def burst(args: argparse.Namespace, order: str, archive: bool) -> dict[str, float]:
+    bench = Bench(archive=archive)
     try:
         durations = pod_seconds_of(args.pod_seconds)
         templates = [bench.template(s) for s in durations]
@@ -317,8 +328,8 @@ def burst(args: argparse.Namespace, order: str) -> None:
         bare_pod_to_final = series("bare", "bare", "Succeeded", ("job", "Complete"))
         print(
             f"\n### Burst of {n} runs and {n} bare Jobs ({order}), pods of "
-            f"{args.pod_seconds} s, {args.threads} client threads; "
-            f"all created in {created_in:.1f} s\n"
+            f"{args.pod_seconds} s, {args.threads} client threads, log archive "
+            f"{'on' if archive else 'off'}; all created in {created_in:.1f} s\n"
         )
         print("| seconds | p50 | p90 | p99 | max |")
         print("|---|---|---|---|---|")
@@ -342,8 +353,27 @@ def burst(args: argparse.Namespace, order: str) -> None:
             f"- operator RSS: idle {idle_rss:.0f} MiB, peak {peak:.0f} MiB, after {after:.0f} MiB"
         )
         print("- " + "\n".join(requests_lines(counts, n)))
+        return {
+            "operator CPU per run (ms)": cpu / n * 1000,
+            "operator RSS peak (MiB)": peak,
+            "run: created → COMPLETE, p50 (s)": local.percentile(run_to_final, 50),
+            "run: created → COMPLETE, p99 (s)": local.percentile(run_to_final, 99),
+            "run: pod Succeeded → COMPLETE, p50 (s)": local.percentile(run_pod_to_final, 50),
+            "run: pod Succeeded → COMPLETE, p99 (s)": local.percentile(run_pod_to_final, 99),
+        }
     finally:
         bench.close()
+
+
+def side_by_side(title: str, off: dict[str, float], on: dict[str, float]) -> None:
+    """The same figures with the log archive off and on, and their ratio."""
+    print(f"\n### {title}: log archive off and on, one invocation\n")
+    print("| figure | archive off | archive on | on / off |")
+    print("|---|---|---|---|")
+    for key, before in off.items():
+        after = on[key]
+        ratio = after / before if before else math.nan
+        print(f"| {key} | {before:,.2f} | {after:,.2f} | {ratio:.2f} |")
 
 
 # --- sequential ------------------------------------------------------------------
@@ -455,8 +485,8 @@ def expected_line(number: int, width: int) -> str:
     return text + " " + "x" * (width - len(text) - 1) if width > len(text) + 1 else text
 
 
-def large_log(args: argparse.Namespace) -> None:
-    bench = Bench(metrics_port=local.free_port())
+def large_log(args: argparse.Namespace, archive: bool) -> dict[str, float]:
+    bench = Bench(metrics_port=local.free_port(), archive=archive)
     try:
         width = args.line_bytes
         lines = int(args.log_mib * 1024 * 1024 / (width + 1))
@@ -474,10 +504,13 @@ def large_log(args: argparse.Namespace) -> None:
         idle = settle(bench)
         sampler = local.Sampler(bench.operator.pid, every=0.05)
         read0 = local.bytes_read(bench.operator.pid)
+        cpu0 = local.cpu_seconds(bench.operator.pid)
         log0 = bench.metric("jobline_log_bytes_read_total")
         bench.create_run("biglog-1", "biglog")
-        bench.seen.wait("run", "biglog-1", "COMPLETE", timeout=args.log_seconds + 180)
+        complete = bench.seen.wait("run", "biglog-1", "COMPLETE", timeout=args.log_seconds + 600)
+        pod_end = bench.seen.get("pod", "biglog-1", "Succeeded")
         time.sleep(2)
+        cpu = local.cpu_seconds(bench.operator.pid) - cpu0
         read = local.bytes_read(bench.operator.pid) - read0
         log1 = bench.metric("jobline_log_bytes_read_total")
         log_read = None if log0 is None or log1 is None else log1 - log0
@@ -492,10 +525,13 @@ def large_log(args: argparse.Namespace) -> None:
         want = [expected_line(i, width) for i in range(lines - len(kept), lines)]
         size = lines * (width + 1)
         exact = bool(kept) and kept == want and logs.get("totalLines") == lines
+        archived = logs.get("archive") or {}
+        mib = size / 2**20
         print(
-            f"\n### One run with a {size / 2**20:.0f} MiB log "
+            f"\n### One run with a {mib:.0f} MiB log "
             f"({lines:,} lines of {width + 1} bytes, "
-            f"written over {args.log_seconds:g} s), tailLines {tail}\n"
+            f"written over {args.log_seconds:g} s), tailLines {tail}, log archive "
+            f"{'on' if archive else 'off'}\n"
         )
         print("| figure | value |")
         print("|---|---|")
@@ -509,6 +545,15 @@ def large_log(args: argparse.Namespace) -> None:
             f"{read / 2**20:.1f} MiB ({read / size:.2f}x the log) |"
         )
         print(f"| operator RSS idle → peak | {idle:.0f} → {peak:.0f} MiB (+{peak - idle:.1f}) |")
+        print(f"| operator CPU | {cpu:.1f} s ({cpu / mib * 1000:.0f} ms per MiB of log) |")
+        ended = complete - pod_end if pod_end is not None else math.nan
+        print(f"| pod Succeeded → run COMPLETE (last lines read, and archived) | {ended:.1f} s |")
+        if archive:
+            whole = archived.get("lines") == lines and not archived.get("error")
+            print(
+                f"| bytes written to the store | {archived.get('bytes', 0) / 2**20:.1f} MiB "
+                f"({archived.get('lines', 0):,} lines: {'the whole log' if whole else 'NOT all'}) |"
+            )
         print(
             f"| the kept {len(kept)} lines are the log's last ones | {'yes' if exact else 'NO'} |"
         )
@@ -518,6 +563,12 @@ def large_log(args: argparse.Namespace) -> None:
         )
         if not exact and kept:
             print(f"\nfirst kept line: {kept[0][:40]!r}, expected {want[0][:40]!r}")
+        return {
+            "log API read / log size": (log_read or math.nan) / size,
+            "operator RSS peak - idle (MiB)": peak - idle,
+            "operator CPU per MiB of log (ms)": cpu / mib * 1000,
+            "pod Succeeded → run COMPLETE (s)": ended,
+        }
     finally:
         bench.close()
 
@@ -548,17 +599,28 @@ def main() -> None:
     parser.add_argument("--log-mib", type=float, default=200, help="log: the log's size")
     parser.add_argument("--line-bytes", type=int, default=1023, help="log: bytes per line")
     parser.add_argument("--log-seconds", type=float, default=30, help="log: how long it grows")
+    parser.add_argument(
+        "--archive",
+        choices=["off", "on", "both"],
+        default="off",
+        help="burst and log: the operator without the log archive, with it, or both",
+    )
     args = parser.parse_args()
     print(f"operator code: {local.operator_code()}; machine: {local.machine()}")
+    archives = {"off": [False], "on": [True], "both": [False, True]}[args.archive]
     if args.mode == "burst":
         for order in ("runs-first", "bare-first") if args.order == "both" else (args.order,):
-            burst(args, order)
+            figures = [burst(args, order, archive) for archive in archives]
+            if len(figures) == 2:
+                side_by_side(f"Burst of {args.runs} runs ({order})", *figures)
     elif args.mode == "sequential":
         sequential(args)
     elif args.mode == "queue":
         queue(args)
     else:
-        large_log(args)
+        figures = [large_log(args, archive) for archive in archives]
+        if len(figures) == 2:
+            side_by_side(f"One run with a {args.log_mib:g} MiB log", *figures)
 
 
 if __name__ == "__main__":

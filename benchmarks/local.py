@@ -68,8 +68,25 @@ def operator_code() -> str:
     ).stdout.strip()
 
 
-def start_operator(config: str, *args: str) -> subprocess.Popen[bytes]:
-    """`jobline operator` serving no ports, so it never clashes with another one."""
+def log_store_env() -> dict[str, str]:
+    """The local plane's log store settings (JOBLINE_ARCHIVE_* and its keys), or those
+    of this environment when it names a bucket; {} when there is none."""
+    if os.environ.get("JOBLINE_ARCHIVE_BUCKET"):
+        return {k: v for k, v in os.environ.items() if k.startswith(("JOBLINE_ARCHIVE_", "AWS_"))}
+    path = subprocess.run(
+        ["bash", str(CLUSTER_SH), "store-env"], stdout=subprocess.PIPE, text=True, check=True
+    ).stdout.strip()
+    if not path or not Path(path).exists():
+        return {}
+    lines = Path(path).read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def start_operator(
+    config: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`jobline operator` serving no ports, so it never clashes with another one; `env`
+    adds to (or, with "", clears) this process's environment."""
     log = open(os.environ.get("JOBLINE_BENCH_OPERATOR_LOG", os.devnull), "ab")  # noqa: SIM115
     return subprocess.Popen(
         [
@@ -81,7 +98,7 @@ def start_operator(config: str, *args: str) -> subprocess.Popen[bytes]:
             "--health-address=",
             *args,
         ],
-        env={**os.environ, "KUBECONFIG": config},
+        env={**os.environ, "KUBECONFIG": config, **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
