@@ -98,6 +98,9 @@ e2e-test: install ## End-to-end: the image installed by the chart, real containe
 	@if [ -z "$$KUBECONFIG" ]; then hack/cluster/build.sh; fi
 	@# Built before the plane starts: its real node imports the cached image as it comes up.
 	@if [ -z "$$KUBECONFIG" ]; then hack/image.sh $(IMAGE); fi
+	@# Pods on the local plane's real node reach its log store through the node's netbridge.
+	if [ -z "$$KUBECONFIG" ]; then . hack/cluster/node.env; \
+	  export JOBLINE_E2E_ARCHIVE_ENDPOINT="http://$$NODE_IP:$$NODE_STORE_PORT"; fi; \
 	JOBLINE_E2E_IMAGE=$(IMAGE) $(BIN)/pytest -m e2e
 
 .PHONY: test

@@ -185,7 +185,10 @@ store_running() {
 start_store() {
   store_running && return
   local port secret
-  port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  # Started again, it keeps its port: the real node's netbridge forwards to it.
+  port="$(store_port)"
+  [[ -n "$port" ]] ||
+    port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   secret="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   mkdir -p "$state/store/$store_bucket"
   ROOT_ACCESS_KEY=jobline ROOT_SECRET_KEY="$secret" \
@@ -204,6 +207,11 @@ start_store() {
     sleep 0.1
   done
   say "log store (versitygw $STORE_VERSION) on 127.0.0.1:$port, bucket $store_bucket; settings in $store_env"
+}
+
+store_port() {
+  [[ -f "$store_env" ]] && sed -n 's|^JOBLINE_ARCHIVE_ENDPOINT=http://127.0.0.1:||p' "$store_env"
+  return 0
 }
 
 stop_store() {
@@ -225,8 +233,9 @@ check_real_node() {
 start_real_node() {
   ((real_node)) || return 0
   say "starting the real node $NODE_NAME (kubelet, containerd, runc)"
-  "$here/node.sh" up "$kubeconfig"
+  STORE_PORT="$(store_port)" "$here/node.sh" up "$kubeconfig"
   say "real node $NODE_NAME is Ready; pods choose it with the toleration and node selector $NODE_LABEL"
+  say "pods there reach the log store at http://$NODE_IP:$NODE_STORE_PORT"
 }
 
 up() {

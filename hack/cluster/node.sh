@@ -201,7 +201,10 @@ up() {
   pki="$cache/cluster/kwok/clusters/jobline/pki"
   prepare
   write_configs "$kubeconfig" "$pki" "$port"
-  start netbridge "$bin/netbridge" -netns "$netns_path" -forward "$NODE_IP:$port=127.0.0.1:$port" \
+  # The log store (STORE_PORT, from cluster.sh) too: an in-cluster operator archives there.
+  local forwards=(-forward "$NODE_IP:$port=127.0.0.1:$port")
+  [[ -n "${STORE_PORT:-}" ]] && forwards+=(-forward "$NODE_IP:$NODE_STORE_PORT=127.0.0.1:$STORE_PORT")
+  start netbridge "$bin/netbridge" -netns "$netns_path" "${forwards[@]}" \
     -egress "$egress_sock" -netns-cidr "$NODE_RANGE" -netns-cidr "$POD_RANGE"
   start containerd nsenter --net="$netns_path" containerd --config "$state/containerd/config.toml"
   for _ in $(seq 100); do [[ -S "$containerd_sock" ]] && break; sleep 0.1; done

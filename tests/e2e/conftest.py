@@ -32,13 +32,14 @@ import yaml
 from kubernetes import client
 
 from tests.cluster.jobline_fixtures import Jobline
-from tests.conftest import REPO, Cluster, helm_binary, wait_for
+from tests.conftest import REPO, Cluster, LogStore, find_log_store, helm_binary, wait_for
 
 HERE = Path(__file__).parent
 CHART = REPO / "charts" / "jobline"
 RELEASE = "jobline-e2e"
 ARBITRARY_UID = 1000770000
 NAMESPACE = "jobline-e2e"
+ARCHIVE_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -141,15 +142,55 @@ def helm(cluster: Cluster, *args: str, timeout: float = 300) -> subprocess.Compl
     )
 
 
-class Release:
-    """The chart, installed as a cluster admin installs it."""
+ARCHIVE_SECRET = "jobline-e2e-archive-keys"
 
-    def __init__(self, cluster: Cluster, placement: Placement, images: Images) -> None:
+
+class Release:
+    """The chart, installed as a cluster admin installs it; with the log archive where
+    there is a store (`archive`), reached in the cluster at JOBLINE_E2E_ARCHIVE_ENDPOINT
+    (default: the address the tests use)."""
+
+    def __init__(
+        self, cluster: Cluster, placement: Placement, images: Images, archive: LogStore | None
+    ) -> None:
         self.cluster = cluster
         self.placement = placement
         self.images = images
+        self.archive = archive
         self.core = client.CoreV1Api(cluster.api)
         self.apps = client.AppsV1Api(cluster.api)
+        if archive is not None:
+            self._archive_keys(archive)
+
+    def _archive_keys(self, archive: LogStore) -> None:
+        """The store's keys in a Secret of the release's namespace, as an admin puts them."""
+        for create, body in (
+            (self.core.create_namespace, {"metadata": {"name": NAMESPACE}}),
+            (
+                lambda b: self.core.create_namespaced_secret(NAMESPACE, b),
+                {
+                    "metadata": {"name": ARCHIVE_SECRET},
+                    "stringData": {k: archive.env[k] for k in ARCHIVE_KEYS},
+                },
+            ),
+        ):
+            try:
+                create(body)
+            except client.exceptions.ApiException as e:
+                if e.status != 409:
+                    raise
+
+    def archive_values(self) -> list[str]:
+        if self.archive is None:
+            return []
+        env = self.archive.env
+        endpoint = os.environ.get("JOBLINE_E2E_ARCHIVE_ENDPOINT") or env["JOBLINE_ARCHIVE_ENDPOINT"]
+        return [
+            "--set", f"logArchive.bucket={env['JOBLINE_ARCHIVE_BUCKET']}",
+            "--set", f"logArchive.endpoint={endpoint}",
+            "--set", f"logArchive.region={env.get('JOBLINE_ARCHIVE_REGION', '')}",
+            "--set", f"logArchive.existingSecret={ARCHIVE_SECRET}",
+        ]  # fmt: skip
 
     def values(self) -> list[str]:
         repository, tag = self.images.operator.rsplit(":", 1)
@@ -162,6 +203,7 @@ class Release:
             "--set", f"podSecurityContext.runAsUser={ARBITRARY_UID}",
             "--set-json", f"nodeSelector={json.dumps(self.placement.node_selector)}",
             "--set-json", f"tolerations={json.dumps(self.placement.tolerations)}",
+            *self.archive_values(),
         ]  # fmt: skip
 
     def upgrade(self, *extra: str) -> None:
@@ -207,7 +249,7 @@ class Release:
 
 @pytest.fixture(scope="session")
 def release(cluster: Cluster, placement: Placement, images: Images) -> Iterator[Release]:
-    installed = Release(cluster, placement, images)
+    installed = Release(cluster, placement, images, find_log_store(cluster))
     installed.upgrade()
     installed.wait_ready()
     yield installed

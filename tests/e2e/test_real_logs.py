@@ -3,13 +3,16 @@ streams that end with the container."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
+import pytest
 from kubernetes import client
 
+from jobline.archive import Archive, PodLog
 from tests.conftest import Cluster, wait_for
-from tests.e2e.conftest import RELEASE, RealJobline
+from tests.e2e.conftest import RELEASE, RealJobline, Release
 
 # 200,000 numbered lines over about 20 s, so that the kubelet (containerLogMaxSize 1Mi,
 # checked every 10 s on the local plane) rotates the file while the run goes on.
@@ -30,6 +33,45 @@ def test_a_rotated_log_ends_with_exactly_its_last_lines(jl: RealJobline) -> None
     # read are not among them (docs/architecture.md), so it may fall short of 200,000.
     assert logs["sequence"] + len(logs["lines"]) == logs["totalLines"] <= 200_000
     assert logs["truncated"] is True
+
+
+def test_a_rotated_log_is_archived_as_read_and_served_once_the_pod_is_gone(
+    cluster: Cluster, jl: RealJobline, release: Release
+) -> None:
+    """The operator in its pod archives the real container's log while the kubelet
+    rotates it: the archive holds every line read, in order, each once; where lines were
+    rotated away unread, the status says so (missingBefore) and nowhere else do numbers
+    jump. Once the pod is gone, `jobline logs --from` reads the archive."""
+    if release.archive is None:
+        pytest.skip("no log store: set JOBLINE_ARCHIVE_BUCKET (and keys) for this cluster")
+    jl.real_pipeline("kept", NUMBERED, logs={"tailLines": 100})
+    jl.start("kept-1", "kept")
+    status = jl.wait_done("kept-1", timeout=180)
+    logs = status["logs"]
+    assert (status["phase"], logs["archive"].get("error")) == ("COMPLETE", None)
+    total, missing = logs["totalLines"], logs.get("missingBefore", [])
+    assert logs["archive"]["lines"] == total
+    archive = Archive.from_env(release.archive.env)
+    assert archive is not None
+    pod_log = PodLog(jl.namespace, jl.run("kept-1")["metadata"]["uid"], status["podName"])
+    numbers = [int(line.split()[1]) for _, line in archive.read_from(pod_log, 0)]
+    assert len(numbers) == total and numbers[-1] == 199_999
+    jumps = [i for i in range(1, total) if numbers[i] != numbers[i - 1] + 1]
+    assert jumps == [i for i in missing if i > 0]  # each line once, in order
+    assert (numbers[0] == 0) == (0 not in missing)
+    if not missing:
+        assert numbers == list(range(200_000))
+
+    jl.batch.delete_namespaced_job("kept-1", jl.namespace, propagation_policy="Foreground")
+    wait_for("the pod to go", lambda: not jl.pods("kept-1"), timeout=120)
+    read = subprocess.run(
+        [sys.executable, "-m", "jobline.cli", "--kubeconfig", cluster.kubeconfig,
+         "--namespace", jl.namespace, "logs", "kept-1", "--from", str(total - 5)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, **release.archive.env},
+    )  # fmt: skip
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.splitlines() == [f"line {n}" for n in numbers[-5:]]
 
 
 def test_jobline_logs_follow_ends_with_the_container(cluster: Cluster, jl: RealJobline) -> None:
