@@ -141,13 +141,19 @@ def test_refused_keys_are_retried_with_a_backoff_of_the_runs_own() -> None:
     assert found[0].lines == [line.decode() for line in lines(0, 5)]  # the tail goes on
 
 
-def test_an_ended_pod_is_kept_until_its_archive_catches_up() -> None:
+def ended_while_the_store_is_down() -> tuple[LogTails, FakeArchive, FakeClock]:
+    """A pod that printed 50 lines and ended, read for the last time with the store down."""
     clock = FakeClock()
     archive = FakeArchive()
     archive.refuse = "cannot reach the log archive"
     logs, kube = tails(archive, clock)
     kube.log_lines["run-1-abc"] = lines(0, 50)
     read_now(logs, final=True)
+    return logs, archive, clock
+
+
+def test_an_ended_pod_is_kept_until_its_archive_catches_up() -> None:
+    logs, archive, clock = ended_while_the_store_is_down()
     assert logs.done_for("run-1") == "pod-1"  # the run's end does not wait on the store
     assert logs.archive_pending_for("run-1") == "pod-1"  # its pod does
     logs.forget("run-1")  # the run has ended: what it follows stays until settled
@@ -156,20 +162,15 @@ def test_an_ended_pod_is_kept_until_its_archive_catches_up() -> None:
     logs.read(logs.queue.get(block=False) or "")  # the retry the last read queued
     assert archive.text() == whole(0, 50)
     assert logs.archive_pending_for("run-1") is None
+    assert archive_state(logs) == (50, None, False)
     found = logs.unwritten_tail("run-1")
-    assert found is not None and found[0].archive is not None
-    assert (found[0].archive.lines, found[0].archive.error) == (50, None)
+    assert found is not None
     logs.written("run-1", found[1])  # the status says it: nothing more is kept
     assert logs.unwritten_tail("run-1") is None and logs.done_for("run-1") is None
 
 
 def test_an_archive_that_cannot_catch_up_gives_up_at_the_deadline() -> None:
-    clock = FakeClock()
-    archive = FakeArchive()
-    archive.refuse = "cannot reach the log archive"
-    logs, kube = tails(archive, clock)
-    kube.log_lines["run-1-abc"] = lines(0, 50)
-    read_now(logs, final=True)
+    logs, archive, clock = ended_while_the_store_is_down()
     while logs.archive_pending_for("run-1"):
         clock.advance(30)
         key = logs.queue.get(block=False)
