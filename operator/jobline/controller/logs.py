@@ -16,9 +16,12 @@ With a log archive (`jobline.archive`), a read also writes every line it counts 
 the archive, in pieces, before it is done: a run's last read is done once its last
 line is archived, and the pod is released only then. The first read of a pod by this
 process starts the archive where the store says it ends, so an operator restarted
-mid-run leaves no gap and no duplicate. A write the store refuses ends the archiving
-of that pod (the status says why and how far it got); the run's outcome never waits
-on the store. Deleting a run deletes its archived log, on a worker of its own.
+mid-run leaves no gap and no duplicate. A write the store refuses pauses the archiving
+of that pod (the status says why and how far it got) for a backoff of its own; then
+the reader goes back to where the archive ends and reads those lines again. The run's
+outcome never waits on the store: a pod whose archive still lacks lines after its last
+read is kept and read again until it has them all, or ARCHIVE_HOLD_SECONDS pass.
+Deleting a run deletes its archived log, on a worker of its own.
 """
 
 from __future__ import annotations
