@@ -232,3 +232,21 @@ def test_pruned_deleted_and_orphaned_runs_leave_nothing_in_the_bucket(
         API_GROUP, API_VERSION, jl.namespace, "pipelines", "deleted"
     )
     wait_for("the deleted Pipeline's run logs to go", lambda: in_bucket() == {uids["pruned-2"]})
+
+
+def test_a_deleted_namespace_leaves_nothing_in_the_bucket(jl: Jobline, log_store: LogStore) -> None:
+    archive = archive_of(log_store)
+    name = f"{jl.namespace}-deleted"
+    jl.core.create_namespace({"metadata": {"name": name}})
+    try:
+        other = Jobline(jl.cluster, name)
+        other.pipeline("etl", {"sim.jobline.dev/log-lines": "10"})
+        other.start("etl-1", "etl")
+        assert other.wait_done("etl-1")["logs"]["archive"]["lines"] == 10
+    finally:
+        jl.core.delete_namespace(name)
+    wait_for(
+        "the namespace's run logs to go",
+        lambda: all(namespace != name for namespace, _ in archive.runs()),
+        timeout=120,
+    )
