@@ -247,3 +247,14 @@ def test_a_read_that_begins_with_the_last_line_counted_marks_nothing() -> None:
     read(reader, log[:30], 64, final=False)
     read(reader, log, 64, final=True)
     assert (reader.tail(NOW).missing_before, reader.total) == ([], 100)
+
+
+def test_a_file_rotated_away_after_the_last_read_is_marked_missing_at_the_end() -> None:
+    log = stamped([f"line {i}".encode() for i in range(100)], step_ns=10**8)
+    reader = LogReader(tail_lines=5)
+    read(reader, log[:60], 64, final=False)  # lines 0-58 counted, 59 held back
+    # The kubelet rotated the file after line 80, and the program printed nothing since:
+    # the last read finds an empty file. Line 59 was whole; 60-80 are lost.
+    read(reader, [], 64, final=True)
+    tail = reader.tail(NOW)
+    assert (tail.missing_before, tail.total_lines) == ([60], 60)

@@ -249,7 +249,7 @@ class LogTails:
             with self._lock:
                 follow.archive.lines, follow.archive.bytes = end, sum(p.size for p in pieces)
             follow.archive_resumed = True
-        if follow.archive.error or follow.reader.total > (follow.reader.archive_from or 0):
+        if follow.archive.error:
             follow.reader.rewind()  # lines counted since the archive's end: read them again
         return True
 

@@ -23,8 +23,9 @@ for the tail; `rewind` later takes it back to where the archive ends, so that th
 next read reads those lines again from the pod and archives them.
 
 A read that does not begin with the last lines counted (their second is served, but
-not them) finds the file rotated away since the last read: the lines printed between
-are lost. Where (before which line number) is kept in `missing_before`.
+not them, or nothing at all) finds the file rotated away since the last read: the
+lines printed between are lost. Where (before which line number) is kept in
+`missing_before`.
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ class LogReader:
         if self._buffer and final:
             self._line(bytes(self._buffer), self._overflow)
         self._buffer.clear()
+        # Not even the last lines counted were served: the file was rotated away since
+        # (lines printed after them and before the rotation are lost).
+        rotated = not self._caught_up and self._skip > 0
         if self._pending and (final or self._pending == self._held):
             self._count(*self._pending)
             self._pending = None
@@ -153,6 +157,8 @@ class LogReader:
             # The container has ended and the last read brought nothing: the line held
             # back earlier was whole.
             self._count(*self._held)
+        if rotated:
+            self._missing_here()
         self._held, self._pending = self._pending, None
 
     def tail(self, now: dt.datetime) -> LogTail:
@@ -197,13 +203,18 @@ class LogReader:
             if stamp == self.last_stamp and self._skip > 0:
                 self._skip -= 1
                 return
-            if self._skip > 0 and stamp is not None and len(self.missing_before) < MISSING_MAX:
-                self.missing_before.append(self.total)  # rotated away since the last read
+            if self._skip > 0 and stamp is not None:
+                self._missing_here()  # rotated away since the last read
             self._caught_up = True
         self._fed = True  # a held line comes again with the lines after it
         if self._pending:
             self._count(*self._pending)
         self._pending = (raw_stamp, text[: self._line_max], cut or len(text) > self._line_max)
+
+    def _missing_here(self) -> None:
+        """Lines are missing before the next line counted."""
+        if len(self.missing_before) < MISSING_MAX and self.total not in self.missing_before:
+            self.missing_before.append(self.total)
 
     def _count(self, raw_stamp: bytes, text: bytes, cut: bool) -> None:
         if self.gathering and self.total >= (self.archive_from or 0):
