@@ -47,7 +47,8 @@ def test_a_rotated_log_is_archived_as_read_and_served_once_the_pod_is_gone(
 ) -> None:
     """The operator in its pod archives the real container's log while the kubelet
     rotates it: the archive holds every line read, in order, each once; numbers jump
-    only where the status says lines were rotated away unread (missingBefore). Once the pod is gone, `jobline logs --from` reads the archive."""
+    only where the status says lines were rotated away unread (missingBefore). Once the
+    pod is gone, `jobline logs --from` reads the archive."""
     if release.archive is None:
         pytest.skip("no log store: set JOBLINE_ARCHIVE_BUCKET (and keys) for this cluster")
     jl.real_pipeline("kept", NUMBERED, logs={"tailLines": 100})
