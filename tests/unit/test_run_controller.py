@@ -406,3 +406,14 @@ def test_the_pipeline_hears_at_once_when_a_run_the_operator_ended_lets_go_of_its
     w.told.clear()
     w.runs.on_job("DELETED", w.job(finished), None)  # ended by its pod: freed already
     assert w.told == []
+
+
+def test_a_run_deleted_before_its_pipeline_owner_is_added_is_left_to_its_event() -> None:
+    w = World()
+    w.pipeline()
+    run = w.run()
+    del run["metadata"]["ownerReferences"]  # made by kubectl: the operator adds them
+    w.cache.runs.put(run)
+    w.kube.fail["patch_run_metadata"] = api_error(404, 'pipelinejobs "sales-1" not found')
+    w.sync()  # no error: the run's DELETED event forgets it
+    assert w.writes() == [f"patch_run_metadata {NS}/sales-1"]

@@ -276,7 +276,10 @@ class RunController:
             self._release(decision.release)  # recorded: the API may let them go
             return
         if seen.pipeline is not None:
-            raw = self._ensure_owned_by_pipeline(raw, seen.pipeline)
+            owned = self._ensure_owned_by_pipeline(raw, seen.pipeline)
+            if owned is None:
+                return  # deleted meanwhile: its DELETED event forgets it
+            raw = owned
         if decision.awaiting_admission:
             self.pipeline_changed(key[0], seen.run.spec.pipeline_ref.name, True)
             return
@@ -365,10 +368,10 @@ class RunController:
                 if updated is not None:  # syncs before its watch event must not ask again
                     self.cache.pods.put(updated)
 
-    def _ensure_owned_by_pipeline(self, raw: Obj, pipeline: Pipeline) -> Obj:
+    def _ensure_owned_by_pipeline(self, raw: Obj, pipeline: Pipeline) -> Obj | None:
         """Gives the run an ownerReference to its Pipeline (deleting the Pipeline deletes
         its runs) and the jobline.dev/pipeline label (listing a Pipeline's runs selects on
-        it), in one patch, when whoever created the run did not."""
+        it), in one patch, when whoever created the run did not. None: the run is gone."""
         meta = raw["metadata"]
         owners = meta.get("ownerReferences") or []
         wanted = run_metadata(pipeline.metadata.name, pipeline.metadata.uid or "")
@@ -381,7 +384,12 @@ class RunController:
         patch: Obj = {"labels": wanted["labels"]}
         if not has_owner:
             patch["ownerReferences"] = [*owners, *wanted["ownerReferences"]]
-        updated = self.kube.patch_run_metadata(*key_of(raw), meta["resourceVersion"], patch)
+        try:
+            updated = self.kube.patch_run_metadata(*key_of(raw), meta["resourceVersion"], patch)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
         stored, _ = self.cache.runs.put(updated)
         return stored
 
