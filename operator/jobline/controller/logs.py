@@ -281,10 +281,11 @@ class LogTails:
         backoff = ARCHIVE_RETRY_SECONDS * 2 ** min(follow.archive_failures - 1, 10)
         follow.archive_retry_at = self.clock.monotonic() + min(backoff, ARCHIVE_RETRY_MAX_SECONDS)
         assert follow.archive is not None
-        if follow.archive.error != why:
+        news = follow.archive.error != why  # the same refusal again is said once
+        if news:
             log.warning("cannot archive the log of pod %s: %s", follow.pod["metadata"]["name"], why)
         with self._lock:
-            if follow.archive.error != why:
+            if news:
                 follow.archive.error, follow.version = why, follow.version + 1
             follow.archive.error_time = follow.archive.error_time or self.clock.now()
 

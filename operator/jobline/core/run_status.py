@@ -150,11 +150,7 @@ def _releasable(seen: Observed, pods: list[Obj]) -> list[Obj]:
 
 def _log_step(seen: Observed, decision: Decision, now: dt.datetime) -> None:
     """Keeps the current pod's log read; a run that ends waits for its last read."""
-    if seen.log_tail is not None:
-        decision.status.logs = seen.log_tail
-        decision.status.conditions = archive_condition(
-            decision.status.conditions, seen.log_tail, now
-        )
+    _take_log_tail(seen, decision.status, now)
     pod = newest([p for p in seen.pods if started(p)])
     if pod is None or pod["metadata"].get("uid") == seen.log_done_for:
         return
@@ -164,6 +160,14 @@ def _log_step(seen: Observed, decision: Decision, now: dt.datetime) -> None:
     # A stop reads at once too, so what was printed before it is kept however it ends.
     decision.read_log = LogRead(pod, final=ended(pod) or ending, at_once=decision.delete_job)
     decision.wait_for_log = ending
+
+
+def _take_log_tail(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> None:
+    """The log reader's news, when the status does not hold it yet, and what it says of
+    the archive (LogArchived)."""
+    if seen.log_tail is not None:
+        status.logs = seen.log_tail
+        status.conditions = archive_condition(status.conditions, seen.log_tail, now)
 
 
 def _hold_queued(seen: Observed, decision: Decision) -> None:
@@ -204,9 +208,7 @@ def _decide(seen: Observed, now: dt.datetime) -> Decision:
         )
         # The log archive may still be catching up after the end: its news is written,
         # and its pod kept until it is settled.
-        if seen.log_tail is not None:
-            status.logs = seen.log_tail
-            status.conditions = archive_condition(status.conditions, seen.log_tail, now)
+        _take_log_tail(seen, status, now)
         return Decision(status, delete_job=delete, release=_releasable(seen, seen.pods))
     if seen.pipeline_error:
         ref = run.spec.pipeline_ref.name
