@@ -27,7 +27,7 @@ class Context:
         self.context = context
 
     def runs(self) -> Any:
-        from jobline.runs_api import Runs, connect
+        from jobline.client.runs import Runs, connect
 
         api, default_namespace = connect(self.kubeconfig, self.context)
         return Runs(api, self.namespace or default_namespace)
@@ -39,7 +39,7 @@ def user_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from jobline.runs_api import UserError
+        from jobline.client.runs import UserError
 
         try:
             return fn(*args, **kwargs)
@@ -468,7 +468,7 @@ def logs(obj: Context, run: str, sequence: int, follow: bool, output: str) -> No
 
 def emit(number: int, line: str, ndjson: bool) -> None:
     if ndjson:
-        from jobline.run_logs import log_line_json
+        from jobline.client.run_logs import log_line_json
 
         click.echo(log_line_json(number, line))
     else:
@@ -476,7 +476,7 @@ def emit(number: int, line: str, ndjson: bool) -> None:
 
 
 def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool) -> None:
-    from jobline.run_logs import read_log
+    from jobline.client.run_logs import read_log
 
     log = read_log(runs, name, sequence, follow, archive=log_archive())
     if log.archived_at is not None and log.gone is not None:

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from jobline import informer as informers
 from jobline.controller.cache import by_controller
-from jobline.informer import Informer
-from jobline.store import Store
+from jobline.kube import informer as informers
+from jobline.kube.informer import Informer
+from jobline.kube.store import Store
 from tests.conftest import Cluster, wait_for
 
 

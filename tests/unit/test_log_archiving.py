@@ -7,7 +7,7 @@ it, and a deleted run's archive goes."""
 from __future__ import annotations
 
 from jobline.archive import ArchiveError, Piece, PodLog
-from jobline.controller.logs import ARCHIVE_HOLD_SECONDS, LogTails
+from jobline.controller.log_reader import ARCHIVE_HOLD_SECONDS, LogTails
 from tests.unit.fakes import START, FakeClock, FakeKube
 
 POD = {

@@ -3,7 +3,7 @@ and backs off; a read done while a status write was on its way is not lost."""
 
 from __future__ import annotations
 
-from jobline.controller.logs import REFRESH_SECONDS, LogTails
+from jobline.controller.log_reader import REFRESH_SECONDS, LogTails
 from tests.unit.fakes import START, FakeClock, FakeKube, api_error
 
 POD = {

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from jobline.runs_api import UserError
+from jobline.client.runs import UserError
 from jobline.server.run_index import ALLOWED_FOR, RunIndex, strip_for_list
 
 Obj = dict[str, Any]

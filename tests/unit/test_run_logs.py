@@ -1,4 +1,4 @@
-"""Which lines a reader gets of a run whose pod is gone (`jobline.run_logs`), on fakes of
+"""Which lines a reader gets of a run whose pod is gone (`jobline.client.run_logs`), on fakes of
 the client and the archive: the archived lines then the status tail's, the lines lost
 said as a range, and the archive only for callers who may get pods/log. Against a real
 apiserver and store: tests/cluster/test_log_archive.py."""
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from jobline.archive import ArchiveError, PodLog
-from jobline.run_logs import read_log
-from jobline.runs_api import UserError
+from jobline.client.run_logs import read_log
+from jobline.client.runs import UserError
 
 POD_LOG = PodLog("data", "uid-1", "etl-1-abcde")
 

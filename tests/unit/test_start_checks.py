@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jobline.runs_api import UserError, check_slots, check_variables
+from jobline.client.runs import UserError, check_slots, check_variables
 
 Obj = dict[str, Any]
 FORBID = {

@@ -1,4 +1,4 @@
-"""What the operator watches, in indexed stores (jobline/store.py).
+"""What the operator watches, in indexed stores (jobline/kube/store.py).
 
 Every lookup the reconcilers make is a dict access: pods by the UID of the Job
 that controls them, Jobs by the UID of the run that controls them, runs by their
@@ -15,8 +15,7 @@ from typing import Any
 
 from jobline.core.jobs import short_name
 from jobline.core.workload import controller_uid
-from jobline.models import LABEL_PIPELINE, Pipeline, PipelineJob
-from jobline.store import (
+from jobline.kube.store import (
     IndexFn,
     Key,
     Obj,
@@ -26,6 +25,7 @@ from jobline.store import (
     same_version,
     strip_metadata,
 )
+from jobline.models import LABEL_PIPELINE, Pipeline, PipelineJob
 
 __all__ = ["Cache", "Key", "Obj", "Store", "key_of", "object_ref", "same_version"]
 

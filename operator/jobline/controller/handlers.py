@@ -1,6 +1,6 @@
 """kopf registrations: the only module that knows kopf. kopf runs the operator's
 lifecycle (startup and cleanup); every object comes from our own informers (see
-jobline/informer.py), and the controllers do the work on their own threads.
+jobline/kube/informer.py), and the controllers do the work on their own threads.
 
 No kopf resource handler is registered: kopf then puts no finalizers and writes no
 progress annotations on our objects; deletion is left to the garbage collector (a Job
@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 import kopf
-from kubernetes import client, config
+from kubernetes import client
 
 from jobline import __version__
 from jobline.archive import Archive, ArchiveError
@@ -22,25 +22,20 @@ from jobline.controller import health
 from jobline.controller.kube import Kube
 from jobline.controller.leader import LeaderElection
 from jobline.controller.manager import PIPELINE_WORKERS, RUN_WORKERS, Manager
+from jobline.kube import config as kube_config
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "jobline-operator"
 
 
 def kube_api_client() -> client.ApiClient:
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    # One pooled connection per thread that makes requests (workers, watches, log reads):
-    # beyond the pool's size, every request would pay a new TLS handshake.
-    configuration.connection_pool_maxsize = RUN_WORKERS + PIPELINE_WORKERS + 8
-    api = client.ApiClient(configuration)
+    configuration, _ = kube_config.load()
     # Tells its requests apart in audit logs (and each replica's, by its pod name).
     replica = os.environ.get("POD_NAME")
-    api.user_agent = f"jobline-operator/{__version__}" + (f" ({replica})" if replica else "")
-    return api
+    agent = f"jobline-operator/{__version__}" + (f" ({replica})" if replica else "")
+    # One pooled connection per thread that makes requests (workers, watches, log reads):
+    # beyond the pool's size, every request would pay a new TLS handshake.
+    return kube_config.api_client(configuration, agent, RUN_WORKERS + PIPELINE_WORKERS + 8)
 
 
 @kopf.on.startup()

@@ -12,9 +12,9 @@ import orjson
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from jobline.apiclient import call
 from jobline.controller import metrics
 from jobline.core.clock import format_time
+from jobline.kube.request import call
 from jobline.models import API_GROUP, API_VERSION
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ CUSTOM = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{{namespace}}"
 
 
 class Kube:
-    """The operator's calls, on the shared raw request layer (`jobline.apiclient`)."""
+    """The operator's calls, on the shared raw request layer (`jobline.kube.request`)."""
 
     def __init__(self, api: client.ApiClient, may_write: Callable[[], bool] = lambda: True) -> None:
         self.api = api

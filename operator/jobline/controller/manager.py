@@ -20,7 +20,7 @@ from jobline.controller.metrics import register_run_gauges
 from jobline.controller.pipeline_controller import PipelineController
 from jobline.controller.run_controller import RunController
 from jobline.core.admission import Admissions
-from jobline.informer import READ_TIMEOUT, Informer
+from jobline.kube.informer import READ_TIMEOUT, Informer
 
 RUN_WORKERS = 8  # API calls dominate a sync: threads wait on the network, not the GIL
 PIPELINE_WORKERS = 2

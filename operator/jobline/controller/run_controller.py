@@ -26,12 +26,11 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from jobline.apiclient import error_message
 from jobline.archive import Archive
 from jobline.controller import metrics
 from jobline.controller.cache import Cache, Key, Obj, key_of, object_ref
 from jobline.controller.kube import Kube
-from jobline.controller.logs import LogTails
+from jobline.controller.log_reader import LogTails
 from jobline.controller.workqueue import WorkQueue, failure_logger
 from jobline.core.admission import Admissions
 from jobline.core.clock import SYSTEM_CLOCK, Clock
@@ -44,6 +43,7 @@ from jobline.core.run_status import (
     decide_run,
 )
 from jobline.core.workload import controller_uid, ended, job_finished
+from jobline.kube.request import error_message
 from jobline.models import (
     ENDED_BY_OPERATOR,
     LABEL_PIPELINE,

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 from jobline import __version__
 from jobline.archive import Archive
-from jobline.runs_api import UserError
+from jobline.client.runs import UserError
 from jobline.server.followers import Followers
 from jobline.server.identity import Identities
 from jobline.server.problems import problem

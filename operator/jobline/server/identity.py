@@ -6,14 +6,14 @@ from __future__ import annotations
 import copy
 import enum
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 
-from kubernetes import client, config
+from kubernetes import client
 
 from jobline import __version__
-from jobline.runs_api import Runs, UserError
+from jobline.client.runs import Runs, UserError
+from jobline.kube import config as kube_config
 
 CLIENTS_KEPT = 64  # API clients (connection pools) kept for recent tokens
 USER_AGENT = f"jobline-server/{__version__}"
@@ -35,7 +35,7 @@ class Identities:
         self._own: client.ApiClient | None = None
         self.default_namespace = "default"
         if credentials == Credentials.KUBECONFIG:
-            from jobline.runs_api import connect
+            from jobline.client.runs import connect
 
             self._own, self.default_namespace = connect(kubeconfig, context)
             self._own.user_agent = USER_AGENT
@@ -47,9 +47,7 @@ class Identities:
         ServiceAccount in a pod, else the kubeconfig's user."""
         if self._own is not None:
             return self._own
-        api = client.ApiClient(_configuration(kubeconfig, context))
-        api.user_agent = USER_AGENT
-        return api
+        return kube_config.api_client(_configuration(kubeconfig, context), USER_AGENT)
 
     def runs(self, authorization: str | None, namespace: str) -> Runs:
         return Runs(self.api(authorization), namespace)
@@ -74,8 +72,7 @@ class Identities:
             configuration = copy.deepcopy(self._anonymous)
             configuration.api_key = {"BearerToken": token}
             configuration.api_key_prefix = {"BearerToken": "Bearer"}
-            api = client.ApiClient(configuration)
-            api.user_agent = USER_AGENT
+            api = kube_config.api_client(configuration, USER_AGENT)
             self._clients[key] = api
             while len(self._clients) > CLIENTS_KEPT:
                 self._clients.popitem(last=False)  # its pool closes when collected
@@ -104,15 +101,10 @@ def _endpoint_only(kubeconfig: str | None, context: str | None) -> client.Config
 
 
 def _configuration(kubeconfig: str | None, context: str | None) -> client.Configuration:
-    """The apiserver and credentials of the pod's ServiceAccount, else of the kubeconfig."""
-    configuration = client.Configuration()
+    """The apiserver and credentials, as every part of Jobline finds them
+    (`jobline.kube.config`)."""
     try:
-        if os.environ.get("KUBERNETES_SERVICE_HOST") and not kubeconfig:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        else:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, client_configuration=configuration
-            )
-    except config.ConfigException as e:
-        raise UserError(f"no usable kubeconfig: {e}") from None
+        configuration, _ = kube_config.load(kubeconfig, context)
+    except kube_config.ConfigError as e:
+        raise UserError(str(e)) from None
     return configuration

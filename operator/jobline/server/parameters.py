@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 
-from jobline.runs_api import Runs
+from jobline.client.runs import Runs
 from jobline.server.identity import Identities
 
 Namespace = Annotated[str, Path(description="The namespace: the platforms' workspace.")]

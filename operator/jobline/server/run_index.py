@@ -27,9 +27,9 @@ from collections.abc import Callable
 
 from kubernetes import client
 
-from jobline.informer import Informer
-from jobline.runs_api import Runs
-from jobline.store import Obj, Store, by_pipeline_ref, strip_metadata
+from jobline.client.runs import Runs
+from jobline.kube.informer import Informer
+from jobline.kube.store import Obj, Store, by_pipeline_ref, strip_metadata
 
 ALLOWED_FOR = 10.0  # seconds a caller's "may list runs here" is trusted without asking again
 

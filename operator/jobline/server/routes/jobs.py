@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from jobline.client.runs import UserError
 from jobline.core.clock import parse_time
 from jobline.models import VALUE_MAX, Phase
-from jobline.runs_api import UserError
 from jobline.server import resources
 from jobline.server.parameters import Authorization, Caller, Name
 from jobline.server.problems import ERRORS, Problem

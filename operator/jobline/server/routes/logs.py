@@ -11,8 +11,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from jobline.archive import Archive
-from jobline.run_logs import RunLog, log_line_json, read_log
-from jobline.runs_api import Runs
+from jobline.client.run_logs import RunLog, log_line_json, read_log
+from jobline.client.runs import Runs
 from jobline.server.followers import FollowedLog, Followers
 from jobline.server.parameters import Caller, Name
 from jobline.server.problems import ERRORS, Problem, problem

@@ -28,9 +28,9 @@ import orjson
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from jobline.apiclient import call
+from jobline.kube.request import call
+from jobline.kube.store import Obj, Store, same_version
 from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINEJOB
-from jobline.store import Obj, Store, same_version
 
 log = logging.getLogger(__name__)
 

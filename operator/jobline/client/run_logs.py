@@ -17,8 +17,8 @@ from typing import Any
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from jobline.archive import Archive, ArchiveError, PodLog
+from jobline.client.runs import Runs, UserError
 from jobline.models import TERMINAL_PHASES
-from jobline.runs_api import Runs, UserError
 
 LOG_READY = frozenset({"RUNNING", *TERMINAL_PHASES})  # phases whose log can be followed
 STOP_CHECK_SECONDS = 5  # how soon a followed log notices that its reader has gone

@@ -8,16 +8,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
-from jobline.apiclient import call, status_field
+from jobline import __version__
 from jobline.core.admission import Candidate, candidate_of, forbidden_by
 from jobline.core.jobs import build_run, short_name
 from jobline.core.variables import InvalidVariables, resolve_variables
 from jobline.core.workload import controller_uid, job_finished
+from jobline.kube import config as kube_config
+from jobline.kube.request import call, status_field
 from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINE, TERMINAL_PHASES, Variable
 
 Obj = dict[str, Any]
@@ -47,15 +49,10 @@ class UserError(Exception):
 def connect(kubeconfig: str | None, context: str | None) -> tuple[client.ApiClient, str]:
     """An API client and the context's namespace (default: "default")."""
     try:
-        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        chosen = next((c for c in contexts if c["name"] == context), None) if context else current
-        if context and chosen is None:
-            raise UserError(f"context {context!r} is not in the kubeconfig")
-        namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
-        api = config.new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
-    except config.ConfigException as e:
-        raise UserError(f"no usable kubeconfig: {e}") from None
-    return api, namespace
+        configuration, namespace = kube_config.load(kubeconfig, context)
+    except kube_config.ConfigError as e:
+        raise UserError(str(e)) from None
+    return kube_config.api_client(configuration, f"jobline/{__version__}"), namespace
 
 
 def explain(error: ApiException, what: str) -> UserError:

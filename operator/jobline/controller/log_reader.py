@@ -34,13 +34,13 @@ from dataclasses import dataclass
 
 from kubernetes.client.exceptions import ApiException
 
-from jobline.apiclient import error_message
 from jobline.archive import Archive, ArchiveError, PodLog
 from jobline.controller.cache import Obj
 from jobline.controller.kube import Kube
 from jobline.controller.workqueue import WorkQueue, failure_logger
 from jobline.core.clock import SYSTEM_CLOCK, Clock
 from jobline.core.logtail import LogReader
+from jobline.kube.request import error_message
 from jobline.models import LogArchive, LogTail
 
 log = logging.getLogger(__name__)
