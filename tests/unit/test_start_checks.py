@@ -29,12 +29,12 @@ def run(name: str, phase: str | None = None, reason: str | None = None) -> Obj:
     }
 
 
-def job(owner: str, finished: bool = False) -> Obj:
+def job(owner: str, finished: bool = False, owner_kind: str = "PipelineJob") -> Obj:
     conditions = [{"type": "Complete", "status": "True"}] if finished else []
     return {
         "metadata": {
             "uid": f"{owner}-job",
-            "ownerReferences": [{"uid": f"{owner}-uid", "controller": True}],
+            "ownerReferences": [{"kind": owner_kind, "uid": f"{owner}-uid", "controller": True}],
         },
         "status": {"conditions": conditions},
     }
@@ -67,6 +67,15 @@ def test_a_job_whose_run_is_gone_holds_the_slot_until_it_finished() -> None:
     with pytest.raises(UserError, match="runs being deleted"):
         check_slots(FORBID, [], [job("gone")], [])
     check_slots(FORBID, [], [job("gone", finished=True)], [])
+
+
+def test_a_foreign_job_with_the_pipelines_label_takes_no_slot() -> None:
+    # As the operator counts: a Job no PipelineJob controls is not one of its runs.
+    check_slots(FORBID, [], [job("cron", owner_kind="CronJob")], [])
+    with pytest.raises(UserError, match="running now: a"):
+        check_slots(
+            FORBID, [run("a", "RUNNING", "Running")], [job("a"), job("x", owner_kind="CronJob")], []
+        )
 
 
 def test_without_access_to_jobs_a_run_with_a_job_that_has_not_ended_holds_the_slot() -> None:

@@ -14,10 +14,10 @@ from pydantic import ValidationError
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from jobline import __version__
-from jobline.core.admission import Candidate, candidate_of, forbidden_by
+from jobline.core.admission import Candidate, candidate_of, forbidden_by, unknown_jobs
 from jobline.core.jobs import build_run, short_name
 from jobline.core.variables import InvalidVariables, resolve_variables
-from jobline.core.workload import controller_uid, job_finished
+from jobline.core.workload import controller_uid
 from jobline.kube import config as kube_config
 from jobline.kube.request import call, status_field
 from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINE, TERMINAL_PHASES, Variable
@@ -113,18 +113,19 @@ def check_slots(pipeline: Obj, runs: list[Obj], jobs: list[Obj] | None, pods: li
 
 
 def _candidates(runs: list[Obj], jobs: list[Obj], pods: list[Obj]) -> tuple[list[Candidate], int]:
-    """The runs as admission sees them, and how many unfinished Jobs have no run listed
-    (being deleted, say): those hold slots too, as for the operator."""
+    """The runs as admission sees them, and how many Jobs hold a slot with no run listed
+    (`unknown_jobs`: counted as the operator counts them)."""
     job_of = {controller_uid(j): j for j in jobs}
     pods_of: dict[str | None, list[Obj]] = {}
     for pod in pods:
         pods_of.setdefault(controller_uid(pod), []).append(pod)
+    listed = {run["metadata"]["uid"] for run in runs}
     candidates = []
     for run in runs:
-        job = job_of.pop(run["metadata"]["uid"], None)
+        job = job_of.get(run["metadata"]["uid"])
         pods_of_job = pods_of.get(job["metadata"]["uid"], []) if job else []
         candidates.append(candidate_of(run, job, pods_of_job, admitted=False))
-    return candidates, sum(1 for j in job_of.values() if not job_finished(j))
+    return candidates, unknown_jobs(jobs, listed.__contains__)
 
 
 class Runs:

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Hashable
 from typing import Any
 
+from pydantic import ValidationError
+
 from jobline.core.jobs import short_name
 from jobline.core.workload import controller_uid
 from jobline.kube.store import (
@@ -42,6 +44,13 @@ def object_ref(obj: Obj) -> dict[str, Any]:
             "uid": meta.get("uid"),
         }
     }
+
+
+def validation_message(error: ValidationError) -> str:
+    """The model's objections, naming each field by its path (at most five)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in error.errors()[:5]
+    )
 
 
 def by_controller(obj: Obj) -> list[Hashable]:
@@ -134,24 +143,37 @@ class Cache:
         self.pods = Store({"owner": by_controller}, strip=strip_pod)
         # The Job controller's FailedCreate Events, by the UID of their Job.
         self.job_events = Store({"job": by_involved_uid}, strip=strip_event)
-        self._models: dict[Key, tuple[str, Pipeline]] = {}
+        self._models: dict[Key, tuple[str, Pipeline | None, str | None]] = {}
         self._run_models: dict[Key, tuple[str, PipelineJob]] = {}
         self._lock = threading.Lock()
 
     def pipeline(self, namespace: str, name: str) -> Pipeline | None:
-        """The Pipeline as a model, parsed once per version."""
+        """The Pipeline as a model, parsed once per version; None when it is not cached, or
+        when the model rejects it (`pipeline_error` says why)."""
+        return self._parsed(namespace, name)[0]
+
+    def pipeline_error(self, namespace: str, name: str) -> str | None:
+        """Why the cached Pipeline cannot be read as a model (fields the CRD's schema let
+        through), naming the fields; None when it can, or is not cached."""
+        return self._parsed(namespace, name)[1]
+
+    def _parsed(self, namespace: str, name: str) -> tuple[Pipeline | None, str | None]:
         raw = self.pipelines.get(namespace, name)
         if raw is None:
-            return None
+            return None, None
         version = raw["metadata"].get("resourceVersion", "")
         with self._lock:
             cached = self._models.get((namespace, name))
         if cached and cached[0] == version:
-            return cached[1]
-        model = Pipeline.model_validate(raw)
+            return cached[1], cached[2]
+        model, error = None, None
+        try:
+            model = Pipeline.model_validate(raw)
+        except ValidationError as e:  # parsed once per version: costs nothing after
+            error = validation_message(e)
         with self._lock:
-            self._models[(namespace, name)] = (version, model)
-        return model
+            self._models[(namespace, name)] = (version, model, error)
+        return model, error
 
     def run_model(self, raw: Obj) -> PipelineJob:
         """The run as a model, parsed once per version (events of its Job and pods sync it

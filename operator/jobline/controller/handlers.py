@@ -59,7 +59,10 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         def ready() -> bool:
             return manager.ready() or (election is not None and not election.leading.is_set())
 
-        memo["health"] = health.serve(memo["health_address"], manager.problems, ready)
+        def problems() -> list[str]:
+            return manager.problems() + (election.problems() if election else [])
+
+        memo["health"] = health.serve(memo["health_address"], problems, ready)
     if election is None:
         manager.start()
     else:

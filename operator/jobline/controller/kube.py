@@ -14,12 +14,12 @@ from kubernetes.client.exceptions import ApiException
 
 from jobline.controller import metrics
 from jobline.core.clock import format_time
-from jobline.kube.request import call
+from jobline.kube.request import DEFAULT_TIMEOUT, FAILED_REQUEST, call, describe
 from jobline.models import API_GROUP, API_VERSION
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
-TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
+TIMEOUT = DEFAULT_TIMEOUT  # seconds to connect, seconds between bytes
 LOG_TIMEOUT = (5, 60)
 LOG_CHUNK = 64 * 1024
 JOBS = "/apis/batch/v1/namespaces/{namespace}/jobs"
@@ -49,10 +49,17 @@ class Kube:
         ns = body["metadata"]["namespace"]
         return self._json("POST", JOBS, params={"namespace": ns}, body=body)
 
-    def _read(self, path: str, namespace: str, name: str) -> Obj | None:
+    def _read(
+        self, path: str, namespace: str, name: str, timeout: float | None = None
+    ) -> Obj | None:
         """The named object at `path`, or None when it does not exist."""
         try:
-            return self._json("GET", path, params={"namespace": namespace, "name": name})
+            return self._json(
+                "GET",
+                path,
+                params={"namespace": namespace, "name": name},
+                timeout=timeout or TIMEOUT,
+            )
         except ApiException as e:
             if e.status == 404:
                 return None
@@ -87,21 +94,34 @@ class Kube:
                 raise
             return None
 
-    def read_lease(self, namespace: str, name: str) -> Obj | None:
-        return self._read(LEASE, namespace, name)
+    def read_lease(self, namespace: str, name: str, timeout: float | None = None) -> Obj | None:
+        """`timeout`: seconds the whole request may take (the election's renew deadline)."""
+        return self._read(LEASE, namespace, name, timeout)
 
-    def create_lease(self, namespace: str, name: str, spec: Obj) -> Obj:
+    def create_lease(
+        self, namespace: str, name: str, spec: Obj, timeout: float | None = None
+    ) -> Obj:
         body = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {"name": name, "namespace": namespace},
             "spec": spec,
         }
-        return self._json("POST", LEASES, params={"namespace": namespace}, body=body)
+        return self._json(
+            "POST", LEASES, params={"namespace": namespace}, body=body, timeout=timeout or TIMEOUT
+        )
 
-    def replace_lease(self, namespace: str, name: str, lease: Obj) -> Obj:
+    def replace_lease(
+        self, namespace: str, name: str, lease: Obj, timeout: float | None = None
+    ) -> Obj:
         """Writes the Lease back; 409 Conflict when it changed since it was read."""
-        return self._json("PUT", LEASE, params={"namespace": namespace, "name": name}, body=lease)
+        return self._json(
+            "PUT",
+            LEASE,
+            params={"namespace": namespace, "name": name},
+            body=lease,
+            timeout=timeout or TIMEOUT,
+        )
 
     def read_pipeline(self, namespace: str, name: str) -> Obj | None:
         return self._read(f"{CUSTOM}/pipelines/{{name}}", namespace, name)
@@ -200,8 +220,8 @@ class Kube:
                 params={"namespace": meta["namespace"]},
                 body=body,
             )
-        except (ApiException, OSError) as e:
-            log.warning("cannot post event %s on %s: %s", reason, meta["name"], e)
+        except FAILED_REQUEST as e:
+            log.warning("cannot post event %s on %s: %s", reason, meta["name"], describe(e))
 
 
 def _chunks(response: Any) -> Iterator[bytes]:

@@ -6,6 +6,12 @@ clock (so clocks need not agree). A holder that cannot renew within `renew_deadl
 seconds, or finds another replica holding it (after a freeze, say), stops acting at once
 (`on_lost`: the process exits, and Kubernetes restarts it as a standby); one that stops
 cleanly gives the Lease up so the next takes over without waiting for it to expire.
+
+As client-go's: every failure of a try is a failed try, whatever its type (the network's
+errors included); each request of a renewal is bounded by what is left of the renew
+deadline, so a hung read cannot hold renewal past it; and every way out of the loop
+but `stop`, an exception included, ends in `on_lost`: a replica is never alive without
+either leading or trying to.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from jobline.controller.kube import Kube
+from jobline.controller.kube import TIMEOUT, Kube
+from jobline.kube.request import FAILED_REQUEST, describe
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -58,9 +65,17 @@ class LeaderElection:
         self._renewed = 0.0  # when this replica last renewed the Lease, by our clock
 
     def start(self, on_started: Callable[[], None], on_lost: Callable[[], None]) -> None:
-        threading.Thread(
+        self._thread = threading.Thread(
             target=self._run, args=(on_started, on_lost), name="leader-election", daemon=True
-        ).start()
+        )
+        self._thread.start()
+
+    def problems(self) -> list[str]:
+        """For the liveness probe: the election's thread has died (it never should)."""
+        thread = getattr(self, "_thread", None)
+        if thread is not None and not thread.is_alive() and not self._stopped.is_set():
+            return ["the leader election has stopped"]
+        return []
 
     def may_act(self) -> bool:
         """Whether this replica may write now: it leads and renewed within the renew
@@ -78,34 +93,45 @@ class LeaderElection:
                     lease["spec"]["holderIdentity"] = None
                     lease["spec"]["leaseDurationSeconds"] = 1
                     self.kube.replace_lease(self.namespace, self.name, lease)
-            except (ApiException, OSError) as e:
-                log.warning("could not give the leader Lease up: %s", e)
+            except FAILED_REQUEST as e:
+                log.warning("could not give the leader Lease up: %s", describe(e))
 
     def _run(self, on_started: Callable[[], None], on_lost: Callable[[], None]) -> None:
+        try:
+            if self._lead(on_started):
+                return  # stopped
+        except BaseException:
+            log.exception("the leader election failed")
+        self.leading.clear()
+        on_lost()
+
+    def _lead(self, on_started: Callable[[], None]) -> bool:
+        """Acquires the Lease, then renews it; True when stopped, False when lost."""
         log.info("waiting to lead (Lease %s/%s, as %s)", self.namespace, self.name, self.identity)
-        while not self._stopped.is_set() and not self._try():
+        while not self._stopped.is_set() and not self._try(self.clock() + self.renew_deadline):
             self._stopped.wait(self.retry)
         if self._stopped.is_set():
-            return
+            return True
         log.info("leading (Lease %s/%s)", self.namespace, self.name)
         self._renewed = self.clock()
         self.leading.set()
         on_started()
         while not self._stopped.wait(self.retry):
-            if self._try():
+            if self._try(self._renewed + self.renew_deadline):
                 self._renewed = self.clock()
             elif self._taken or self.clock() - self._renewed > self.renew_deadline:
                 log.error("lost the leader Lease %s/%s: stopping", self.namespace, self.name)
-                self.leading.clear()
-                on_lost()
-                return
+                return False
+        return True
 
-    def _try(self) -> bool:
-        """Acquires or renews the Lease; True when this replica holds it now."""
+    def _try(self, deadline: float) -> bool:
+        """Acquires or renews the Lease, each request ending by `deadline` (by our clock);
+        True when this replica holds it now. Any failure is a failed try."""
         now = dt.datetime.now(dt.UTC)
         self._taken = False
         try:
-            lease = self.kube.read_lease(self.namespace, self.name)
+            timeout = self._timeout(deadline)
+            lease = self.kube.read_lease(self.namespace, self.name, timeout)
             spec = {
                 "holderIdentity": self.identity,
                 "leaseDurationSeconds": int(self.duration),
@@ -114,7 +140,7 @@ class LeaderElection:
                 "leaseTransitions": 0,
             }
             if lease is None:
-                self.kube.create_lease(self.namespace, self.name, spec)
+                self.kube.create_lease(self.namespace, self.name, spec, self._timeout(deadline))
                 return True
             current = lease.get("spec") or {}
             holder = current.get("holderIdentity") or ""
@@ -134,9 +160,15 @@ class LeaderElection:
             else:
                 spec["leaseTransitions"] = int(current.get("leaseTransitions") or 0) + 1
             lease["spec"] = spec
-            self.kube.replace_lease(self.namespace, self.name, lease)  # resourceVersion guards
+            # The resourceVersion read guards the write: 409 if another replica wrote since.
+            self.kube.replace_lease(self.namespace, self.name, lease, self._timeout(deadline))
             return True
-        except (ApiException, OSError) as e:
+        except Exception as e:
             if not (isinstance(e, ApiException) and e.status == 409):
-                log.warning("leader election: %s", e)
+                log.warning("leader election: %s", describe(e))
             return False
+
+    def _timeout(self, deadline: float) -> float:
+        """Seconds a request may take: what is left until `deadline`, at most the usual
+        read timeout, and never so little that a healthy apiserver could not answer."""
+        return max(0.5, min(float(TIMEOUT[1]), deadline - self.clock()))

@@ -40,7 +40,7 @@ from jobline.controller.kube import Kube
 from jobline.controller.workqueue import WorkQueue, failure_logger
 from jobline.core.clock import SYSTEM_CLOCK, Clock
 from jobline.core.logtail import LogReader
-from jobline.kube.request import error_message
+from jobline.kube.request import FAILED_REQUEST, describe, error_message
 from jobline.models import LogArchive, LogTail
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ class LogTails:
                     self._archive_caught_up(follow)
             elif follow.final:
                 self._give_up_archiving(follow, "the pod is gone")
-        except (ApiException, OSError) as e:
+        except FAILED_REQUEST as e:  # refused, reset mid-stream, timed out, ...
             # The run's status must not wait on its log: it says why the log is missing,
             # and the next read waits REFRESH_SECONDS rather than hammering an apiserver
             # or kubelet that refused. A last read that fails is the last one all the same.
@@ -398,6 +398,6 @@ class LogTails:
 
 
 def read_error(error: Exception) -> str:
-    if isinstance(error, ApiException):
+    if isinstance(error, ApiException) and error.status:
         return f"pods/log answered {error.status}: {error_message(error)}"
-    return f"the log read failed: {error}"
+    return f"the log read failed: {describe(error)}"

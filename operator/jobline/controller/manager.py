@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from kubernetes import client
 
@@ -19,6 +20,7 @@ from jobline.controller.kube import Kube
 from jobline.controller.metrics import register_run_gauges
 from jobline.controller.pipeline_controller import PipelineController
 from jobline.controller.run_controller import RunController
+from jobline.controller.workqueue import WorkQueue
 from jobline.core.admission import Admissions
 from jobline.kube.informer import READ_TIMEOUT, Informer
 
@@ -81,7 +83,23 @@ class Manager:
         )
         for informer, handler in zip(self.informers, handlers, strict=True):
             informer.on_event = handler
+            informer.on_recovered = self._apiserver_back
         self.started = False
+
+    def _queues(self) -> list[tuple[str, WorkQueue[Any]]]:
+        return [
+            ("run", self.runs.queue),
+            ("Pipeline", self.pipelines.queue),
+            ("log reader", self.runs.logs.queue),
+        ]
+
+    def _apiserver_back(self) -> None:
+        """A watch reaches the apiserver again after failing: what failed meanwhile is
+        tried now rather than after its backoff (which an outage of a minute grows to a
+        minute or more)."""
+        retried = sum(queue.retry_now() for _, queue in self._queues())
+        if retried:
+            log.info("the apiserver answers again: retrying %d keys now", retried)
 
     def synced(self, namespace: str) -> bool:
         """Whether every kind of `namespace` is cached: decisions about its runs need the
@@ -128,14 +146,21 @@ class Manager:
         return self.started and all(i.synced.is_set() for i in self.informers)
 
     def problems(self) -> list[str]:
-        """Why the operator is not making progress, if it is not: for the liveness probe."""
+        """Why the operator is not making progress, if it is not: for the liveness probe.
+        A thread it needs that has died (none should) is a problem at once."""
+        if not self.started:
+            return []
         found = []
-        for name, queue in (("run", self.runs.queue), ("Pipeline", self.pipelines.queue)):
+        for name, queue in self._queues():
             stalled = queue.stalled_for()
             if stalled > WORKERS_STALLED_AFTER:
                 found.append(f"{name} workers have finished nothing for {stalled:.0f} s")
+            if dead := queue.dead_workers():
+                found.append(f"{dead} {name} worker thread(s) have died")
         for informer in self.informers:
             silent = informer.silent_for()
             if silent > WATCH_SILENT_AFTER:
                 found.append(f"the {informer.kind} watch has heard nothing for {silent:.0f} s")
+            if dead := informer.dead():
+                found.append(f"{dead} {informer.kind} watch thread(s) have died")
         return found

@@ -28,6 +28,7 @@ from jobline.core.admission import (
     candidate_of,
     plan,
     positions_to_show,
+    unknown_jobs,
 )
 from jobline.core.clock import SYSTEM_CLOCK, Clock, format_time, parse_time
 from jobline.core.jobs import build_run, short_name
@@ -38,7 +39,7 @@ from jobline.core.pipeline_status import (
     phase_of,
 )
 from jobline.core.schedule import InvalidSchedule, InvalidTimeZone, decide, parse_schedule, run_name
-from jobline.core.workload import controller_ref, controller_uid, job_finished
+from jobline.kube.request import FAILED_REQUEST, describe
 from jobline.models import (
     ANNOTATION_SCHEDULED_TIME,
     ConcurrencyPolicy,
@@ -58,6 +59,7 @@ STATUS_INTERVAL = 5.0
 # per second per Pipeline (nearest the head first), beyond each run's first.
 POSITION_REFRESH_RATE = 0.2
 ACTIVE = (Phase.RUNNING.value, Phase.STOPPING.value)
+HISTORY_RETRY_SECONDS = 30.0
 
 
 class PipelineController:
@@ -101,6 +103,9 @@ class PipelineController:
 
     def _forget(self, key: Key) -> None:
         self.cache.forget_pipeline(*key)
+        self._skipped_reported.pop(key, None)
+        self._status_written.pop(key, None)
+        self._position_budget.pop(key, None)
         self.wake_runs_of(*key)  # waiting runs now wait for it to exist again
 
     def run_changed(self, namespace: str, pipeline: str, urgent: bool) -> None:
@@ -112,26 +117,55 @@ class PipelineController:
             self.queue.add_after(key, STATUS_INTERVAL)
 
     def sync(self, key: Key) -> None:
+        """Admission, the schedule and the status, then history: a history deletion that
+        fails is logged and retried later, never holding up the Pipeline's runs."""
         if not self.synced(key[0]):
             self.queue.add_after(key, 0.5)
             return
         raw = self.cache.pipelines.get(*key)
-        pipeline = self.cache.pipeline(*key)
-        if raw is None or pipeline is None:
+        if raw is None:
             return
         now = self.clock.now()
         status = PipelineStatus.model_validate(raw.get("status") or {})
-        ready = self._schedule(raw, pipeline, status, now)
         runs = self.cache.runs.by("pipeline", key)
-        for doomed in history_to_delete(
+        pipeline = self.cache.pipeline(*key)
+        if pipeline is None:  # the model rejects what the CRD's schema let through
+            error = self.cache.pipeline_error(*key) or "the spec cannot be read"
+            reason = "InvalidTemplate" if error.startswith("spec.template") else "InvalidSpec"
+            invalid = Condition(
+                type="Ready", status="False", reason=reason, message=f"{error}; fix the Pipeline"
+            )
+            status.next_schedule_time = None
+            self._write_status(key, raw, status, invalid, runs, now)
+            return
+        ready = self._schedule(raw, pipeline, status, now)
+        doomed = history_to_delete(
             runs, pipeline.spec.history.successful_runs, pipeline.spec.history.failed_runs
-        ):
-            meta = doomed["metadata"]
-            self.kube.delete_run(meta["namespace"], meta["name"], meta["uid"])
-            runs.remove(doomed)
+        )
+        gone = {r["metadata"]["uid"] for r in doomed}
+        kept = [r for r in runs if r["metadata"]["uid"] not in gone]
         if pipeline.spec.concurrency_policy != ConcurrencyPolicy.ALLOW:
-            self._admit(key, pipeline, runs)
-        self._write_status(key, raw, status, ready, runs, now)
+            self._admit(key, pipeline, kept)
+        self._write_status(key, raw, status, ready, kept, now)
+        self._delete_history(key, doomed)
+
+    def _delete_history(self, key: Key, doomed: list[Obj]) -> None:
+        """Deletes finished runs beyond the history limits, as the CronJob controller
+        cleans up after its sync: a failed deletion is said and tried again later."""
+        for run in doomed:
+            meta = run["metadata"]
+            try:
+                self.kube.delete_run(meta["namespace"], meta["name"], meta["uid"])
+            except FAILED_REQUEST as e:
+                log.warning(
+                    "cannot delete the finished run %s (history): %s; trying again in %.0f s",
+                    meta["name"],
+                    describe(e),
+                    HISTORY_RETRY_SECONDS,
+                    extra=object_ref(run),
+                )
+                self.queue.add_after(key, HISTORY_RETRY_SECONDS)
+                return
 
     # --- admission ----------------------------------------------------------------
 
@@ -142,17 +176,13 @@ class PipelineController:
             pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
             admitted = self.admissions.admitted(run["metadata"]["uid"])
             candidates.append(candidate_of(run, job, pods, admitted))
-        # Jobs of runs not known yet (right after a restart) hold slots too; a Job that
-        # merely carries the labels, with no PipelineJob as its controller, holds none.
-        unknown = [
-            j
-            for j in self.cache.jobs.by("pipeline", (key[0], short_name(key[1])))
-            if (controller_ref(j) or {}).get("kind") == "PipelineJob"
-            and self.cache.runs.one("uid", controller_uid(j) or "") is None
-            and not job_finished(j)
-        ]
+        # Jobs of runs not known yet (right after a restart) hold slots too.
+        unknown = unknown_jobs(
+            self.cache.jobs.by("pipeline", (key[0], short_name(key[1]))),
+            lambda uid: self.cache.runs.one("uid", uid) is not None,
+        )
         spec = pipeline.spec
-        decided = plan(spec.concurrency_policy, spec.max_concurrent_runs, candidates, len(unknown))
+        decided = plan(spec.concurrency_policy, spec.max_concurrent_runs, candidates, unknown)
         by_uid = {r["metadata"]["uid"]: r for r in runs}
         for uid in decided.start:
             self._tell(by_uid[uid], Verdict(Admission.START))

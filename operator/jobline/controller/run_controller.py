@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from pydantic import ValidationError
 
 from jobline.archive import Archive
 from jobline.controller import metrics
@@ -43,7 +42,7 @@ from jobline.core.run_status import (
     decide_run,
 )
 from jobline.core.workload import controller_uid, ended, job_finished
-from jobline.kube.request import error_message
+from jobline.kube.request import FAILED_REQUEST, describe, error_message
 from jobline.models import (
     ENDED_BY_OPERATOR,
     LABEL_PIPELINE,
@@ -179,8 +178,8 @@ class RunController:
             # Its run (or Job) is gone, and with it the need to record how the pod ended.
             try:
                 self._release([pod])
-            except (ApiException, OSError) as e:  # its next event tries again
-                log.warning("cannot release pod %s: %s", pod["metadata"]["name"], e)
+            except FAILED_REQUEST as e:  # its next event tries again
+                log.warning("cannot release pod %s: %s", pod["metadata"]["name"], describe(e))
 
     def on_job_event(self, event: str, job_event: Obj, old: Obj | None) -> None:
         """The Job controller could not create a Job's pod (a FailedCreate Event)."""
@@ -228,13 +227,9 @@ class RunController:
         version of the log tail it holds."""
         run = self.cache.run_model(raw)
         uid, namespace = run.metadata.uid or "", run.metadata.namespace or ""
-        pipeline, pipeline_error = None, None
-        try:
-            pipeline = self._pipeline(run)
-        except ValidationError as e:  # the schema let through what the operator cannot read
-            pipeline_error = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()[:5]
-            )
+        pipeline = self._pipeline(run)
+        # The schema let through what the operator cannot read: the run says which fields.
+        pipeline_error = self.cache.pipeline_error(namespace, run.spec.pipeline_ref.name)
         job = self.cache.jobs.one("owner", uid)
         pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
         ended_already = bool(run.status.phase and run.status.phase.terminal)
@@ -315,9 +310,9 @@ class RunController:
         can come before its Pipeline: on a miss, the API says whether it exists (once per
         run: a run already waiting for its Pipeline is not asked about again)."""
         namespace, name = run.metadata.namespace or "", run.spec.pipeline_ref.name
-        found = self.cache.pipeline(namespace, name)
-        if found is not None or run.status.reason == Reason.PIPELINE_NOT_FOUND:
-            return found
+        cached = self.cache.pipelines.get(namespace, name) is not None
+        if cached or run.status.reason == Reason.PIPELINE_NOT_FOUND:
+            return self.cache.pipeline(namespace, name)  # None: the model rejects it
         raw = self.kube.read_pipeline(namespace, name)
         if raw is None:
             return None

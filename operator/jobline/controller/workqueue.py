@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
+from jobline.kube.request import FAILED_REQUEST, describe
+
 log = logging.getLogger(__name__)
 K = TypeVar("K", bound=Hashable)
 
@@ -75,6 +77,7 @@ class WorkQueue(Generic[K]):
         self._ready_since = clock()  # when the ready deque last went from empty to not
         self._counter = 0
         self._stopped = False
+        self._workers: list[threading.Thread] = []
 
     def __len__(self) -> int:
         with self._cond:
@@ -128,6 +131,24 @@ class WorkQueue(Generic[K]):
         """Clears the key's failures: its next failure backs off from the start."""
         with self._cond:
             self._failures.pop(key, None)
+
+    def retry_now(self) -> int:
+        """Adds every key waiting out a failure's backoff now (the apiserver is back: what
+        failed while it was gone need not wait minutes more); how many. Their failure
+        counts stay, so a key that fails again backs off as before."""
+        with self._cond:
+            failed = [k for k in self._due if self._failures.get(k)]
+            for key in failed:
+                del self._due[key]  # its stale heap entry is skipped when it comes up
+                self._add(key)
+            return len(failed)
+
+    def dead_workers(self) -> int:
+        """How many worker threads have ended without `stop` (never, by design)."""
+        with self._cond:
+            if self._stopped:
+                return 0
+        return sum(1 for thread in self._workers if not thread.is_alive())
 
     def failures(self, key: K) -> int:
         with self._cond:
@@ -200,6 +221,7 @@ class WorkQueue(Generic[K]):
         ]
         for thread in threads:
             thread.start()
+        self._workers += threads
         return threads
 
     def stop(self) -> None:
@@ -215,12 +237,14 @@ def failure_logger(kind: str) -> Callable[[Any, Exception, float, int], None]:
 
     def log_failure(key: Any, error: Exception, retry_in: float, failures: int) -> None:
         where = {"namespace": key[0], "name": key[1]} if isinstance(key, tuple) else {"uid": key}
+        # A request the apiserver or the network failed is no bug: one line, no traceback.
+        request_failed = isinstance(error, FAILED_REQUEST)
         log.error(
             "reconciling failed (%d time(s) in a row): %s; retrying in %.1f s",
             failures,
-            error,
+            describe(error) if request_failed else error,
             retry_in,
-            exc_info=error if failures == 1 else None,
+            exc_info=error if failures == 1 and not request_failed else None,
             extra={"k8s_ref": {"kind": kind, **where}},
         )
 

@@ -15,11 +15,12 @@ run starts (`verdict_without_plan`). Pure: no API calls, no clock.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from jobline.core.workload import ended, job_finished
+from jobline.core.workload import controller_ref, ended, job_finished
 from jobline.models import ENDED_BY_OPERATOR, TERMINAL_PHASES, ConcurrencyPolicy
 
 Obj = dict[str, Any]
@@ -117,6 +118,19 @@ def candidate_of(run: Obj, job: Obj | None, pods: list[Obj], admitted: bool) -> 
         and status.get("reason") in ENDED_BY_OPERATOR
         and ((job is not None and not job_finished(job)) or any(not ended(p) for p in pods)),
     )
+
+
+def unknown_jobs(jobs: list[Obj], run_known: Callable[[str], bool]) -> int:
+    """How many of a Pipeline's Jobs hold a slot with no run known to hold it: unfinished
+    Jobs whose controller is a PipelineJob not known (yet, right after a restart; or being
+    deleted). A Job that merely carries the Pipeline's label, with no PipelineJob as its
+    controller, holds none: the operator would never act on it."""
+    count = 0
+    for job in jobs:
+        owner = controller_ref(job) or {}
+        if owner.get("kind") == "PipelineJob" and not job_finished(job):
+            count += not run_known(str(owner.get("uid") or ""))
+    return count
 
 
 def forbidden_by(max_runs: int, runs: list[Candidate], unknown_jobs: int = 0) -> list[str] | None:

@@ -13,6 +13,13 @@ resourceVersion; when a watch ends, watch again from the last version seen
 Gone. A re-list reports what vanished meanwhile as DELETED, and only what
 changed as ADDED or MODIFIED. Watch events are parsed as plain JSON, never
 into the client's model classes, with orjson.
+
+Every failure is retried with backoff (0.5 s doubling to 10 s), whatever raised it:
+the apiserver's answers and the network's errors alike; the watch's thread never ends
+but by `stop`. A handler that raises does not lose its event: the store is put back as
+it was before the event, and the watch resumes from the version before it, so the same
+event comes again after the backoff. `on_recovered` is told when a watch works again
+after failing (the apiserver is back): work that failed meanwhile may be retried now.
 """
 
 from __future__ import annotations
@@ -28,8 +35,8 @@ import orjson
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from jobline.kube.request import call
-from jobline.kube.store import Obj, Store, same_version
+from jobline.kube.request import call, describe
+from jobline.kube.store import Obj, Store, key_of, same_version
 from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINEJOB
 
 log = logging.getLogger(__name__)
@@ -37,6 +44,7 @@ log = logging.getLogger(__name__)
 # (event type, object as stored, its previous version or None)
 Handler = Callable[[str, Obj, Obj | None], None]
 PAGE_SIZE = 500
+BACKOFF_MAX = 10.0  # seconds between tries of a failing watch, at most
 WATCH_SECONDS = 300  # the apiserver ends each watch after about this long
 READ_TIMEOUT = WATCH_SECONDS + 30  # a silent connection longer than this is dead
 JOB_FAILED_CREATE = "involvedObject.kind=Job,reason=FailedCreate"
@@ -44,6 +52,14 @@ JOB_FAILED_CREATE = "involvedObject.kind=Job,reason=FailedCreate"
 
 class Gone(Exception):
     """The watch's resourceVersion is too old (410): list again."""
+
+
+class HandlerFailed(Exception):
+    """A handler raised on an event; the store is as it was before the event."""
+
+    def __init__(self, kind: str, error: Exception) -> None:
+        super().__init__(f"handling a {kind} event failed: {error!r}")
+        self.error = error
 
 
 class Informer:
@@ -54,6 +70,7 @@ class Informer:
         namespaces: list[str] | None,
         store: Store,
         on_event: Handler = lambda event, obj, old: None,
+        on_recovered: Callable[[], None] = lambda: None,
     ) -> None:
         self.api = api
         self.kind = kind
@@ -65,6 +82,7 @@ class Informer:
         self.namespaces = namespaces
         self.store = store
         self.on_event = on_event
+        self.on_recovered = on_recovered
         self.synced = threading.Event()
         self.relists = 0  # how often a full list was needed (only at start, and after a 410)
         self.resumes = 0  # how often a watch that ended was resumed from its last version
@@ -74,6 +92,7 @@ class Informer:
         # When each namespace's watch (None: the cluster-wide one) last heard from the
         # apiserver (a list, an event, a bookmark, a new watch): for the liveness probe.
         self._heard: dict[str | None, float] = {}
+        self._threads: list[threading.Thread] = []
 
     def synced_for(self, namespace: str) -> bool:
         """Whether the objects of `namespace` are all in the store (first list done)."""
@@ -104,9 +123,17 @@ class Informer:
 
     def start(self) -> None:
         for namespace in self._scopes():
-            threading.Thread(
+            thread = threading.Thread(
                 target=self._run, args=(namespace,), name=f"watch-{self.kind}", daemon=True
-            ).start()
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def dead(self) -> int:
+        """How many of its watch threads have ended without `stop` (never, by design)."""
+        if self._stopped.is_set():
+            return 0
+        return sum(1 for thread in self._threads if not thread.is_alive())
 
     def stop(self) -> None:
         self._stopped.set()
@@ -117,32 +144,47 @@ class Informer:
 
     def _run(self, namespace: str | None) -> None:
         path = self._path(namespace)
-        version: str | None = None
-        failures = 0
+        resume = _Resume()
         self._heard[namespace] = time.monotonic()
         while not self._stopped.is_set():
             try:
-                if version is None:
-                    version = self._relist(path, namespace)
+                if resume.version is None:
+                    resume.version = self._relist(path, namespace)
+                    self._reached(resume)
                     self.synced_scopes.add(namespace)
                     if len(self.synced_scopes) == len(self._scopes()):
                         self.synced.set()
-                version = self._watch(path, version, namespace)
+                self._watch(path, resume, namespace)
                 self.resumes += 1
-                failures = 0
+                resume.failures = 0
             except Exception as e:  # the watch must outlive any one failure
                 if isinstance(e, Gone) or (isinstance(e, ApiException) and e.status == 410):
                     log.info("the %s watch's version expired (410 Gone): listing again", self.kind)
-                    version = None
+                    resume.version = None
                     continue
                 if isinstance(e, ApiException) and e.status:
                     # An answer (say, 403 for a namespace it may not read) is not a hang:
                     # restarting the operator would not help it.
                     self._heard[namespace] = time.monotonic()
-                failures += 1
-                delay = min(30.0, 0.5 * 2**failures) * random.uniform(0.8, 1.2)
-                log.warning("watching %ss failed (%s); again in %.1f s", self.kind, e, delay)
+                resume.failures += 1
+                delay = min(BACKOFF_MAX, 0.5 * 2 ** (resume.failures - 1))
+                delay *= random.uniform(0.8, 1.2)
+                if isinstance(e, HandlerFailed):
+                    log.error("%s; again in %.1f s", e, delay, exc_info=e.error)
+                else:
+                    status = e.status if isinstance(e, ApiException) else None
+                    if not status or status >= 500 or status == 429:  # not a real answer
+                        resume.unreachable = True
+                    log.warning(
+                        "watching %ss failed (%s); again in %.1f s", self.kind, describe(e), delay
+                    )
                 self._stopped.wait(delay)
+
+    def _reached(self, resume: _Resume) -> None:
+        """A list or watch reached the apiserver: if it could not before, say so."""
+        if resume.unreachable:
+            resume.unreachable = False
+            self.on_recovered()
 
     def _relist(self, path: str, namespace: str | None) -> str:
         self.relists += 1
@@ -161,24 +203,37 @@ class Informer:
             if not token:
                 break
         self._heard[namespace] = time.monotonic()
-        vanished, changed = self.store.replace(items, namespace)
+        version = str(page["metadata"]["resourceVersion"])
+        vanished, changed = self.store.replace(items, namespace, version)
+        failed: Exception | None = None
         for obj in vanished:
-            self.on_event("DELETED", obj, obj)
+            try:
+                self.on_event("DELETED", obj, obj)
+            except Exception as e:
+                self.store.restore(key_of(obj), obj)  # the next list reports it again
+                failed = failed or e
         for obj, old in changed:
-            self.on_event("ADDED" if old is None else "MODIFIED", obj, old)
-        return str(page["metadata"]["resourceVersion"])
+            try:
+                self.on_event("ADDED" if old is None else "MODIFIED", obj, old)
+            except Exception as e:
+                self.store.restore(key_of(obj), old)
+                failed = failed or e
+        if failed is not None:
+            raise HandlerFailed(self.kind, failed)  # listed again after the backoff
+        return version
 
-    def _watch(self, path: str, version: str, namespace: str | None) -> str:
-        """Watches from `version` until the apiserver ends the watch; returns the last
-        version seen, to watch again from."""
+    def _watch(self, path: str, resume: _Resume, namespace: str | None) -> None:
+        """Watches from `resume.version` until the apiserver ends the watch, moving
+        `resume.version` past each event once it is handled."""
         query = self._query(
             watch="true",
-            resourceVersion=version,
+            resourceVersion=resume.version or "",
             allowWatchBookmarks="true",
             timeoutSeconds=str(WATCH_SECONDS),  # read at each call: tests shorten it
         )
         response = call(self.api, "GET", path, query=query, timeout=(10, READ_TIMEOUT), stream=True)
         self._heard[namespace] = time.monotonic()
+        self._reached(resume)
         try:
             for line in _lines(response):
                 self._heard[namespace] = time.monotonic()
@@ -193,19 +248,39 @@ class Informer:
                         raise Gone()
                     raise ApiException(status=obj.get("code"), reason=obj.get("message"))
                 version = obj["metadata"]["resourceVersion"]
-                if kind == "BOOKMARK":
-                    continue
-                obj.setdefault("kind", self.kind)
-                if kind == "DELETED":
-                    old = self.store.delete((obj["metadata"]["namespace"], obj["metadata"]["name"]))
-                    self.on_event(kind, obj, old)
-                else:
-                    stored, old = self.store.put(obj)
-                    if not same_version(stored, old):
-                        self.on_event(kind, stored, old)
+                if kind != "BOOKMARK":
+                    obj.setdefault("kind", self.kind)
+                    self._handle(kind, obj)
+                    resume.failures = 0
+                resume.version = version
         finally:
             response.release_conn()
-        return version
+
+    def _handle(self, kind: str, obj: Obj) -> None:
+        """Stores the event's object and tells the handler; when the handler raises, the
+        store is put back as it was (so the event, seen again, is news again)."""
+        key = key_of(obj)
+        if kind == "DELETED":
+            old = self.store.delete(key)
+            stored: Obj = obj
+        else:
+            stored, old = self.store.put(obj)
+            if same_version(stored, old):
+                return
+        try:
+            self.on_event(kind, stored, old)
+        except Exception as e:
+            self.store.restore(key, old)
+            raise HandlerFailed(self.kind, e) from e
+
+
+class _Resume:
+    """Where a watch resumes: the version after the last event handled (None: list
+    first); failures in a row (the backoff); whether the last one was the network's."""
+
+    version: str | None = None
+    failures: int = 0
+    unreachable: bool = False
 
 
 def _lines(response: Any) -> Iterator[bytes]:

@@ -2,11 +2,20 @@
 requests on the kubernetes client's own configuration, credentials and connection pool,
 without its generated methods or its serializer (those validate every argument, walk
 every body and build model objects, which cost more CPU than the request itself on the
-operator's hot paths, and have no model for Table answers); and what the apiserver's
-error answers say."""
+operator's hot paths, and have no model for Table answers); what the apiserver's error
+answers say; and what a failed request is.
+
+A failed request is a failed try, whatever its type, as client-go has it: an answer
+that is not 2xx (`ApiException`), and every way the network fails, which urllib3 and
+the standard library raise as classes of their own (`MaxRetryError`, `ProtocolError`,
+`ReadTimeoutError`, `NewConnectionError`, `IncompleteRead`, `ConnectionResetError`, ...).
+`FAILED_REQUEST` names them all, once; a caller that retries catches exactly that. No
+request is retried here: each caller retries with its own backoff, and a timeout given
+here is the real one (urllib3 would otherwise retry three times within it)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -15,6 +24,16 @@ import orjson
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+# The network's failures: refused, reset, cut short, timed out, TLS, name lookup.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+# Every way a request to the apiserver can fail: its answers and the network's failures.
+FAILED_REQUEST: tuple[type[Exception], ...] = (ApiException, *TRANSPORT_ERRORS)
+DEFAULT_TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
 
 
 def call(
@@ -27,7 +46,7 @@ def call(
     body: Any = None,
     accept: str = "application/json",
     content_type: str = "application/json",
-    timeout: Any = None,
+    timeout: Any = DEFAULT_TIMEOUT,
     stream: bool = False,
 ) -> Any:
     """The response's body (or, with `stream`, the open response), raising ApiException
@@ -56,6 +75,7 @@ def call(
         headers=headers,
         timeout=_timeout(timeout),
         preload_content=False,
+        retries=False,
     )
     if not 200 <= response.status <= 299:
         answer = response.read(cache_content=True)  # the exception reads `data`
@@ -77,6 +97,20 @@ def _timeout(value: Any) -> urllib3.Timeout | None:
     if isinstance(value, tuple):
         return urllib3.Timeout(connect=value[0], read=value[1])
     return urllib3.Timeout(total=value)
+
+
+def describe(error: Exception) -> str:
+    """One line saying how a request failed: the apiserver's answer, or the network's
+    failure (urllib3 nests the cause of a connection error: its innermost reason)."""
+    if isinstance(error, ApiException):
+        if not error.status:
+            return str(error.reason)
+        return f"answered {error.status}: {error_message(error)}"
+    reason = getattr(error, "reason", None)
+    while isinstance(reason, Exception) and getattr(reason, "reason", None) is not None:
+        reason = getattr(reason, "reason", None)
+    cause = reason if isinstance(reason, Exception) else error
+    return f"{type(cause).__name__}: {cause}"
 
 
 def status_field(error: ApiException, name: str) -> str | None:

@@ -64,43 +64,64 @@ class Store:
         version of it; returns the stored object and the one it replaced."""
         if not stripped:
             obj = self._strip(obj)
-        key = key_of(obj)
         with self._lock:
-            old = self._objects.get(key)
-            if old is not None and _older(obj, old):
-                return old, old
-            self._unindex(key, old)
-            self._objects[key] = obj
-            for name, index in self._indexers.items():
-                for value in index(obj):
-                    self._indexes[name].setdefault(value, set()).add(key)
-            return obj, old
+            return self._put(key_of(obj), obj)
+
+    def _put(self, key: Key, obj: Obj) -> tuple[Obj, Obj | None]:
+        old = self._objects.get(key)
+        if old is not None and _older(obj, old):
+            return old, old
+        self._unindex(key, old)
+        self._objects[key] = obj
+        for name, index in self._indexers.items():
+            for value in index(obj):
+                self._indexes[name].setdefault(value, set()).add(key)
+        return obj, old
 
     def delete(self, key: Key) -> Obj | None:
         with self._lock:
-            old = self._objects.pop(key, None)
-            self._unindex(key, old)
-            return old
+            return self._delete(key)
+
+    def _delete(self, key: Key) -> Obj | None:
+        old = self._objects.pop(key, None)
+        self._unindex(key, old)
+        return old
+
+    def restore(self, key: Key, obj: Obj | None) -> None:
+        """Puts back exactly `obj` (None: nothing) under `key`, whatever is stored now: an
+        event whose handler failed is undone, so that it is news when it comes again."""
+        with self._lock:
+            self._delete(key)
+            if obj is not None:
+                self._put(key, obj)
 
     def replace(
-        self, objects: list[Obj], namespace: str | None
+        self, objects: list[Obj], namespace: str | None, version: str | None = None
     ) -> tuple[list[Obj], list[tuple[Obj, Obj | None]]]:
         """Makes the store (within `namespace`, or all) hold exactly `objects` (stripped by
-        `strip`), as a re-list says. Returns what vanished, and what is new or changed (with
-        its old version)."""
+        `strip`), as a list at `version` says, in one step: no write of a controller comes
+        between. An object stored at a version newer than the list's (a controller wrote
+        it after the list was read) is kept: the watch from `version` tells of it. Returns
+        what vanished, and what is new or changed (with its old version)."""
         fresh = {key_of(o): o for o in objects}
         with self._lock:
-            gone = [k for k in self._objects if k not in fresh and (namespace in (None, k[0]))]
-        vanished = [old for k in gone if (old := self.delete(k)) is not None]
-        changed = []
-        for key, obj in fresh.items():
-            current = self.get(*key)
-            same = current is not None and current["metadata"].get("resourceVersion") == obj[
-                "metadata"
-            ].get("resourceVersion")
-            if not same:
-                changed.append(self.put(obj, stripped=True))
-        return vanished, changed
+            gone = [
+                k
+                for k in self._objects
+                if k not in fresh
+                and namespace in (None, k[0])
+                and not _newer_than(self._objects[k], version)
+            ]
+            vanished = [old for k in gone if (old := self._delete(k)) is not None]
+            changed = []
+            for key, obj in fresh.items():
+                current = self._objects.get(key)
+                if same_version(obj, current):
+                    continue
+                stored, old = self._put(key, obj)
+                if stored is obj:
+                    changed.append((stored, old))
+            return vanished, changed
 
     def _unindex(self, key: Key, old: Obj | None) -> None:
         if old is None:
@@ -126,6 +147,13 @@ def _older(new: Obj, current: Obj) -> bool:
     general, but integers in etcd; compare as such only when both parse)."""
     try:
         return int(new["metadata"]["resourceVersion"]) < int(current["metadata"]["resourceVersion"])
+    except (KeyError, ValueError, TypeError):
+        return False
+
+
+def _newer_than(obj: Obj, version: str | None) -> bool:
+    try:
+        return version is not None and int(obj["metadata"]["resourceVersion"]) > int(version)
     except (KeyError, ValueError, TypeError):
         return False
 
