@@ -13,7 +13,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import http.client
+
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from jobline.core.clock import Clock
 
@@ -37,6 +40,23 @@ class FakeClock(Clock):
         self.ticks += seconds
 
 
+def transport_errors() -> list[Exception]:
+    """The network's failures as urllib3 and the standard library raise them when the
+    apiserver restarts, is unreachable or cuts a response short (none is an ApiException,
+    none an OSError but the last)."""
+    url = "/apis/coordination.k8s.io/v1/namespaces/default/leases/jobline-operator"
+    refused = NewConnectionError(
+        None, "Failed to establish a new connection: [Errno 111] Connection refused"
+    )
+    return [
+        MaxRetryError(None, url, refused),  # type: ignore[arg-type]
+        ProtocolError("Connection broken: IncompleteRead(0 bytes read, 512 more expected)"),
+        ReadTimeoutError(None, url, "Read timed out. (read timeout=30)"),  # type: ignore[arg-type]
+        http.client.RemoteDisconnected("Remote end closed connection without response"),
+        ConnectionResetError(104, "Connection reset by peer"),
+    ]
+
+
 def api_error(status: int, message: str = "") -> ApiException:
     error = ApiException(status=status, reason=message or f"status {status}")
     error.body = json.dumps({"kind": "Status", "message": message}) if message else None
@@ -45,12 +65,15 @@ def api_error(status: int, message: str = "") -> ApiException:
 
 class FakeKube:
     """`Kube`'s calls over dicts of objects. `calls` lists (method, namespace/name) in the
-    order made; `fail[method]` is raised by the next call of that method."""
+    order made; `fail[method]` is raised by the next call of that method (an ApiException,
+    or one of the network's errors)."""
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.calls: list[tuple[str, str]] = []
-        self.fail: dict[str, ApiException] = {}
+        self.fail: dict[str, Exception] = {}
+        # Raised by the log stream after its lines: a connection cut mid-stream.
+        self.log_cut: dict[str, Exception] = {}  # by pod name
         self.runs: dict[tuple[str, str], Obj] = {}
         self.pipelines: dict[tuple[str, str], Obj] = {}
         self.jobs: dict[tuple[str, str], Obj] = {}
@@ -165,11 +188,19 @@ class FakeKube:
         if lines is None:
             return None
         stamped = [b"2026-01-01T00:00:05.%09dZ %s\n" % (i, line) for i, line in enumerate(lines)]
-        return iter([b"".join(stamped)])
+        cut = self.log_cut.pop(pod, None)
+
+        def chunks() -> Iterator[bytes]:
+            yield b"".join(stamped)
+            if cut is not None:
+                raise cut
+
+        return chunks()
 
     def post_event(
         self, obj: Obj, event_type: str, reason: str, message: str, now: dt.datetime
     ) -> None:
+        # As the real one: an Event that cannot be posted never fails the run.
         self.calls.append(
             ("post_event", f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
         )
