@@ -209,6 +209,31 @@ def test_replace_replaces_the_old_run_and_starts_the_new_one_once_its_job_is_gon
     assert w.sync() == {"new": (START, None)}
 
 
+def test_a_pod_made_as_the_replaced_runs_job_was_deleted_holds_the_slot_until_it_stops() -> None:
+    # The Job controller, its cache not yet showing the Job's deletion, made a pod; the
+    # garbage collector, not yet seeing that pod, let the Job go: an orphan that runs.
+    w = World("Replace", max_runs=1)
+    w.run("old", "STOPPED", "Replaced")
+    w.run("new")
+    orphan = {
+        "metadata": {
+            "name": "old-xyz",
+            "namespace": NS,
+            "uid": "orphan-uid",
+            "resourceVersion": "40",
+            "labels": {LABEL_PIPELINE: "sales", LABEL_PIPELINEJOB: "old"},
+            "ownerReferences": [{"kind": "Job", "uid": "deleted-job-uid", "controller": True}],
+        },
+        "spec": {"containers": [{"name": "main"}]},
+        "status": {"phase": "Running"},
+    }
+    w.cache.pods.put(orphan)
+    assert w.sync() == {"new": (WAIT, 1)}
+    w.cache.pods.put({**orphan, "metadata": {**orphan["metadata"], "resourceVersion": "41"},
+                      "status": {"phase": "Failed"}})  # fmt: skip
+    assert w.sync() == {"new": (START, None)}
+
+
 def test_forbid_ends_what_does_not_fit() -> None:
     w = World("Forbid", max_runs=1)
     w.job(w.run("running", "RUNNING", "Running"), pod_phase="Running")

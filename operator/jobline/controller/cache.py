@@ -27,7 +27,7 @@ from jobline.kube.store import (
     same_version,
     strip_metadata,
 )
-from jobline.models import LABEL_PIPELINE, Pipeline, PipelineJob
+from jobline.models import LABEL_PIPELINE, LABEL_PIPELINEJOB, Pipeline, PipelineJob
 
 __all__ = ["Cache", "Key", "Obj", "Store", "key_of", "object_ref", "same_version"]
 
@@ -140,7 +140,11 @@ class Cache:
             {"uid": by_uid, "owner": by_controller, "pipeline": by_label(LABEL_PIPELINE)},
             strip=strip_job,
         )
-        self.pods = Store({"owner": by_controller}, strip=strip_pod)
+        # Pods by their Job's UID, and by their run's label: a pod whose Job is gone still
+        # runs until it stops (the Job controller can make one as its Job is deleted).
+        self.pods = Store(
+            {"owner": by_controller, "run": by_label(LABEL_PIPELINEJOB)}, strip=strip_pod
+        )
         # The Job controller's FailedCreate Events, by the UID of their Job.
         self.job_events = Store({"job": by_involved_uid}, strip=strip_event)
         self._models: dict[Key, tuple[str, Pipeline | None, str | None]] = {}
@@ -204,6 +208,18 @@ class Cache:
             return None
         latest = max(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
         return str(latest.get("message") or "")
+
+    def pods_of_run(self, run: Obj, job: Obj | None) -> list[Obj]:
+        """The pods that count for a run: its Job's, and those labelled as the run's whose
+        Job is gone (orphans still stopping: they hold the run's slot until they have)."""
+        pods = self.pods.by("owner", job["metadata"]["uid"]) if job else []
+        label = (run["metadata"]["namespace"], short_name(run["metadata"]["name"]))
+        orphans = [
+            p
+            for p in self.pods.by("run", label)
+            if self.jobs.one("uid", controller_uid(p) or "") is None
+        ]
+        return pods + orphans
 
     def pipeline_of_label(self, namespace: str, label: str) -> str | None:
         found = self.pipelines.one("label", (namespace, label))

@@ -173,7 +173,7 @@ class PipelineController:
         candidates = []
         for run in runs:
             job = self.cache.jobs.one("owner", run["metadata"]["uid"])
-            pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
+            pods = self.cache.pods_of_run(run, job)
             admitted = self.admissions.admitted(run["metadata"]["uid"])
             candidates.append(candidate_of(run, job, pods, admitted))
         # Jobs of runs not known yet (right after a restart) hold slots too.

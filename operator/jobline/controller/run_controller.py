@@ -170,16 +170,25 @@ class RunController:
             self.queue.add(key_of(run))
             if event == "DELETED" or ended(pod):
                 self._slot_may_be_free(run)
-        elif (
-            event != "DELETED"
-            and pod["metadata"].get("deletionTimestamp")
-            and self.synced(pod["metadata"]["namespace"])
-        ):
-            # Its run (or Job) is gone, and with it the need to record how the pod ended.
-            try:
-                self._release([pod])
-            except FAILED_REQUEST as e:  # its next event tries again
-                log.warning("cannot release pod %s: %s", pod["metadata"]["name"], describe(e))
+        else:
+            # Its Job is gone: a pod it made as it was deleted holds its run's slot until it
+            # stops (`Cache.pods_of_run`), and its end may free that slot.
+            namespace = pod["metadata"]["namespace"]
+            if job is None and (event == "DELETED" or ended(pod)):
+                label = (pod["metadata"].get("labels") or {}).get(LABEL_PIPELINE, "")
+                pipeline = self.cache.pipeline_of_label(namespace, label)
+                if pipeline:
+                    self.pipeline_changed(namespace, pipeline, True)
+            if (
+                event != "DELETED"
+                and pod["metadata"].get("deletionTimestamp")
+                and self.synced(namespace)
+            ):
+                # Its run (or Job) is gone, and with it the need to record how it ended.
+                try:
+                    self._release([pod])
+                except FAILED_REQUEST as e:  # its next event tries again
+                    log.warning("cannot release pod %s: %s", pod["metadata"]["name"], describe(e))
 
     def on_job_event(self, event: str, job_event: Obj, old: Obj | None) -> None:
         """The Job controller could not create a Job's pod (a FailedCreate Event)."""
