@@ -27,6 +27,7 @@ state="$cache/cluster" # the running cluster's files: kwok workdir, kubeconfig, 
 name=jobline
 kubeconfig="$state/kubeconfig"
 helper_pid="$state/sim-logs.pid"
+supervisor_pid="$state/supervise.pid"
 store_pid="$state/store.pid"
 store_env="$state/store.env"
 store_bin="$cache/versitygw-$STORE_VERSION/bin/versitygw"
@@ -175,6 +176,19 @@ mark_and_serve_logs() {
   echo $! >"$helper_pid"
 }
 
+supervisor_running() {
+  [[ -f "$supervisor_pid" ]] && kill -0 "$(cat "$supervisor_pid")" 2>/dev/null
+}
+
+# The controller-manager and the scheduler exit when they lose their Leases (an
+# apiserver gone for more than ~10 s); started again as a kubelet restarts static pods.
+supervise() {
+  supervisor_running && return
+  python3 "$here/supervise.py" "$KWOK_WORKDIR/clusters/$name" kube-controller-manager kube-scheduler \
+    >>"$state/logs/supervise.log" 2>&1 &
+  echo $! >"$supervisor_pid"
+}
+
 store_running() {
   [[ -f "$store_pid" ]] && kill -0 "$(cat "$store_pid")" 2>/dev/null
 }
@@ -244,6 +258,7 @@ up() {
   check_real_node
   if serving; then
     say "reusing the running local cluster"
+    supervise
     mark_and_serve_logs
     start_store
     # A plane started with the real node gets it back if its processes went.
@@ -266,6 +281,7 @@ up() {
     exit 1
   }
   create_nodes
+  supervise
   mark_and_serve_logs
   start_store
   start_real_node
@@ -274,6 +290,9 @@ up() {
 }
 
 down() {
+  if supervisor_running; then
+    kill "$(cat "$supervisor_pid")" 2>/dev/null || true
+  fi
   if helper_running; then
     kill "$(cat "$helper_pid")" 2>/dev/null || true
   fi

@@ -1,7 +1,9 @@
 """A TCP proxy in front of a server on 127.0.0.1 that a test can take down and bring
-back: while down, it closes every connection at once (as a store that is gone), and
-it counts the HTTP requests it forwards. Bytes pass unchanged, so a signed S3 request
-stays valid."""
+back: while down, it closes every connection at once (as a store that is gone); while
+blackholed, it drops everything without a word (as a network that loses packets: open
+connections carry nothing and new ones are never answered, until it is back). It counts
+the HTTP requests it forwards. Bytes pass unchanged, so TLS and a signed S3 request stay
+valid."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ class TcpProxy:
         self.upstream = (where.hostname or "127.0.0.1", where.port or 80)
         self.up = threading.Event()
         self.up.set()
+        self.flowing = threading.Event()  # cleared while blackholed
+        self.flowing.set()
         self.requests = 0
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
@@ -34,8 +38,13 @@ class TcpProxy:
                 _close(sock)
             self._open.clear()
 
+    def blackhole(self) -> None:
+        """Forwards nothing and answers nothing, closing nothing, until `back`."""
+        self.flowing.clear()
+
     def back(self) -> None:
         self.up.set()
+        self.flowing.set()
 
     def close(self) -> None:
         self.down()
@@ -50,19 +59,25 @@ class TcpProxy:
             if not self.up.is_set():
                 _close(client)
                 continue
-            try:
-                server = socket.create_connection(self.upstream, timeout=5)
-            except OSError:
-                _close(client)
-                continue
-            with self._lock:
-                self._open |= {client, server}
-            threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        self.flowing.wait()  # a connection made while blackholed is answered once back
+        try:
+            server = socket.create_connection(self.upstream, timeout=5)
+        except OSError:
+            _close(client)
+            return
+        server.settimeout(None)
+        with self._lock:
+            self._open |= {client, server}
+        threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
+        threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
 
     def _pipe(self, source: socket.socket, target: socket.socket, requests: bool) -> None:
         try:
             while data := source.recv(65536):
+                self.flowing.wait()  # held, not lost: TCP retransmits once the path is back
                 if requests:
                     with self._lock:
                         self.requests += data.count(REQUEST_LINE_END)

@@ -71,10 +71,6 @@ def held_pods(jl: Jobline, run: str) -> list[str]:
     return [p.metadata.name for p in jl.pods(run) if POD_FINALIZER in (p.metadata.finalizers or [])]
 
 
-def operator_log(op: Operator) -> str:
-    return op.log_path.read_text(errors="replace")
-
-
 def test_a_store_down_while_runs_log_is_caught_up_and_holds_only_the_pod(
     jl: Jobline, log_store: LogStore, store_proxy: TcpProxy, archiving_operator: StartOperator
 ) -> None:
@@ -116,43 +112,59 @@ def test_a_store_down_while_runs_log_is_caught_up_and_holds_only_the_pod(
     assert caught_up["logs"]["archive"]["lines"] == lines
 
 
+def warnings_of(jl: Jobline, run: str, reason: str) -> int:
+    return sum(
+        1 for e in events_of(jl, "PipelineJob", run) if (e.type, e.reason) == ("Warning", reason)
+    )
+
+
 def test_wrong_keys_are_one_clear_message_and_no_retry_storm(
     jl: Jobline, store_proxy: TcpProxy, archiving_operator: StartOperator
 ) -> None:
-    op = archiving_operator(
+    archiving_operator(
         JOBLINE_ARCHIVE_ENDPOINT=store_proxy.url, AWS_SECRET_ACCESS_KEY="not-the-key"
     )
-    wait_for("the operator to say so", lambda: "refused the keys" in operator_log(op))
     jl.pipeline("etl", {"sim.jobline.dev/log-lines": "100", "sim.jobline.dev/duration": "2s"})
     runs = [f"etl-{i}" for i in range(3)]
     for run in runs:
         jl.start(run, "etl")
+    failing = []
     for run in runs:
         done = jl.wait_done(run, timeout=60)
-        assert done["phase"] == "COMPLETE"
-        status, _, message = archived_condition(done) or ("", "", "")
-        assert status == "False" and "AWS_SECRET_ACCESS_KEY" in message
+        assert (done["phase"], done["logs"]["totalLines"]) == ("COMPLETE", 100)
+        error = done["logs"]["archive"]["error"]  # the store's refusal, and what to fix
+        assert error and "AWS_SECRET_ACCESS_KEY" in error
+        assert done["logs"]["archive"].get("lines", 0) == 0  # nothing got in
+        # Not given up: it tries again while the pod is kept.
+        assert archived_condition(done) == ("False", "ArchiveFailing", error)
+        failing.append(archived_condition(done))
     before = store_proxy.requests
+    assert before > 0  # the store was asked, and refused
     time.sleep(30)
     # Each held pod tries again after a backoff of its own that doubles: a few requests
     # in 30 s, not one per read.
     assert store_proxy.requests - before <= 4 * len(runs)
-    assert operator_log(op).count("cannot archive the log of pod") == len(runs)
+    # Said once per run, however often it is refused again.
+    assert [warnings_of(jl, run, "ArchiveFailing") for run in runs] == [1] * len(runs)
+    # And the status holds the same: not rewritten at each refusal, not given up on.
+    assert [archived_condition(jl.status(run)) for run in runs] == failing
 
 
-def test_a_bucket_that_does_not_exist_is_said_once_at_start(
-    jl: Jobline, archiving_operator: StartOperator
+def test_a_bucket_that_does_not_exist_is_said_in_the_status_and_once_as_an_event(
+    jl: Jobline, store_proxy: TcpProxy, archiving_operator: StartOperator
 ) -> None:
-    op = archiving_operator(JOBLINE_ARCHIVE_BUCKET="no-such-bucket")
-    wait_for(
-        "the operator to say so",
-        lambda: "bucket 'no-such-bucket' does not exist" in operator_log(op),
+    archiving_operator(
+        JOBLINE_ARCHIVE_ENDPOINT=store_proxy.url, JOBLINE_ARCHIVE_BUCKET="no-such-bucket"
     )
     jl.pipeline("etl", {"sim.jobline.dev/log": "a\nb"})
     jl.start("etl-1", "etl")
     done = jl.wait_done("etl-1", timeout=60)
     assert (done["phase"], done["logs"]["lines"]) == ("COMPLETE", ["a", "b"])
-    status, _, message = archived_condition(done) or ("", "", "")
-    assert status == "False" and "'no-such-bucket' does not exist" in message
-    # At start, for the clean-up of deleted runs' logs, and once for the run.
-    assert operator_log(op).count("does not exist") == 3
+    error = done["logs"]["archive"]["error"]
+    assert error and "no-such-bucket" in error
+    assert done["logs"]["archive"]["location"].startswith("s3://no-such-bucket/")
+    assert archived_condition(done) == ("False", "ArchiveFailing", error)
+    before = store_proxy.requests
+    time.sleep(30)
+    assert store_proxy.requests - before <= 4  # one held pod, retried with backoff
+    assert warnings_of(jl, "etl-1", "ArchiveFailing") == 1
