@@ -30,13 +30,28 @@ class AuditLog:
                 if event.get("stage") == "ResponseComplete":
                     yield event
 
+    def operator_events(self) -> Iterator[dict[str, Any]]:
+        """The operator's completed requests since the mark."""
+        for event in self.events():
+            if event.get("userAgent", "").startswith("jobline-operator/"):
+                yield event
+
     def operator_requests_about(self, namespace: str, names: set[str]) -> list[str]:
         """The operator's requests that name one of `names` (the object, or its Job)."""
         found = []
-        for event in self.events():
-            if not event.get("userAgent", "").startswith("jobline-operator/"):
-                continue
+        for event in self.operator_events():
             ref = event.get("objectRef") or {}
             if ref.get("namespace") == namespace and ref.get("name") in names:
                 found.append(f"{event['verb']} {ref.get('resource')}/{ref.get('name')}")
         return found
+
+    def operator_lists(self) -> set[str]:
+        """The resources (as "pipelinejobs") the operator listed whole since the mark, and
+        was answered: a `list`, never a `watch`. Its informers list at start and after a
+        watch's version expired (410 Gone); a watch that merely ended is resumed."""
+        return {
+            str((event.get("objectRef") or {}).get("resource"))
+            for event in self.operator_events()
+            if event.get("verb") == "list"
+            and (event.get("responseStatus") or {}).get("code", 500) < 400
+        }

@@ -66,3 +66,40 @@ def test_watches_resume_after_they_end_and_list_only_once(
     assert store.get(namespace, "unrelated") is None
     assert store.get(namespace, "before") is None
     assert store.get(namespace, "after") is not None
+
+
+def test_an_event_whose_handler_raised_comes_again_and_is_handled(
+    cluster: Cluster, namespace: str
+) -> None:
+    from kubernetes import client
+
+    batch = client.BatchV1Api(cluster.api)
+    batch.create_namespaced_job(namespace, job("listed", labelled=True))
+    handled: list[tuple[str, str, str]] = []
+    failures = {"listed": 1, "watched": 2, "deleted": 1}  # how often each first fails
+
+    def flaky(event: str, obj: dict[str, object], old: object) -> None:
+        name = str(obj["metadata"]["name"])  # type: ignore[index]
+        key = "deleted" if event == "DELETED" else name
+        if failures.get(key, 0) > 0:
+            failures[key] -= 1
+            raise RuntimeError(f"a handler's bug on {event} {name}")
+        version = str(obj["metadata"]["resourceVersion"])  # type: ignore[index]
+        handled.append((event, name, version))
+
+    store = Store({"owner": by_controller})
+    informer = Informer(cluster.api, "Job", [namespace], store, flaky)
+    informer.start()
+    try:
+        wait_for("the listed Job, handled", lambda: [h for h in handled if h[1] == "listed"])
+        created = batch.create_namespaced_job(namespace, job("watched", labelled=True))
+        wait_for("the watched Job, handled", lambda: [h for h in handled if h[1] == "watched"])
+        batch.delete_namespaced_job("listed", namespace)
+        wait_for("the deletion, handled", lambda: ("DELETED", "listed") in [h[:2] for h in handled])
+    finally:
+        informer.stop()
+    watched = [h for h in handled if h[1] == "watched"]
+    assert watched[0][:2] == ("ADDED", "watched")
+    assert watched[0][2] == created.metadata.resource_version  # the very event, not a later one
+    assert store.get(namespace, "listed") is None
+    assert store.get(namespace, "watched") is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
@@ -65,30 +66,62 @@ def test_run_completes_with_exit_code_times_and_log(jl: Jobline) -> None:
     ]
 
 
-def test_exit_code_3_is_an_error(jl: Jobline) -> None:
-    jl.pipeline("fails", {"sim.jobline.dev/exit-code": "3"})
-    jl.start("fails-1", "fails")
-    status = jl.wait_done("fails-1")
-    assert (status["phase"], status["reason"], status["exitCode"]) == ("ERROR", "Failed", 3)
-    assert "exit code 3" in status["message"]
-
-
-def test_retries_are_attempts(jl: Jobline) -> None:
-    jl.pipeline("retries", {"sim.jobline.dev/exit-code": "2"}, backoffLimit=2)
-    jl.start("retries-1", "retries")
-    # The Job controller backs off 10 s, then 20 s, between attempts.
-    status = jl.wait_done("retries-1", timeout=120)
-    assert (status["phase"], status["reason"]) == ("ERROR", "BackoffLimitExceeded")
-    assert status["attempts"] == 3
-    assert status["exitCode"] == 2
-
-
-def test_active_deadline_stops_the_run(jl: Jobline) -> None:
-    jl.pipeline("slow", {"sim.jobline.dev/duration": "120s"}, activeDeadlineSeconds=3)
-    jl.start("slow-1", "slow")
-    status = jl.wait_done("slow-1", timeout=60)
-    assert (status["phase"], status["reason"]) == ("STOPPED", "DeadlineExceeded")
-    assert "activeDeadlineSeconds" in status["message"]
+@pytest.mark.parametrize(
+    ("pipeline", "annotations", "spec", "timeout", "fields", "says"),
+    [
+        pytest.param(
+            "fails",
+            {"sim.jobline.dev/exit-code": "3"},
+            {},
+            60,
+            {"phase": "ERROR", "reason": "Failed", "exitCode": 3},
+            "exit code 3",
+            id="exit code 3 is an error",
+        ),
+        pytest.param(
+            "retries",
+            {"sim.jobline.dev/exit-code": "2"},
+            {"backoffLimit": 2},
+            120,  # the Job controller backs off 10 s, then 20 s, between attempts
+            {"phase": "ERROR", "reason": "BackoffLimitExceeded", "attempts": 3, "exitCode": 2},
+            None,
+            id="retries are attempts",
+        ),
+        pytest.param(
+            "slow",
+            {"sim.jobline.dev/duration": "120s"},
+            {"activeDeadlineSeconds": 3},
+            60,
+            {"phase": "STOPPED", "reason": "DeadlineExceeded"},
+            "activeDeadlineSeconds",
+            id="the active deadline stops the run",
+        ),
+        pytest.param(
+            "oom",
+            {"sim.jobline.dev/oom": "true"},
+            {},
+            60,
+            {"phase": "ERROR", "reason": "OOMKilled", "exitCode": 137},
+            "memory",
+            id="an OOM kill",
+        ),
+    ],
+)
+def test_a_run_that_fails_or_is_stopped_says_how(
+    jl: Jobline,
+    pipeline: str,
+    annotations: dict[str, str],
+    spec: dict[str, Any],
+    timeout: float,
+    fields: dict[str, Any],
+    says: str | None,
+) -> None:
+    jl.pipeline(pipeline, annotations, **spec)
+    jl.start(f"{pipeline}-1", pipeline)
+    status = jl.wait_done(f"{pipeline}-1", timeout=timeout)
+    assert {field: status.get(field) for field in fields} == fields
+    if says is not None:
+        assert says in status["message"]
 
 
 def test_image_pull_failure_past_the_pending_deadline(jl: Jobline) -> None:
@@ -107,14 +140,6 @@ def test_image_pull_failure_past_the_pending_deadline(jl: Jobline) -> None:
     assert (status["phase"], status["reason"]) == ("ERROR", "ImagePullFailed")
     assert "busybox:1.36" in status["message"]
     eventually_gone("the run's Job", jl.jobs)
-
-
-def test_oom_kill(jl: Jobline) -> None:
-    jl.pipeline("oom", {"sim.jobline.dev/oom": "true"})
-    jl.start("oom-1", "oom")
-    status = jl.wait_done("oom-1")
-    assert (status["phase"], status["reason"], status["exitCode"]) == ("ERROR", "OOMKilled", 137)
-    assert "memory" in status["message"]
 
 
 def test_stop_while_running_keeps_the_log_tail(jl: Jobline) -> None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import http.client
 import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
-
-import http.client
 
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError

@@ -3,11 +3,13 @@ the CEL library kustomize-controller uses, on objects in every phase."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +22,41 @@ GO = shutil.which("go")
 pytestmark = pytest.mark.skipif(GO is None, reason="needs Go to build cel-go")
 
 
+CELCHECK = FLUX / "celcheck"
+CELCHECK_SOURCES = ("go.mod", "go.sum", "main.go")
+
+
+def celcheck_binary() -> Path:
+    """Where the build of these sources is kept, outside the checkout: a new version of
+    them is a new build, and the old one is never run."""
+    digest = hashlib.sha256()
+    for name in CELCHECK_SOURCES:
+        data = (CELCHECK / name).read_bytes()
+        digest.update(b"%s %d\n" % (name.encode(), len(data)))
+        digest.update(data)
+    cache = Path(os.environ.get("JOBLINE_CACHE") or Path.home() / ".cache" / "jobline")
+    return cache / f"celcheck-{digest.hexdigest()[:16]}" / "celcheck"
+
+
 @pytest.fixture(scope="module")
-def celcheck(tmp_path_factory: pytest.TempPathFactory) -> str:
-    binary = tmp_path_factory.mktemp("celcheck") / "celcheck"
-    subprocess.run(
-        [str(GO), "build", "-o", str(binary), "."],
-        cwd=FLUX / "celcheck",
-        env={**os.environ, "GOTOOLCHAIN": "local"},
-        check=True,
-    )
+def celcheck() -> str:
+    """cel-go's evaluator, built once (about a minute) and reused by later sessions."""
+    binary = celcheck_binary()
+    if not binary.is_file():
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        # Built beside it and renamed into place: an interrupted build leaves no binary
+        # (only a stray folder), and a build running alongside renames a whole one too.
+        building = Path(tempfile.mkdtemp(prefix=".build-", dir=binary.parent))
+        try:
+            subprocess.run(
+                [str(GO), "build", "-o", str(building / "celcheck"), "."],
+                cwd=CELCHECK,
+                env={**os.environ, "GOTOOLCHAIN": "local"},
+                check=True,
+            )
+            os.replace(building / "celcheck", binary)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
     return str(binary)
 
 

@@ -1,10 +1,17 @@
 """LogReader: incremental reads of a timestamped log, fed in chunks cut anywhere."""
 
 import datetime as dt
+import tracemalloc
 
 import pytest
 
-from jobline.core.logtail import LINE_MAX_BYTES, TAIL_MAX_BYTES, LogReader, parse_stamp
+from jobline.core.logtail import (
+    LINE_MAX_BYTES,
+    TAIL_MAX_BYTES,
+    TRUNCATION_MARK,
+    LogReader,
+    parse_stamp,
+)
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -80,7 +87,7 @@ def test_a_half_written_last_line_is_read_again_whole() -> None:
     assert reader.tail(NOW).lines == ["first", "second line, long"]
 
 
-def test_long_lines_are_cut_while_streaming_and_memory_stays_bounded() -> None:
+def test_long_lines_are_cut_and_the_tail_stays_bounded() -> None:
     reader = LogReader(tail_lines=1000)
     log = stamped([b"x" * 100_000 for _ in range(50)])
     read(reader, log, 4096, final=True)
@@ -89,7 +96,28 @@ def test_long_lines_are_cut_while_streaming_and_memory_stays_bounded() -> None:
     assert all(len(line.encode()) <= LINE_MAX_BYTES for line in tail.lines)
     assert sum(len(line.encode()) + 1 for line in tail.lines) <= TAIL_MAX_BYTES
     assert tail.sequence + len(tail.lines) == tail.total_lines == 50
-    assert len(reader._buffer) <= LINE_MAX_BYTES + 64
+
+
+def test_a_huge_line_is_cut_while_it_streams_never_held_whole() -> None:
+    line_bytes, chunk = 64 * 1024 * 1024, b"x" * 4096  # a 64 MiB line, fed 4 KiB at a time
+    reader = LogReader(tail_lines=10)
+    reader.begin()
+    tracemalloc.start()
+    try:
+        for stamp in stamped([b"", b""]):  # two of them, each "<time> xxx...x\n"
+            reader.feed(stamp)
+            for _ in range(line_bytes // len(chunk)):
+                reader.feed(chunk)
+            reader.feed(b"\n")
+        reader.end(final=True)
+        tail = reader.tail(NOW)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 * 1024  # what the reader held at most: bytes of a line's cut, not MiB
+    assert (tail.total_lines, tail.truncated) == (2, True)
+    assert [len(line.encode()) for line in tail.lines] == [LINE_MAX_BYTES] * 2
+    assert all(line.endswith(TRUNCATION_MARK) for line in tail.lines)
 
 
 def test_invalid_utf8_split_across_chunks_is_replaced() -> None:

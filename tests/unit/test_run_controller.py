@@ -218,7 +218,7 @@ def test_a_job_the_apiserver_refuses_ends_the_run_with_its_answer(
     w = World()
     w.pipeline("Allow")
     w.run()
-    w.kube.fail["create_job"] = error  # type: ignore[assignment]
+    w.kube.fail["create_job"] = error
     w.sync()
     assert w.status() == {}  # the next sync decides, from what was observed
     w.sync()
@@ -235,8 +235,14 @@ def test_a_pipeline_the_operator_cannot_read_ends_the_run_naming_the_field() -> 
     w.sync()
     status = w.status()
     assert (status["phase"], status["reason"]) == ("ERROR", "InvalidTemplate")
-    assert "maxConcurrentRuns" in status["message"] or "max_concurrent_runs" in status["message"]
-    assert "create_job" not in " ".join(w.writes())
+    failed = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert failed["Failed"] == failed["Stalled"] == ("True", "InvalidTemplate")
+    assert "spec.maxConcurrentRuns" in status["message"]  # the field as the Pipeline spells it
+    assert w.writes() == [f"patch_run_status {NS}/sales-1"]  # ended, and no Job created
+    assert w.kube.events == [("sales-1", "Warning", "Failed")]
+    w.kube.calls.clear()
+    w.sync()  # ended for good: nothing is retried
+    assert w.writes() == []
 
 
 def test_a_replaced_run_is_recorded_before_its_job_is_deleted() -> None:

@@ -46,17 +46,25 @@ def status_of(the_job: dict[str, Any], pods: list[dict[str, Any]], **kw: Any) ->
 
 
 @pytest.mark.parametrize(
-    ("the_job", "pods", "phase", "reason", "exit_code"),
+    ("the_job", "pods", "phase", "reason", "exit_code", "says"),
     [
-        (job(), [], Phase.QUEUED, "Queued", None),
-        (job(), [pod("p1", "Pending")], Phase.QUEUED, "Queued", None),
-        (job(), [pod("p1", "Running", state=RUNNING)], Phase.RUNNING, "Running", None),
+        (job(), [], Phase.QUEUED, "Queued", None, ["Job", "pod"]),
+        (job(), [pod("p1", "Pending")], Phase.QUEUED, "Queued", None, ["Job", "pod"]),
+        (
+            job(),
+            [pod("p1", "Running", state=RUNNING)],
+            Phase.RUNNING,
+            "Running",
+            None,
+            ["running"],
+        ),
         (
             job(COMPLETE),
             [pod("p1", "Succeeded", state=terminated(0, "Completed"))],
             Phase.COMPLETE,
             "Completed",
             0,
+            ["completed"],
         ),
         (
             job(),
@@ -64,6 +72,7 @@ def status_of(the_job: dict[str, Any], pods: list[dict[str, Any]], **kw: Any) ->
             Phase.COMPLETE,
             "Completed",
             0,
+            ["completed"],
         ),
         (
             job(failed("BackoffLimitExceeded")),
@@ -71,6 +80,7 @@ def status_of(the_job: dict[str, Any], pods: list[dict[str, Any]], **kw: Any) ->
             Phase.ERROR,
             "Failed",
             3,
+            ["exit code 3"],
         ),
         (
             job(failed("BackoffLimitExceeded")),
@@ -81,14 +91,23 @@ def status_of(the_job: dict[str, Any], pods: list[dict[str, Any]], **kw: Any) ->
             Phase.ERROR,
             "BackoffLimitExceeded",
             4,
+            ["2 attempts", "exit code 4"],  # the last attempt's code
         ),
-        (job(), [pod("p1", "Failed", state=terminated(3))], Phase.RUNNING, "Running", 3),
+        (
+            job(),
+            [pod("p1", "Failed", state=terminated(3))],
+            Phase.RUNNING,
+            "Running",
+            3,
+            ["attempt 1", "exit code 3", "retrying"],
+        ),
         (
             job(failed("BackoffLimitExceeded")),
             [pod("p1", "Failed", state=terminated(137, "OOMKilled"))],
             Phase.ERROR,
             "OOMKilled",
             137,
+            ["OOMKilled", "137", "memory limit"],
         ),
         (
             job(failed("DeadlineExceeded"), activeDeadlineSeconds=5),
@@ -96,6 +115,7 @@ def status_of(the_job: dict[str, Any], pods: list[dict[str, Any]], **kw: Any) ->
             Phase.STOPPED,
             "DeadlineExceeded",
             None,
+            ["activeDeadlineSeconds", "5 s"],
         ),
     ],
 )
@@ -105,10 +125,14 @@ def test_phase_mapping(
     phase: Phase,
     reason: str,
     exit_code: int | None,
+    says: list[str],
 ) -> None:
     status = status_of(the_job, pods)
     assert (status.phase, status.reason, status.exit_code) == (phase, reason, exit_code)
-    assert status.message
+    for fact in says:  # what the person reading the run needs to know
+        assert fact in (status.message or ""), fact
+    if exit_code is None:
+        assert "exit code" not in (status.message or "")
 
 
 def test_times_attempts_and_outputs() -> None:
@@ -317,10 +341,26 @@ def with_status(the_run: Any, **status: Any) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("case", "the_run", "kw", "phase", "reason", "creates"),
+    ("case", "the_run", "kw", "phase", "reason", "creates", "says"),
     [
-        ("stopped before it started", run(stopped=True), {}, "STOPPED", "Stopped", False),
-        ("no such Pipeline", run(), {"the_pipeline": None}, "QUEUED", "PipelineNotFound", False),
+        (
+            "stopped before it started",
+            run(stopped=True),
+            {},
+            "STOPPED",
+            "Stopped",
+            False,
+            ["before it started"],
+        ),
+        (
+            "no such Pipeline",
+            run(),
+            {"the_pipeline": None},
+            "QUEUED",
+            "PipelineNotFound",
+            False,
+            ["Pipeline sales", "namespace data"],
+        ),
         (
             "undeclared variable",
             run(variables={"NOPE": "1"}),
@@ -328,6 +368,7 @@ def with_status(the_run: Any, **status: Any) -> Any:
             "ERROR",
             "InvalidVariables",
             False,
+            ["NOPE"],
         ),
         (
             "told to wait",
@@ -336,9 +377,26 @@ def with_status(the_run: Any, **status: Any) -> Any:
             "QUEUED",
             "WaitingForRun",
             False,
+            ["sales"],
         ),
-        ("admitted", run(), {"verdict": Verdict(Admission.START)}, "QUEUED", "Queued", True),
-        ("forbidden", run(), {"verdict": Verdict(Admission.FORBID)}, "STOPPED", "Forbidden", False),
+        (
+            "admitted",
+            run(),
+            {"verdict": Verdict(Admission.START)},
+            "QUEUED",
+            "Queued",
+            True,
+            ["pod"],
+        ),
+        (
+            "forbidden",
+            run(),
+            {"verdict": Verdict(Admission.FORBID)},
+            "STOPPED",
+            "Forbidden",
+            False,
+            ["sales", "Forbid"],
+        ),
         (
             "replaced before it began",
             run(),
@@ -346,6 +404,7 @@ def with_status(the_run: Any, **status: Any) -> Any:
             "STOPPED",
             "Replaced",
             False,
+            ["run new"],
         ),
         (
             "Allow needs no verdict",
@@ -354,6 +413,7 @@ def with_status(the_run: Any, **status: Any) -> Any:
             "QUEUED",
             "Queued",
             True,
+            ["pod"],
         ),
         (
             "its Job was deleted by someone else",
@@ -362,6 +422,7 @@ def with_status(the_run: Any, **status: Any) -> Any:
             "ERROR",
             "Failed",
             False,
+            ["Job sales-1", "deleted"],
         ),
         (
             "a Job of its name is not its own",
@@ -370,16 +431,24 @@ def with_status(the_run: Any, **status: Any) -> Any:
             "ERROR",
             "JobRejected",
             False,
+            ["sales-1"],
         ),
     ],
 )
 def test_without_a_job(
-    case: str, the_run: Any, kw: dict[str, Any], phase: str, reason: str, creates: bool
+    case: str,
+    the_run: Any,
+    kw: dict[str, Any],
+    phase: str,
+    reason: str,
+    creates: bool,
+    says: list[str],
 ) -> None:
     decision = decide_without_job(the_run, **kw)
     assert (decision.status.phase.value, decision.status.reason) == (phase, reason), case
     assert (decision.job_to_create is not None) == creates, case
-    assert decision.status.message, case
+    for fact in says:
+        assert fact in (decision.status.message or ""), (case, fact)
 
 
 def test_without_a_verdict_a_run_waits_for_admission_and_writes_nothing() -> None:
