@@ -22,6 +22,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from jobline.models import API_GROUP, API_VERSION
 from tests.cluster.jobline_fixtures import Jobline, Operator, events_of
 from tests.conftest import wait_for
 from tests.faults.plane import frozen, kill, require_local_plane, start
@@ -66,6 +67,8 @@ class Replica:
                 return int(answer.status)
         except urllib.error.HTTPError as e:
             return int(e.code)
+        except OSError:  # not listening (yet)
+            return 0
 
 
 def through(proxy: TcpProxy, kubeconfig: str, path: Path) -> str:
@@ -84,8 +87,13 @@ def apiserver_url(kubeconfig: str) -> str:
 
 
 def serving(jl: Jobline) -> bool:
+    """The apiserver serves runs again (a restarted one answers 503 for custom resources
+    until their paths are installed)."""
     try:
-        return bool(jl.core.list_namespace(limit=1, _request_timeout=5))
+        jl.custom.list_namespaced_custom_object(
+            API_GROUP, API_VERSION, jl.namespace, "pipelinejobs", limit=1, _request_timeout=5
+        )
+        return True
     except Exception:
         return False
 
