@@ -1,4 +1,5 @@
-"""Per-Pipeline sync: admission, schedules, history and the Pipeline's status.
+"""Per-Pipeline sync: admission, schedules, history and the Pipeline's status, decided
+in one pure step (`core.pipeline_status.decide_pipeline`) and then acted on here.
 
 A Pipeline's key is queued when it changes, when one of its runs is created,
 ends or is edited (at once: a slot may have freed), when any of its runs
@@ -21,44 +22,21 @@ from jobline.controller import metrics
 from jobline.controller.cache import Cache, Key, Obj, object_ref
 from jobline.controller.kube import Kube
 from jobline.controller.workqueue import TokenBucket, WorkQueue, failure_logger
-from jobline.core.admission import (
-    Admission,
-    Admissions,
-    Verdict,
-    candidate_of,
-    plan,
-    positions_to_show,
-    unknown_jobs,
-)
-from jobline.core.clock import SYSTEM_CLOCK, Clock, format_time, parse_time
+from jobline.core.admission import Admission, Admissions, Verdict, candidate_of, unknown_jobs
+from jobline.core.clock import SYSTEM_CLOCK, Clock, format_time
 from jobline.core.jobs import build_run, short_name
 from jobline.core.pipeline_status import (
-    history_to_delete,
-    last_run,
-    last_successful_time,
-    phase_of,
+    POSITION_REFRESH_RATE,
+    STATUS_INTERVAL,
+    PipelineDecision,
+    PipelineSeen,
+    decide_pipeline,
 )
-from jobline.core.schedule import InvalidSchedule, InvalidTimeZone, decide, parse_schedule, run_name
+from jobline.core.schedule import run_name
 from jobline.kube.request import FAILED_REQUEST, describe
-from jobline.models import (
-    ANNOTATION_SCHEDULED_TIME,
-    ConcurrencyPolicy,
-    Condition,
-    Phase,
-    Pipeline,
-    PipelineStatus,
-    drop_empty,
-    to_json,
-)
+from jobline.models import ANNOTATION_SCHEDULED_TIME, ConcurrencyPolicy
 
 log = logging.getLogger(__name__)
-# Run changes come in bursts: a Pipeline's status (a summary for people) is written at
-# most this often.
-STATUS_INTERVAL = 5.0
-# Queue positions of waiting runs shift whenever one starts; refresh at most this many
-# per second per Pipeline (nearest the head first), beyond each run's first.
-POSITION_REFRESH_RATE = 0.2
-ACTIVE = (Phase.RUNNING.value, Phase.STOPPING.value)
 HISTORY_RETRY_SECONDS = 30.0
 
 
@@ -117,37 +95,77 @@ class PipelineController:
             self.queue.add_after(key, STATUS_INTERVAL)
 
     def sync(self, key: Key) -> None:
-        """Admission, the schedule and the status, then history: a history deletion that
-        fails is logged and retried later, never holding up the Pipeline's runs."""
+        """Observe, decide (`decide_pipeline`), act: the scheduled run, the verdicts, the
+        status, then history, whose failed deletion is logged and retried later, never
+        holding up the Pipeline's runs."""
         if not self.synced(key[0]):
             self.queue.add_after(key, 0.5)
             return
         raw = self.cache.pipelines.get(*key)
         if raw is None:
             return
-        now = self.clock.now()
-        status = PipelineStatus.model_validate(raw.get("status") or {})
-        runs = self.cache.runs.by("pipeline", key)
+        seen = self._observe(key, raw)
+        decision = decide_pipeline(seen, self.clock.now())
+        self._act(key, raw, seen, decision)
+
+    def _observe(self, key: Key, raw: Obj) -> PipelineSeen:
         pipeline = self.cache.pipeline(*key)
-        if pipeline is None:  # the model rejects what the CRD's schema let through
-            error = self.cache.pipeline_error(*key) or "the spec cannot be read"
-            reason = "InvalidTemplate" if error.startswith("spec.template") else "InvalidSpec"
-            invalid = Condition(
-                type="Ready", status="False", reason=reason, message=f"{error}; fix the Pipeline"
+        runs = self.cache.runs.by("pipeline", key)
+        candidates, unknown, shown = [], 0, {}
+        if pipeline is not None and pipeline.spec.concurrency_policy != ConcurrencyPolicy.ALLOW:
+            for run in runs:
+                uid = run["metadata"]["uid"]
+                job = self.cache.jobs.one("owner", uid)
+                pods = self.cache.pods_of_run(run, job)
+                candidates.append(candidate_of(run, job, pods, self.admissions.admitted(uid)))
+                shown[uid] = self._shown_position(run)
+            # Jobs of runs not known yet (right after a restart) hold slots too.
+            unknown = unknown_jobs(
+                self.cache.jobs.by("pipeline", (key[0], short_name(key[1]))),
+                lambda uid: self.cache.runs.one("uid", uid) is not None,
             )
-            status.next_schedule_time = None
-            self._write_status(key, raw, status, invalid, runs, now)
-            return
-        ready = self._schedule(raw, pipeline, status, now)
-        doomed = history_to_delete(
-            runs, pipeline.spec.history.successful_runs, pipeline.spec.history.failed_runs
+        written = self._status_written.get(key)
+        return PipelineSeen(
+            raw=raw,
+            pipeline=pipeline,
+            pipeline_error=self.cache.pipeline_error(*key),
+            runs=runs,
+            candidates=candidates,
+            unknown_jobs=unknown,
+            shown_positions=shown,
+            position_refresh=self._budget(key).available(),
+            skipped_reported=self._skipped_reported.get(key),
+            status_written_ago=None if written is None else self.clock.monotonic() - written,
         )
-        gone = {r["metadata"]["uid"] for r in doomed}
-        kept = [r for r in runs if r["metadata"]["uid"] not in gone]
-        if pipeline.spec.concurrency_policy != ConcurrencyPolicy.ALLOW:
-            self._admit(key, pipeline, kept)
-        self._write_status(key, raw, status, ready, kept, now)
-        self._delete_history(key, doomed)
+
+    def _act(self, key: Key, raw: Obj, seen: PipelineSeen, decision: PipelineDecision) -> None:
+        if decision.create_run_for is not None:
+            self._create_scheduled_run(raw, decision.create_run_for)
+        if decision.skipped is not None and seen.pipeline is not None:
+            self._skipped_reported[key] = decision.skipped
+            self.kube.post_event(
+                raw,
+                "Warning",
+                "RunSkipped",
+                f"the run due at {decision.skipped.isoformat()} was missed by more than "
+                f"startingDeadlineSeconds ({seen.pipeline.spec.starting_deadline_seconds} s)",
+                self.clock.now(),
+            )
+        by_uid = {r["metadata"]["uid"]: r for r in seen.runs}
+        for uid, verdict in decision.verdicts.items():
+            self._tell(by_uid[uid], verdict)
+        if decision.used_position_refresh:
+            self._budget(key).take()
+        if decision.write and not self._write_status(key, raw, decision.status):
+            return
+        if decision.look_again_in is not None:
+            self.queue.add_after(key, decision.look_again_in)
+        self._delete_history(key, decision.delete)
+
+    def _budget(self, key: Key) -> TokenBucket:
+        return self._position_budget.setdefault(
+            key, TokenBucket(POSITION_REFRESH_RATE, 1, self.clock.monotonic)
+        )
 
     def _delete_history(self, key: Key, doomed: list[Obj]) -> None:
         """Deletes finished runs beyond the history limits, as the CronJob controller
@@ -169,41 +187,6 @@ class PipelineController:
 
     # --- admission ----------------------------------------------------------------
 
-    def _admit(self, key: Key, pipeline: Pipeline, runs: list[Obj]) -> None:
-        candidates = []
-        for run in runs:
-            job = self.cache.jobs.one("owner", run["metadata"]["uid"])
-            pods = self.cache.pods_of_run(run, job)
-            admitted = self.admissions.admitted(run["metadata"]["uid"])
-            candidates.append(candidate_of(run, job, pods, admitted))
-        # Jobs of runs not known yet (right after a restart) hold slots too.
-        unknown = unknown_jobs(
-            self.cache.jobs.by("pipeline", (key[0], short_name(key[1]))),
-            lambda uid: self.cache.runs.one("uid", uid) is not None,
-        )
-        spec = pipeline.spec
-        decided = plan(spec.concurrency_policy, spec.max_concurrent_runs, candidates, unknown)
-        by_uid = {r["metadata"]["uid"]: r for r in runs}
-        for uid in decided.start:
-            self._tell(by_uid[uid], Verdict(Admission.START))
-        for uid in decided.forbid:
-            self._tell(by_uid[uid], Verdict(Admission.FORBID))
-        for uid, newer in decided.replace.items():
-            self._tell(by_uid[uid], Verdict(Admission.REPLACE, by=newer))
-        shown = {uid: self._shown_position(by_uid[uid]) for uid in decided.positions}
-        budget = self._position_budget.setdefault(
-            key, TokenBucket(POSITION_REFRESH_RATE, 1, self.clock.monotonic)
-        )
-        stale = any(shown[uid] not in (None, pos) for uid, pos in decided.positions.items())
-        refresh = 1 if stale and budget.take() else 0
-        chosen = positions_to_show(shown, decided.positions, refresh)
-        for uid, position in chosen.items():
-            self._tell(by_uid[uid], Verdict(Admission.WAIT, position))
-        if any(
-            shown.get(uid) != pos for uid, pos in decided.positions.items() if uid not in chosen
-        ):
-            self.queue.add_after(key, 1 / POSITION_REFRESH_RATE)  # the rest, later
-
     def _shown_position(self, run: Obj) -> int | None:
         """The position the run shows, or has been told to show and not written yet."""
         written: int | None = (run.get("status") or {}).get("queuePosition")
@@ -217,42 +200,6 @@ class PipelineController:
             self.wake_run((run["metadata"]["namespace"], run["metadata"]["name"]))
 
     # --- schedules ------------------------------------------------------------------
-
-    def _schedule(
-        self, raw: Obj, pipeline: Pipeline, status: PipelineStatus, now: dt.datetime
-    ) -> Condition:
-        """Creates the run due now, if any; returns the Ready condition."""
-        spec, key = pipeline.spec, (raw["metadata"]["namespace"], raw["metadata"]["name"])
-        ready = Condition(type="Ready", status="True", reason="Valid", message="the spec is valid")
-        status.next_schedule_time = None
-        if not spec.schedule:
-            return ready
-        try:
-            schedule = parse_schedule(spec.schedule, spec.time_zone)
-        except (InvalidSchedule, InvalidTimeZone) as e:
-            return Condition(type="Ready", status="False", reason=e.reason, message=str(e))
-        created = parse_time(raw["metadata"]["creationTimestamp"]) or now
-        decision = decide(
-            schedule, now, status.last_schedule_time, created, spec.starting_deadline_seconds
-        )
-        if spec.suspend:
-            return ready
-        status.next_schedule_time = decision.next_time
-        if decision.create:
-            self._create_scheduled_run(raw, decision.create)
-            status.last_schedule_time = decision.create
-        elif decision.skipped and self._skipped_reported.get(key) != decision.skipped:
-            self._skipped_reported[key] = decision.skipped
-            self.kube.post_event(
-                raw,
-                "Warning",
-                "RunSkipped",
-                f"the run due at {decision.skipped.isoformat()} was missed by more "
-                f"than startingDeadlineSeconds ({spec.starting_deadline_seconds} s)",
-                now,
-            )
-        self.queue.add_after(key, max(1.0, (decision.next_time - now).total_seconds()))
-        return ready
 
     def _create_scheduled_run(self, pipeline: Obj, scheduled: dt.datetime) -> None:
         meta = pipeline["metadata"]
@@ -288,62 +235,27 @@ class PipelineController:
 
     # --- status -----------------------------------------------------------------------
 
-    def _write_status(
-        self,
-        key: Key,
-        raw: Obj,
-        status: PipelineStatus,
-        ready: Condition,
-        runs: list[Obj],
-        now: dt.datetime,
-    ) -> None:
-        current = PipelineStatus.model_validate(raw.get("status") or {})
-        status.observed_generation = raw["metadata"].get("generation")
-        # Stalled mirrors a False Ready for kstatus readers (Flux, kpt, ...).
-        failed = ready.status == "False"
-        stalled = Condition(
-            type="Stalled",
-            status="True" if failed else "False",
-            reason=ready.reason if failed else None,
-            message=ready.message if failed else None,
-        )
-        status.conditions = [
-            ready.transitioned_from(current.conditions, now),
-            stalled.transitioned_from(current.conditions, now),
-        ]
-        status.active_runs = sorted(r["metadata"]["name"] for r in runs if phase_of(r) in ACTIVE)
-        status.active_count = len(status.active_runs)
-        status.queued_runs = sum(1 for r in runs if phase_of(r) in (None, Phase.QUEUED.value))
-        status.last_run = last_run(runs)
-        status.last_successful_time = last_successful_time(runs, current.last_successful_time)
-        new = to_json(status)
-        if drop_empty(new) == drop_empty(raw.get("status") or {}):
-            return
-        # A spec change (generation) and a new scheduled run are recorded at once; the
-        # summary of the runs at a bounded rate.
-        at_once = (
-            status.observed_generation != current.observed_generation
-            or status.last_schedule_time != current.last_schedule_time
-        )
-        wait = self._status_written.get(key, 0.0) + STATUS_INTERVAL - self.clock.monotonic()
-        if wait > 0 and not at_once:
-            self.queue.add_after(key, wait)
-            return
+    def _write_status(self, key: Key, raw: Obj, status: Obj) -> bool:
+        """Writes the status decided; False when the Pipeline is gone or changed since (its
+        event, or its DELETED event, comes next)."""
         try:
-            updated = self.kube.patch_pipeline_status(*key, raw["metadata"]["resourceVersion"], new)
+            updated = self.kube.patch_pipeline_status(
+                *key, raw["metadata"]["resourceVersion"], status
+            )
         except ApiException as e:
             if e.status == 409:  # changed since: its event queues it again
                 self.queue.add_after(key, 1.0)
-                return
+                return False
             if e.status == 404:
                 # Deleted while its key waited (the operator frozen, its watch not caught
                 # up): what its DELETED event would do, not a failure to retry.
                 self._forget(key)
-                return
+                return False
             raise
         metrics.STATUS_WRITES.labels("Pipeline").inc()
         self._status_written[key] = self.clock.monotonic()
         self.cache.pipelines.put(updated)
+        return True
 
 
 def is_scheduled_run(run: Obj, pipeline: Obj, stamp: str) -> bool:

@@ -47,6 +47,11 @@ class TokenBucket:
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
 
+    def available(self) -> bool:
+        """Whether a token is there now (none is taken)."""
+        self._refill()
+        return self._tokens >= 1
+
     def delay(self) -> float:
         """Takes a token, owing it if there is none; returns how long until it is there."""
         self._refill()
