@@ -152,7 +152,8 @@ class Manager:
             return []
         found = []
         for name, queue in self._queues():
-            stalled = queue.stalled_for()
+            # A log read may stream for minutes: only the syncs' queues can stall.
+            stalled = queue.stalled_for() if name != "log reader" else 0.0
             if stalled > WORKERS_STALLED_AFTER:
                 found.append(f"{name} workers have finished nothing for {stalled:.0f} s")
             if dead := queue.dead_workers():
