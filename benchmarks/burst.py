@@ -131,6 +131,19 @@ class Bench:
         text = self._metrics()
         return None if text is None else sum_by(text, name, label)
 
+    def wait_serving(self, timeout: float = 90) -> None:
+        """Until the apiserver serves runs again (after a restart)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, self.ns, "pipelinejobs", limit=1, _request_timeout=5
+                )
+                return
+            except Exception:
+                time.sleep(0.5)
+        raise TimeoutError(f"the apiserver did not serve again in {timeout:.0f} s")
+
     def wait_ready(self, timeout: float = 180) -> None:
         """Until the operator's /readyz answers 200: every watch has listed once."""
         deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@ and kopf's watches (JOBLINE_WATCHER=kopf), one after the other.
 
     .venv/bin/python benchmarks/deleted_while_down.py                      # a 10 s freeze
     .venv/bin/python benchmarks/deleted_while_down.py --freeze-seconds 340 --churn 5000
+    .venv/bin/python benchmarks/deleted_while_down.py --restart-apiserver     # a 410 re-list
 
 For each watcher: an operator of its own, watching only a namespace of its own; a
 Pipeline whose pods run long, and a run of it, RUNNING; then the operator is frozen
@@ -40,6 +41,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import local
 from burst import GROUP, VERSION, Bench, sum_by
+
+sys.path.insert(0, str(local.REPO))
+from tests.faults import plane
 
 
 def run_body(name: str, pipeline: str) -> dict[str, object]:
@@ -128,6 +132,14 @@ def measure(args: argparse.Namespace, watcher: str) -> list[str]:
         if args.churn:
             print(f"    {watcher}: churning {args.churn} runs while frozen", file=sys.stderr)
             churn(bench, churn_ns, args.churn, args.threads)
+        if args.restart_apiserver:
+            # Every watch connection is cut, and the versions they would resume from are
+            # compacted away: the watches come back to 410 Gone and must list again.
+            print(f"    {watcher}: apiserver restarted, etcd compacted", file=sys.stderr)
+            how = plane.kill("kube-apiserver")
+            plane.compact_etcd()
+            plane.start("kube-apiserver", how)
+            bench.wait_serving()
         time.sleep(max(0.0, args.freeze_seconds - (time.monotonic() - started)))
         froze = time.monotonic() - started
         bench.audit.mark()
@@ -171,6 +183,11 @@ def main() -> None:
         "--churn", type=int, default=0, help="runs created and deleted elsewhere meanwhile"
     )
     parser.add_argument("--threads", type=int, default=8, help="client threads of the churn")
+    parser.add_argument(
+        "--restart-apiserver",
+        action="store_true",
+        help="local plane: restart the apiserver and compact etcd while frozen (a 410 re-list)",
+    )
     parser.add_argument(
         "--wait-seconds", type=float, default=60, help="how long the woken operator is given"
     )

@@ -4,12 +4,15 @@ this machine's user): freeze one, or kill one and start it again as it was."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +72,19 @@ def etcd_client_url() -> str:
         if arg.startswith(b"--advertise-client-urls="):
             return arg.split(b"=", 1)[1].decode().split(",")[0]
     raise RuntimeError("etcd's client URL not found")
+
+
+def compact_etcd() -> None:
+    """Compacts etcd to its current revision: every older resourceVersion is gone, so a
+    watch resumed from one gets 410 Gone and must list again."""
+    url = etcd_client_url()
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return dict(json.loads(response.read()))
+
+    revision = post("/v3/kv/range", {"key": "AA=="})["header"]["revision"]
+    post("/v3/kv/compaction", {"revision": revision, "physical": True})

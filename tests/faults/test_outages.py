@@ -4,13 +4,11 @@ their right phase, with their exit code and last log line, and no limit is excee
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import random
 import signal
 import threading
 import time
-import urllib.request
 from collections import defaultdict
 from typing import Any
 
@@ -21,7 +19,7 @@ from jobline.models import API_GROUP, API_VERSION
 from tests.audit import AuditLog
 from tests.cluster.jobline_fixtures import Jobline, Operator, eventually_gone, runs_of
 from tests.conftest import wait_for
-from tests.faults.plane import etcd_client_url, frozen, kill, require_local_plane, start
+from tests.faults.plane import compact_etcd, frozen, kill, require_local_plane, start
 
 pytestmark = pytest.mark.usefixtures("sim")
 
@@ -31,22 +29,6 @@ def _ready(jl: Jobline) -> bool:
         return bool(jl.core.list_namespace(limit=1))
     except Exception:
         return False
-
-
-def _compact_etcd() -> None:
-    """Compacts etcd to its current revision: every older resourceVersion is gone, so a
-    watch resumed from one gets 410 Gone and must list again."""
-    url = etcd_client_url()
-
-    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        request = urllib.request.Request(
-            url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return dict(json.loads(response.read()))
-
-    revision = post("/v3/kv/range", {"key": "AA=="})["header"]["revision"]
-    post("/v3/kv/compaction", {"revision": revision, "physical": True})
 
 
 def test_apiserver_restart_with_the_operator_frozen_loses_nothing(
@@ -68,7 +50,7 @@ def test_apiserver_restart_with_the_operator_frozen_loses_nothing(
             API_GROUP, API_VERSION, jl.namespace, "pipelines", "tick"
         )
         how = kill("kube-apiserver")
-        _compact_etcd()  # the operator's watches resume from versions that are gone: 410
+        compact_etcd()  # the operator's watches resume from versions that are gone: 410
         start("kube-apiserver", how)
         wait_for("the apiserver to serve again", lambda: _ready(jl), timeout=60)
         # The operator, frozen, has asked nothing since the compaction: any list of its
