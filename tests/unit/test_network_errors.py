@@ -9,6 +9,7 @@ import datetime as dt
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from kubernetes.client.exceptions import ApiException
 
 from jobline.controller.kube import Kube
 from jobline.kube import config as kube_config
+from jobline.kube.informer import Informer
 from jobline.kube.request import FAILED_REQUEST, describe
+from jobline.kube.store import Store
 
 
 class Server:
@@ -124,3 +127,20 @@ def test_the_clients_of_the_cli_and_the_server_retry_nothing_either(tmp_path: Pa
         with pytest.raises(FAILED_REQUEST):
             client.CoreV1Api(api).list_namespace(_request_timeout=(1, 1))
         assert (namespace, where.accepted) == ("default", 1)
+
+
+@pytest.mark.parametrize("mode", ["refused", "reset", "cut"])
+def test_a_watch_that_cannot_reach_the_apiserver_keeps_trying_on_its_thread(mode: str) -> None:
+    with server(mode) as where:
+        configuration = client.Configuration(host=f"http://127.0.0.1:{where.port}")
+        api = kube_config.api_client(configuration, "jobline-test")
+        informer = Informer(api, "PipelineJob", ["ns"], Store())
+        informer.start()
+        try:
+            time.sleep(2.0)  # tries at 0, ~0.5 and ~1.5 s
+            assert informer.dead() == 0  # the thread lives on, backing off
+            assert not informer.synced.is_set()
+            if mode != "refused":
+                assert where.accepted >= 2  # it tried again, and again
+        finally:
+            informer.stop()
