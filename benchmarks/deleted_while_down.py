@@ -126,6 +126,13 @@ def measure(args: argparse.Namespace, watcher: str) -> list[str]:
         os.kill(bench.operator.pid, signal.SIGSTOP)
         frozen = True
         started = time.monotonic()
+        if args.restart_apiserver:
+            # Every watch connection is cut before the deletion (nothing of it can wait in
+            # a socket's buffer), and after it the versions the watches would resume from
+            # are compacted away: they come back to 410 Gone and must list again.
+            print(f"    {watcher}: apiserver restarted", file=sys.stderr)
+            plane.start("kube-apiserver", plane.kill("kube-apiserver"))
+            bench.wait_serving()
         bench.custom.delete_namespaced_custom_object(
             GROUP, VERSION, bench.ns, "pipelinejobs", "down-1"
         )
@@ -133,13 +140,7 @@ def measure(args: argparse.Namespace, watcher: str) -> list[str]:
             print(f"    {watcher}: churning {args.churn} runs while frozen", file=sys.stderr)
             churn(bench, churn_ns, args.churn, args.threads)
         if args.restart_apiserver:
-            # Every watch connection is cut, and the versions they would resume from are
-            # compacted away: the watches come back to 410 Gone and must list again.
-            print(f"    {watcher}: apiserver restarted, etcd compacted", file=sys.stderr)
-            how = plane.kill("kube-apiserver")
             plane.compact_etcd()
-            plane.start("kube-apiserver", how)
-            bench.wait_serving()
         time.sleep(max(0.0, args.freeze_seconds - (time.monotonic() - started)))
         froze = time.monotonic() - started
         bench.audit.mark()
