@@ -5,7 +5,6 @@
     .venv/bin/python benchmarks/burst.py --mode queue --runs 120 --max-concurrent 3
     .venv/bin/python benchmarks/burst.py --mode log --log-mib 200     # one run, a large log
     .venv/bin/python benchmarks/burst.py --runs 1000 --archive both  # archive off, then on
-    .venv/bin/python benchmarks/burst.py --runs 1000 --watcher both  # our informers, then kopf
 
 Runs on the local control plane (or KUBECONFIG) with an operator process of its
 own, in a namespace of its own, and prints markdown tables. Times are seen by
@@ -30,19 +29,12 @@ Modes:
 --archive off|on|both: the operator without the log archive, with it (the local
 plane's store, or the JOBLINE_ARCHIVE_* of the environment), or both, one after the
 other in one invocation (burst and log modes), with a table of the two side by side.
-
---watcher informers|kopf|both: the operator's caches fed by our informers (the default),
-by kopf's watches (JOBLINE_WATCHER=kopf: controller/kopf_watch.py, the same selectors and
-handlers), or both, one after the other, side by side (burst and log modes; the other
-modes run once per watcher). A burst then also reports the watch events handed to the
-controllers' handlers (jobline_watch_events_total) and the apiserver requests per run.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import threading
 import time
@@ -62,15 +54,9 @@ class Bench:
     """A namespace with watches on Jobs, pods and runs, and an operator to measure."""
 
     def __init__(
-        self,
-        create_with: str = "kubectl",
-        archive: bool = False,
-        watcher: str = "informers",
-        namespaced: bool = False,
+        self, create_with: str = "kubectl", metrics_port: int | None = None, archive: bool = False
     ) -> None:
-        """`namespaced`: the operator watches this namespace only (else all of them)."""
         self.create_with = create_with
-        self.watcher = watcher
         self.pipeline_uids: dict[str, str] = {}
         self.kubeconfig = local.kubeconfig()
         self.api = config.new_client_from_config(config_file=self.kubeconfig)
@@ -97,69 +83,24 @@ class Bench:
             namespace=self.ns,
             plural="pipelinejobs",
         )
-        self.metrics_port = local.free_port()
-        self.health_port = local.free_port()
-        extra = (
-            f"--metrics-address=127.0.0.1:{self.metrics_port}",
-            f"--health-address=127.0.0.1:{self.health_port}",
-        ) + ((f"--namespace={self.ns}",) if namespaced else ())
-        env = local.log_store_env() if archive else {"JOBLINE_ARCHIVE_BUCKET": ""}
-        if archive and not env:
+        self.metrics_port = metrics_port
+        extra = (f"--metrics-address=127.0.0.1:{metrics_port}",) if metrics_port else ()
+        store = local.log_store_env() if archive else {"JOBLINE_ARCHIVE_BUCKET": ""}
+        if archive and not store:
             raise SystemExit("--archive: no log store (the local plane's, or JOBLINE_ARCHIVE_*)")
-        # An older tree's operator ignores the variable (and watches with its informers).
-        env["JOBLINE_WATCHER"] = watcher
-        self.operator = local.start_operator(self.kubeconfig, *extra, env=env)
-
-    def _metrics(self) -> str | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as r:
-                text: str = r.read().decode()
-                return text
-        except OSError:
-            return None
+        self.operator = local.start_operator(self.kubeconfig, *extra, env=store)
 
     def metric(self, name: str) -> float | None:
         """A counter of the operator's /metrics; None when it has none (older code)."""
-        for line in (self._metrics() or "").splitlines():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        for line in text.splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[1])
         return None
-
-    def metric_by(self, name: str, label: str) -> dict[str, float] | None:
-        """A labelled counter's samples summed by one label's value (say, the events
-        handled by kind); None when the operator serves no metrics."""
-        text = self._metrics()
-        return None if text is None else sum_by(text, name, label)
-
-    def wait_serving(self, timeout: float = 90) -> None:
-        """Until the apiserver serves runs again (after a restart)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self.custom.list_namespaced_custom_object(
-                    GROUP, VERSION, self.ns, "pipelinejobs", limit=1, _request_timeout=5
-                )
-                return
-            except Exception:
-                time.sleep(0.5)
-        raise TimeoutError(f"the apiserver did not serve again in {timeout:.0f} s")
-
-    def wait_ready(self, timeout: float = 180) -> None:
-        """Until the operator's /readyz answers 200: every watch has listed once."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.operator.poll() is not None:
-                raise SystemExit(f"the operator exited ({self.operator.returncode})")
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.health_port}/readyz", timeout=2
-                ) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"the operator ({self.watcher}) was not ready in {timeout:.0f} s")
 
     # --- what the watches see ---------------------------------------------
 
@@ -286,23 +227,8 @@ class Bench:
         self.core.delete_namespace(self.ns)
 
 
-def sum_by(text: str, name: str, label: str) -> dict[str, float]:
-    """The samples of metric `name` in Prometheus' text format, summed by `label`."""
-    sums: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        labels, value = line[len(name) + 1 :].rsplit("} ", 1)
-        found = re.search(rf'(?:^|,){label}="([^"]*)"', labels)
-        key = found.group(1) if found else ""
-        sums[key] = sums.get(key, 0.0) + float(value)
-    return sums
-
-
 def settle(bench: Bench, seconds: float = 4.0) -> float:
-    """Lets the operator finish starting (its caches synced, then `seconds` more);
-    returns its idle RSS."""
-    bench.wait_ready()
+    """Lets the operator finish starting; returns its idle RSS."""
     time.sleep(seconds)
     return local.rss_mib(bench.operator.pid)
 
@@ -341,13 +267,8 @@ def pod_seconds_of(spec: str) -> list[float]:
     return [float(spec)]
 
 
-def events_handled(bench: Bench) -> dict[str, float]:
-    """The watch events handed to the controllers' handlers so far, by kind."""
-    return bench.metric_by("jobline_watch_events_total", "kind") or {}
-
-
-def burst(args: argparse.Namespace, order: str, archive: bool, watcher: str) -> dict[str, float]:
-    bench = Bench(archive=archive, watcher=watcher)
+def burst(args: argparse.Namespace, order: str, archive: bool) -> dict[str, float]:
+    bench = Bench(archive=archive)
     try:
         durations = pod_seconds_of(args.pod_seconds)
         templates = [bench.template(s) for s in durations]
@@ -356,7 +277,6 @@ def burst(args: argparse.Namespace, order: str, archive: bool, watcher: str) -> 
         idle_rss = settle(bench)
         sampler = local.Sampler(bench.operator.pid)
         cpu0 = local.cpu_seconds(bench.operator.pid)
-        events0 = events_handled(bench)
         bench.audit.mark()
         n = args.runs
         runs = [("run", f"run-{i}", i) for i in range(n)]
@@ -387,9 +307,6 @@ def burst(args: argparse.Namespace, order: str, archive: bool, watcher: str) -> 
         peak = sampler.stop()
         after = local.rss_mib(bench.operator.pid)
         counts = bench.audit.counts()
-        events1 = events_handled(bench)
-        events = {k: v - events0.get(k, 0.0) for k, v in sorted(events1.items())}
-        reads, writes, watches = local.split_reads_writes(counts)
         s = bench.seen
 
         def series(kind: str, name_of: str, frm: str, to: tuple[str, str]) -> list[float]:
@@ -412,7 +329,7 @@ def burst(args: argparse.Namespace, order: str, archive: bool, watcher: str) -> 
         print(
             f"\n### Burst of {n} runs and {n} bare Jobs ({order}), pods of "
             f"{args.pod_seconds} s, {args.threads} client threads, log archive "
-            f"{'on' if archive else 'off'}, watcher {watcher}; all created in {created_in:.1f} s\n"
+            f"{'on' if archive else 'off'}; all created in {created_in:.1f} s\n"
         )
         print("| seconds | p50 | p90 | p99 | max |")
         print("|---|---|---|---|---|")
@@ -435,17 +352,10 @@ def burst(args: argparse.Namespace, order: str, archive: bool, watcher: str) -> 
         print(
             f"- operator RSS: idle {idle_rss:.0f} MiB, peak {peak:.0f} MiB, after {after:.0f} MiB"
         )
-        if events1:
-            by_kind = ", ".join(f"{k} {v:,.0f}" for k, v in events.items())
-            print(f"- watch events handled: {sum(events.values()):,.0f} ({by_kind})")
         print("- " + "\n".join(requests_lines(counts, n)))
         return {
             "operator CPU per run (ms)": cpu / n * 1000,
             "operator RSS peak (MiB)": peak,
-            "watch events handled": sum(events.values()) if events1 else math.nan,
-            "watch events handled per run": sum(events.values()) / n if events1 else math.nan,
-            "apiserver requests per run": (reads + writes) / n if bench.audit.path else math.nan,
-            "apiserver watch requests": watches if bench.audit.path else math.nan,
             "run: created → COMPLETE, p50 (s)": local.percentile(run_to_final, 50),
             "run: created → COMPLETE, p99 (s)": local.percentile(run_to_final, 99),
             "run: pod Succeeded → COMPLETE, p50 (s)": local.percentile(run_pod_to_final, 50),
@@ -455,18 +365,10 @@ def burst(args: argparse.Namespace, order: str, archive: bool, watcher: str) -> 
         bench.close()
 
 
-def side_by_side(
-    title: str,
-    off: dict[str, float],
-    on: dict[str, float],
-    names: tuple[str, str] = ("archive off", "archive on"),
-    what: str = "log archive off and on",
-) -> None:
-    """The same figures of two operators (by default: the log archive off and on), and
-    their ratio."""
-    first, second = names
-    print(f"\n### {title}: {what}, one invocation\n")
-    print(f"| figure | {first} | {second} | {second} / {first} |")
+def side_by_side(title: str, off: dict[str, float], on: dict[str, float]) -> None:
+    """The same figures with the log archive off and on, and their ratio."""
+    print(f"\n### {title}: log archive off and on, one invocation\n")
+    print("| figure | archive off | archive on | on / off |")
     print("|---|---|---|---|")
     for key, before in off.items():
         after = on[key]
@@ -474,32 +376,11 @@ def side_by_side(
         print(f"| {key} | {before:,.2f} | {after:,.2f} | {ratio:.2f} |")
 
 
-def compare(title: str, figures: dict[tuple[bool, str], dict[str, float]]) -> None:
-    """Side by side: the watchers at each archive setting, and the archive settings with
-    each watcher, when both were measured."""
-    archives = sorted({archive for archive, _ in figures})
-    watchers = [w for w in ("informers", "kopf") if any(w == k[1] for k in figures)]
-    if len(watchers) == 2:
-        for archive in archives:
-            suffix = f", log archive {'on' if archive else 'off'}" if len(archives) == 2 else ""
-            side_by_side(
-                title + suffix,
-                figures[(archive, "informers")],
-                figures[(archive, "kopf")],
-                names=("informers", "kopf"),
-                what="our informers and kopf's watches",
-            )
-    if len(archives) == 2:
-        for watcher in watchers:
-            suffix = f", watcher {watcher}" if len(watchers) == 2 else ""
-            side_by_side(title + suffix, figures[(False, watcher)], figures[(True, watcher)])
-
-
 # --- sequential ------------------------------------------------------------------
 
 
-def sequential(args: argparse.Namespace, watcher: str) -> None:
-    bench = Bench(args.create_with, watcher=watcher)
+def sequential(args: argparse.Namespace) -> None:
+    bench = Bench(args.create_with)
     try:
         # Allow: each run starts at once, so the figures are the operator's own.
         bench.pipeline(
@@ -520,8 +401,7 @@ def sequential(args: argparse.Namespace, watcher: str) -> None:
         counts = bench.audit.counts()
         print(
             f"\n### {args.runs} runs one after another (Allow, 1 s pods), created as "
-            f"{'`jobline start`' if args.create_with == 'jobline' else '`kubectl apply`'} does, "
-            f"watcher {watcher}\n"
+            f"{'`jobline start`' if args.create_with == 'jobline' else '`kubectl apply`'} does\n"
         )
         print("| milliseconds | p50 | p90 | p99 | max |")
         print("|---|---|---|---|---|")
@@ -536,8 +416,8 @@ def sequential(args: argparse.Namespace, watcher: str) -> None:
 # --- queue --------------------------------------------------------------------------
 
 
-def queue(args: argparse.Namespace, watcher: str) -> None:
-    bench = Bench(watcher=watcher)
+def queue(args: argparse.Namespace) -> None:
+    bench = Bench()
     try:
         seconds = pod_seconds_of(args.pod_seconds)[0]
         bench.pipeline(
@@ -577,7 +457,7 @@ def queue(args: argparse.Namespace, watcher: str) -> None:
         status_writes = counts.get("patch pipelinejobs/status", 0)
         print(
             f"\n### Queue of {args.runs} runs, maxConcurrentRuns {args.max_concurrent}, "
-            f"{seconds:g} s pods, watcher {watcher}\n"
+            f"{seconds:g} s pods\n"
         )
         print(
             f"- end to end: {elapsed:.1f} s for {pod_time:.1f} s of pod time "
@@ -605,8 +485,8 @@ def expected_line(number: int, width: int) -> str:
     return text + " " + "x" * (width - len(text) - 1) if width > len(text) + 1 else text
 
 
-def large_log(args: argparse.Namespace, archive: bool, watcher: str) -> dict[str, float]:
-    bench = Bench(archive=archive, watcher=watcher)
+def large_log(args: argparse.Namespace, archive: bool) -> dict[str, float]:
+    bench = Bench(metrics_port=local.free_port(), archive=archive)
     try:
         width = args.line_bytes
         lines = int(args.log_mib * 1024 * 1024 / (width + 1))
@@ -651,7 +531,7 @@ def large_log(args: argparse.Namespace, archive: bool, watcher: str) -> dict[str
             f"\n### One run with a {mib:.0f} MiB log "
             f"({lines:,} lines of {width + 1} bytes, "
             f"written over {args.log_seconds:g} s), tailLines {tail}, log archive "
-            f"{'on' if archive else 'off'}, watcher {watcher}\n"
+            f"{'on' if archive else 'off'}\n"
         )
         print("| figure | value |")
         print("|---|---|")
@@ -725,34 +605,22 @@ def main() -> None:
         default="off",
         help="burst and log: the operator without the log archive, with it, or both",
     )
-    parser.add_argument(
-        "--watcher",
-        choices=["informers", "kopf", "both"],
-        default="informers",
-        help="what feeds the operator's caches: our informers, kopf's watches "
-        "(JOBLINE_WATCHER=kopf), or both, one after the other (burst and log: side by side)",
-    )
     args = parser.parse_args()
     print(f"operator code: {local.operator_code()}; machine: {local.machine()}")
     archives = {"off": [False], "on": [True], "both": [False, True]}[args.archive]
-    watchers = ["informers", "kopf"] if args.watcher == "both" else [args.watcher]
     if args.mode == "burst":
         for order in ("runs-first", "bare-first") if args.order == "both" else (args.order,):
-            compare(
-                f"Burst of {args.runs} runs ({order})",
-                {(a, w): burst(args, order, a, w) for a in archives for w in watchers},
-            )
+            figures = [burst(args, order, archive) for archive in archives]
+            if len(figures) == 2:
+                side_by_side(f"Burst of {args.runs} runs ({order})", *figures)
     elif args.mode == "sequential":
-        for watcher in watchers:
-            sequential(args, watcher)
+        sequential(args)
     elif args.mode == "queue":
-        for watcher in watchers:
-            queue(args, watcher)
+        queue(args)
     else:
-        compare(
-            f"One run with a {args.log_mib:g} MiB log",
-            {(a, w): large_log(args, a, w) for a in archives for w in watchers},
-        )
+        figures = [large_log(args, archive) for archive in archives]
+        if len(figures) == 2:
+            side_by_side(f"One run with a {args.log_mib:g} MiB log", *figures)
 
 
 if __name__ == "__main__":

@@ -120,15 +120,6 @@ def main(
     show_default=True,
     help="Namespace of the Lease (default: $POD_NAMESPACE, else default).",
 )
-# Hidden: kopf's watches in place of the informers, only to measure one against the other
-# (benchmarks/burst.py --watcher; controller/kopf_watch.py).
-@click.option(
-    "--watcher",
-    type=click.Choice(["informers", "kopf"]),
-    default="informers",
-    envvar="JOBLINE_WATCHER",
-    hidden=True,
-)
 def operator(
     namespaces: tuple[str, ...],
     verbose: bool,
@@ -137,7 +128,6 @@ def operator(
     health_address: str,
     leader_elect: bool,
     leader_election_namespace: str,
-    watcher: str,
 ) -> None:
     """Run the Jobline operator against the current kubeconfig's cluster."""
     import kopf
@@ -174,7 +164,6 @@ def operator(
             health_address=health_address,
             leader_election_namespace=leader_election_namespace if leader_elect else None,
             identity=identity,
-            watcher=watcher,
         ),
     )
 

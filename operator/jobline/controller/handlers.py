@@ -1,24 +1,14 @@
-"""kopf registrations: with controller/kopf_watch.py, the only modules that know kopf.
-kopf runs the operator's lifecycle (startup and cleanup); every object comes from our own
-informers (see jobline/kube/informer.py), and the controllers do the work on their own
-threads.
+"""kopf registrations: the only module that knows kopf. kopf runs the operator's
+lifecycle (startup and cleanup); every object comes from our own informers (see
+jobline/kube/informer.py), and the controllers do the work on their own threads.
 
 No kopf resource handler is registered: kopf then puts no finalizers and writes no
 progress annotations on our objects; deletion is left to the garbage collector (a Job
-is owned by its PipelineJob, a PipelineJob by its Pipeline). The one exception is the
-hidden watcher option (JOBLINE_WATCHER=kopf, for benchmarks/burst.py --watcher):
-kopf_watch registers `@kopf.on.event` handlers (they put no finalizer and write nothing),
-and kopf's watches fill the caches in place of the informers.
-
-Leader election holds kopf's watches too: kopf starts them only once every startup
-handler has returned (kopf/_core/reactor/running.py, startup_cleanup_activities sets
-the flag its watchers wait for), and in kopf mode `wait_to_lead` returns only once this
-replica leads. A standby thus makes no request but its Lease's in either mode.
+is owned by its PipelineJob, a PipelineJob by its Pipeline).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from typing import Any
@@ -28,7 +18,7 @@ from kubernetes import client
 
 from jobline import __version__
 from jobline.archive import Archive, ArchiveError
-from jobline.controller import health, kopf_watch
+from jobline.controller import health
 from jobline.controller.kube import Kube
 from jobline.controller.leader import LeaderElection
 from jobline.controller.manager import PIPELINE_WORKERS, RUN_WORKERS, Manager
@@ -62,11 +52,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         )
         memo["election"] = election
     may_write = election.may_act if election else lambda: True
-    watcher = memo.get("watcher") or "informers"
-    manager = Manager(api, memo.get("namespaces") or None, may_write, log_archive(), watcher)
-    if watcher == "kopf":
-        kopf_watch.register(kopf.get_default_registry(), settings, manager)
-        log.info("watching with kopf's watches, not the informers (JOBLINE_WATCHER=kopf)")
+    manager = Manager(api, memo.get("namespaces") or None, may_write, log_archive())
     memo["manager"] = manager
     if memo.get("health_address"):
 
@@ -83,20 +69,6 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         election.start(on_started=manager.start, on_lost=_exit_at_once)
     namespaces = ", ".join(manager.namespaces or ["all"])
     log.info("Jobline operator started (namespaces: %s)", namespaces)
-
-
-@kopf.on.startup()
-async def wait_to_lead(memo: kopf.Memo, **_: Any) -> None:
-    """In kopf mode, with leader election: returns once this replica leads, so that kopf
-    starts its watches (after the startup handlers) only then. Async, so that a standby
-    told to stop is not held by a waiting thread."""
-    if memo.get("watcher") != "kopf" or not memo.get("leader_election_namespace"):
-        return
-    if "election" not in memo:  # `startup` failed and is retried: wait for it
-        raise kopf.TemporaryError("the operator is not built yet", delay=1)
-    election: LeaderElection = memo["election"]
-    while not election.leading.is_set():
-        await asyncio.sleep(0.2)
 
 
 def log_archive() -> Archive | None:

@@ -3,12 +3,6 @@ Pipeline controllers, and what the health endpoints report about them.
 
 `start` begins watching and acting; with leader election it is called only once this
 replica leads, so a standby holds no cache and makes no request but its Lease's.
-
-The watcher is our informers (`watcher="informers"`, the default), or, to measure kopf's
-watching against ours (benchmarks/burst.py --watcher), kopf's (`watcher="kopf"`:
-controller/kopf_watch.py). In kopf mode no informer is made: kopf's watches fill the same
-stores and call the same `handlers`, and a `Feed` (`attach`) says what is synced. Either
-way each handler call counts in `jobline_watch_events_total{kind,event}`.
 """
 
 from __future__ import annotations
@@ -16,20 +10,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from kubernetes import client
 
 from jobline.archive import Archive, ArchiveError
 from jobline.controller.cache import Cache
 from jobline.controller.kube import Kube
-from jobline.controller.metrics import WATCH_EVENTS, register_run_gauges
+from jobline.controller.metrics import register_run_gauges
 from jobline.controller.pipeline_controller import PipelineController
 from jobline.controller.run_controller import RunController
 from jobline.controller.workqueue import WorkQueue
 from jobline.core.admission import Admissions
-from jobline.kube.informer import READ_TIMEOUT, Handler, Informer
-from jobline.kube.store import Obj, Store
+from jobline.kube.informer import READ_TIMEOUT, Informer
 
 RUN_WORKERS = 8  # API calls dominate a sync: threads wait on the network, not the GIL
 PIPELINE_WORKERS = 2
@@ -38,36 +31,7 @@ PIPELINE_WORKERS = 2
 # its read timeout allows.
 WORKERS_STALLED_AFTER = 120.0
 WATCH_SILENT_AFTER = READ_TIMEOUT + 60.0
-# The kinds watched, each with its store and handler (`Manager.stores`, `Manager.handlers`).
-KINDS = ("Pipeline", "PipelineJob", "Job", "Pod", "Event")
-WATCHERS = ("informers", "kopf")
-EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED")
 log = logging.getLogger(__name__)
-
-
-class Feed(Protocol):
-    """A watcher other than our informers (kopf's: controller/kopf_watch.py): what it has
-    listed. It fills `Manager.stores` and calls `Manager.handlers` itself."""
-
-    def synced_for(self, kind: str, namespace: str) -> bool:
-        """Whether the objects of `kind` in `namespace` are all in the store."""
-        ...
-
-    def synced(self) -> bool:
-        """Whether every kind of every watched namespace has been listed once."""
-        ...
-
-
-def counted(kind: str, handler: Handler) -> Handler:
-    """`handler`, each call counted in jobline_watch_events_total{kind,event}."""
-    children = {event: WATCH_EVENTS.labels(kind, event) for event in EVENT_TYPES}
-
-    def handle(event: str, obj: Obj, old: Obj | None) -> None:
-        child = children.get(event)
-        (child or WATCH_EVENTS.labels(kind, event)).inc()
-        handler(event, obj, old)
-
-    return handle
 
 
 class Manager:
@@ -77,30 +41,20 @@ class Manager:
         namespaces: list[str] | None,
         may_write: Callable[[], bool] = lambda: True,
         archive: Archive | None = None,
-        watcher: str = "informers",
     ) -> None:
-        if watcher not in WATCHERS:
-            raise ValueError(f"unknown watcher {watcher!r}: one of {', '.join(WATCHERS)}")
-        self.watcher = watcher
         self.namespaces = namespaces
         self.archive = archive
         self._stopping = threading.Event()
         kube = Kube(api, may_write)
         self.cache = Cache()
         admissions = Admissions()
-        self.stores: dict[str, Store] = dict(
-            zip(
-                KINDS,
-                (
-                    self.cache.pipelines,
-                    self.cache.runs,
-                    self.cache.jobs,
-                    self.cache.pods,
-                    self.cache.job_events,
-                ),
-                strict=True,
-            )
-        )
+        self.informers = [
+            Informer(api, "Pipeline", namespaces, self.cache.pipelines),
+            Informer(api, "PipelineJob", namespaces, self.cache.runs),
+            Informer(api, "Job", namespaces, self.cache.jobs),
+            Informer(api, "Pod", namespaces, self.cache.pods),
+            Informer(api, "Event", namespaces, self.cache.job_events),
+        ]
         # The two controllers tell each other through these functions only: a run changed
         # (its Pipeline's admission and status may too), a verdict or a Pipeline changed
         # (runs act on it).
@@ -127,31 +81,10 @@ class Manager:
             self.runs.on_pod,
             self.runs.on_job_event,
         )
-        # What a watcher calls after updating a kind's store: (event type, stored, old).
-        self.handlers: dict[str, Handler] = {
-            kind: counted(kind, handler) for kind, handler in zip(KINDS, handlers, strict=True)
-        }
-        self.informers: list[Informer] = []
-        if watcher == "informers":
-            self.informers = [
-                Informer(
-                    api,
-                    kind,
-                    namespaces,
-                    self.stores[kind],
-                    self.handlers[kind],
-                    on_recovered=self._apiserver_back,
-                )
-                for kind in KINDS
-            ]
-        self.feed: Feed | None = None
+        for informer, handler in zip(self.informers, handlers, strict=True):
+            informer.on_event = handler
+            informer.on_recovered = self._apiserver_back
         self.started = False
-
-    def attach(self, feed: Feed) -> None:
-        """kopf mode: `feed` fills the stores and says what is synced (no informer runs)."""
-        if self.watcher == "informers":
-            raise RuntimeError("the informers watch: no other feed can be attached")
-        self.feed = feed
 
     def _queues(self) -> list[tuple[str, WorkQueue[Any]]]:
         return [
@@ -172,15 +105,9 @@ class Manager:
         """Whether every kind of `namespace` is cached: decisions about its runs need the
         whole picture. Namespaces are synced one by one, so one whose watch fails (say,
         forbidden) holds up only itself."""
-        if self.feed is not None:
-            return all(self.feed.synced_for(kind, namespace) for kind in KINDS)
-        return bool(self.informers) and all(
-            informer.synced_for(namespace) for informer in self.informers
-        )
+        return all(informer.synced_for(namespace) for informer in self.informers)
 
     def start(self) -> None:
-        if self.watcher != "informers" and self.feed is None:
-            raise RuntimeError(f"the {self.watcher} watcher has attached no feed")
         for informer in self.informers:
             informer.start()
         self.runs.start(RUN_WORKERS)
@@ -216,17 +143,11 @@ class Manager:
 
     def ready(self) -> bool:
         """Every watch has listed at least once."""
-        if not self.started:
-            return False
-        if self.feed is not None:
-            return self.feed.synced()
-        return bool(self.informers) and all(i.synced.is_set() for i in self.informers)
+        return self.started and all(i.synced.is_set() for i in self.informers)
 
     def problems(self) -> list[str]:
         """Why the operator is not making progress, if it is not: for the liveness probe.
-        A thread it needs that has died (none should) is a problem at once. In kopf mode
-        the watches are kopf's tasks, which reconnect a silent stream themselves (after
-        settings.watching.inactivity_timeout): only the workers are checked."""
+        A thread it needs that has died (none should) is a problem at once."""
         if not self.started:
             return []
         found = []

@@ -38,14 +38,6 @@ STATUS_WRITES = CounterMetric(
     "Status writes of runs and Pipelines, by kind.",
     ["kind"],
 )
-# Counted where the watcher (our informers, or kopf's watches: JOBLINE_WATCHER) calls a
-# controller's handler, so the two watchers' figures compare: benchmarks/burst.py --watcher.
-WATCH_EVENTS = CounterMetric(
-    "jobline_watch_events_total",
-    "Watch events handed to the controllers' handlers, by kind and type "
-    "(ADDED, MODIFIED, DELETED).",
-    ["kind", "event"],
-)
 
 
 class RunsByPhase(Collector):

@@ -1,11 +1,12 @@
 """Watches of Jobline's kinds, and of the Jobs and pods it owns, feeding indexed stores
 (the operator's caches, and the server's index of runs).
 
-kopf would stream every pod of the cluster into the operator and filter them
-here; the Job and pod watches ask the apiserver for objects with the
-jobline.dev/pipelinejob label only, so unrelated pods cost nothing. Runs are
-watched here too rather than through kopf, whose per-event machinery (diffs,
-progress storage) was the largest cost of a run in a profile of a burst.
+The Job and pod watches ask the apiserver for objects with the
+jobline.dev/pipelinejob label only, so unrelated pods cost nothing. Every kind
+is watched here rather than by kopf's `@kopf.on.event`: measured with the same
+selectors on a 1000-run burst, kopf's watching cost 2.41 times the CPU per run,
+and after a 410 it never reports what was deleted meanwhile (docs/architecture.md,
+the decision record).
 
 As client-go's reflector: list once (in pages), then watch from the list's
 resourceVersion; when a watch ends, watch again from the last version seen
