@@ -94,7 +94,8 @@ def test_an_upgrade_rolls_the_operator_without_losing_a_run(
     jl.wait_phase("steady-1", "RUNNING", timeout=120)
     before = {p.metadata.name for p in release.operator_pods()}
     # A change to the pod template rolls the Deployment as a new image tag does.
-    release.upgrade("--set", f"podAnnotations.jobline\\.dev/rollout={uuid.uuid4().hex[:8]}")
+    # --set-string: a hex id of digits only (or like 1e5) would be read as a number.
+    release.upgrade("--set-string", f"podAnnotations.jobline\\.dev/rollout={uuid.uuid4().hex[:8]}")
     after = {p.metadata.name for p in release.wait_ready()}
     assert not before & after
     status = jl.wait_done("steady-1", timeout=120)
