@@ -63,6 +63,7 @@ class LeaderElection:
         self._observed_at = 0.0  # when it last changed, by our clock
         self._taken = False  # the last try found another replica holding the Lease
         self._renewed = 0.0  # when this replica last renewed the Lease, by our clock
+        self._thread: threading.Thread | None = None
 
     def start(self, on_started: Callable[[], None], on_lost: Callable[[], None]) -> None:
         self._thread = threading.Thread(
@@ -72,7 +73,7 @@ class LeaderElection:
 
     def problems(self) -> list[str]:
         """For the liveness probe: the election's thread has died (it never should)."""
-        thread = getattr(self, "_thread", None)
+        thread = self._thread
         if thread is not None and not thread.is_alive() and not self._stopped.is_set():
             return ["the leader election has stopped"]
         return []

@@ -148,11 +148,16 @@ class RunController:
             if event == "DELETED" or job_finished(job):
                 self._slot_may_be_free(run)
         else:  # a Job whose run is not known (yet) holds a slot of its Pipeline
-            namespace = job["metadata"]["namespace"]
-            label = (job["metadata"].get("labels") or {}).get(LABEL_PIPELINE, "")
-            pipeline = self.cache.pipeline_of_label(namespace, label)
-            if pipeline:
-                self.pipeline_changed(namespace, pipeline, True)
+            self._wake_pipeline_labelled(job)
+
+    def _wake_pipeline_labelled(self, obj: Obj) -> None:
+        """Tells the Pipeline named by the object's jobline.dev/pipeline label that a slot
+        may have changed: for a Job or pod no known run accounts for."""
+        namespace = obj["metadata"]["namespace"]
+        label = (obj["metadata"].get("labels") or {}).get(LABEL_PIPELINE, "")
+        pipeline = self.cache.pipeline_of_label(namespace, label)
+        if pipeline:
+            self.pipeline_changed(namespace, pipeline, True)
 
     def _slot_may_be_free(self, run: Obj) -> None:
         """A Job or pod of `run` has stopped or gone: if the operator ended the run, it
@@ -175,10 +180,7 @@ class RunController:
             # stops (`Cache.pods_of_run`), and its end may free that slot.
             namespace = pod["metadata"]["namespace"]
             if job is None and (event == "DELETED" or ended(pod)):
-                label = (pod["metadata"].get("labels") or {}).get(LABEL_PIPELINE, "")
-                pipeline = self.cache.pipeline_of_label(namespace, label)
-                if pipeline:
-                    self.pipeline_changed(namespace, pipeline, True)
+                self._wake_pipeline_labelled(pod)
             if (
                 event != "DELETED"
                 and pod["metadata"].get("deletionTimestamp")
