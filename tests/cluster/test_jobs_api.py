@@ -176,8 +176,14 @@ def test_get_jobs_pages_newest_first_and_filters(server: Server, jl: Jobline, to
     assert {j["name"] for j in everything} == {*names, "other-1"}
     for name in names:
         job_status(server, token, f"{base}/jobs/{name}", "COMPLETE")
-    complete = server.call("GET", f"{base}/jobs", token, params={"status": "COMPLETE"}).json()
-    assert {j["name"] for j in complete["items"]} >= set(names)
+
+    def all_listed_complete() -> dict[str, Any] | None:
+        # A single run is read from the apiserver, lists from the server's watch of runs,
+        # which sees the operator's last status write a moment later.
+        found = server.call("GET", f"{base}/jobs", token, params={"status": "COMPLETE"}).json()
+        return found if {j["name"] for j in found["items"]} >= set(names) else None
+
+    complete = wait_for("the list of COMPLETE runs to hold all five", all_listed_complete)
     assert all(j["status"] == "COMPLETE" for j in complete["items"])
     created = jl.run(names[2])["metadata"]["creationTimestamp"]
     newer = server.call("GET", f"{base}/jobs", token, params={"createdAfter": created}).json()
