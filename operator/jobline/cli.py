@@ -364,6 +364,9 @@ def table(rows: list[list[str]]) -> str:
     )
 
 
+RUN_COLUMNS = ["NAME", "PIPELINE", "STATUS", "REASON", "EXIT", "STARTED", "DURATION", "AGE"]
+
+
 def run_row(run: dict[str, Any], now: dt.datetime, with_namespace: bool) -> list[str]:
     status = run.get("status") or {}
     exit_code = status.get("exitCode")
@@ -371,6 +374,7 @@ def run_row(run: dict[str, Any], now: dt.datetime, with_namespace: bool) -> list
         run["metadata"]["name"],
         run["spec"]["pipelineRef"]["name"],
         status.get("phase", ""),
+        status.get("reason") or "",
         "" if exit_code is None else str(exit_code),
         age(status.get("startTime"), now),
         status.get("duration") or "",
@@ -390,7 +394,7 @@ def list_runs(obj: Context, pipeline: str | None, all_namespaces: bool) -> None:
     if not rows:
         click.echo("No runs found.", err=True)
         return
-    header = ["NAME", "PIPELINE", "STATUS", "EXIT", "STARTED", "DURATION", "AGE"]
+    header = RUN_COLUMNS
     if all_namespaces:
         header = ["NAMESPACE", *header]
     now = dt.datetime.now(dt.UTC)
@@ -405,6 +409,7 @@ def list_row(row: Any, now: dt.datetime, with_namespace: bool) -> list[str]:
         row.metadata["name"],
         str(cells.get("pipeline") or ""),
         str(cells.get("status") or ""),
+        str(cells.get("reason") or ""),
         "" if exit_code is None else str(exit_code),
         str(cells.get("started") or ""),
         str(cells.get("duration") or ""),
@@ -433,7 +438,7 @@ def get(obj: Context, run: str, output: str, show_managed_fields: bool) -> None:
     elif output == "yaml":
         click.echo(yaml.safe_dump(found, sort_keys=False), nl=False)
     else:
-        header = ["NAME", "PIPELINE", "STATUS", "EXIT", "STARTED", "DURATION", "AGE"]
+        header = RUN_COLUMNS
         now = dt.datetime.now(dt.UTC)
         click.echo(table([header, run_row(found, now, False)]))
         message = (found.get("status") or {}).get("message")

@@ -74,6 +74,22 @@ class ConcurrencyPolicy(schema.Enum):
     REPLACE = "Replace"
 
 
+class ContainerKind(schema.Enum):
+    INIT = "init"
+    SIDECAR = "sidecar"  # an init container with restartPolicy: Always
+    MAIN = "main"  # the first container of the template
+    OTHER = "other"  # the template's other containers
+
+    @property
+    def described(self) -> str:
+        return {
+            "init": "init container",
+            "sidecar": "sidecar",
+            "main": "the main container",
+            "other": "container",
+        }[self.value]
+
+
 class TriggerType(schema.Enum):
     MANUAL = "Manual"
     SCHEDULE = "Schedule"
@@ -96,9 +112,15 @@ class Reason(enum.StrEnum):
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     PENDING_DEADLINE_EXCEEDED = "PendingDeadlineExceeded"
     IMAGE_PULL_FAILED = "ImagePullFailed"
+    CONFIG_ERROR = "ConfigError"  # a Secret, ConfigMap or key the pod refers to is missing
+    MOUNT_FAILED = "MountFailed"  # a volume cannot be attached or mounted
+    START_FAILED = "StartFailed"  # the runtime cannot create or start a container
     UNSCHEDULABLE = "Unschedulable"
     OOM_KILLED = "OOMKilled"
-    POD_DELETED = "PodDeleted"
+    POD_FAILURE_POLICY = "PodFailurePolicy"  # a rule of the Pipeline's podFailurePolicy
+    EVICTED = "Evicted"  # the Eviction API (a drain) or the kubelet (node pressure, shutdown)
+    PREEMPTED = "Preempted"  # the scheduler made room for a pod of higher priority
+    POD_DELETED = "PodDeleted"  # someone deleted the pod
     NODE_LOST = "NodeLost"
     STOPPED = "Stopped"
     REPLACED = "Replaced"
@@ -111,6 +133,9 @@ ENDED_BY_OPERATOR = frozenset(
     {
         Reason.PENDING_DEADLINE_EXCEEDED,
         Reason.IMAGE_PULL_FAILED,
+        Reason.CONFIG_ERROR,
+        Reason.MOUNT_FAILED,
+        Reason.START_FAILED,
         Reason.UNSCHEDULABLE,
         Reason.POD_CREATION_FAILED,
         Reason.STOPPED,
@@ -217,6 +242,70 @@ class LogsSpec(schema.BaseModel):
     )
 
 
+class PodFailureAction(schema.Enum):
+    FAIL_JOB = "FailJob"
+    IGNORE = "Ignore"
+    COUNT = "Count"
+
+
+class ExitCodeOperator(schema.Enum):
+    IN = "In"
+    NOT_IN = "NotIn"
+
+
+class OnExitCodes(
+    schema.BaseModel,
+    json_schema_extra=cel(
+        "self.operator != 'In' || !self.values.exists(v, v == 0)",
+        "exit code 0 cannot be matched with In: it means success",
+        fieldPath=".values",
+    ),
+):
+    container_name: schema.Optional[str] = Field(
+        None, description="Only this container's exit code; none: any container's."
+    )
+    operator: ExitCodeOperator = Field(description="In or NotIn.")
+    values: Annotated[
+        list[int],
+        Field(min_length=1, max_length=255, json_schema_extra={"x-kubernetes-list-type": "set"}),
+    ] = Field(description="Exit codes, each once.")
+
+
+class OnPodCondition(schema.BaseModel):
+    type: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="A pod condition, e.g. DisruptionTarget (evicted, preempted, node lost)."
+    )
+    status: str = Field("True", description="True, False or Unknown.")
+
+
+class PodFailureRule(
+    schema.BaseModel,
+    json_schema_extra=cel(
+        "has(self.onExitCodes) != has(self.onPodConditions)",
+        "a rule has either onExitCodes or onPodConditions",
+    ),
+):
+    action: PodFailureAction = Field(
+        description="FailJob: the run fails at once; Ignore: the pod does not count "
+        "against backoffLimit and is replaced; Count: as without a rule."
+    )
+    on_exit_codes: schema.Optional[OnExitCodes] = Field(
+        None, description="Matches a failed pod by a container's exit code."
+    )
+    on_pod_conditions: schema.Optional[
+        Annotated[list[OnPodCondition], Field(min_length=1, max_length=20)]
+    ] = Field(None, description="Matches a failed pod by its conditions.")
+
+
+class PodFailurePolicy(schema.BaseModel):
+    """The Job's podFailurePolicy, passed through: which failed pods end the run at once,
+    and which do not count against backoffLimit (a disruption)."""
+
+    rules: Annotated[list[PodFailureRule], Field(min_length=1, max_length=20)] = Field(
+        description="Checked in order; the first that matches a failed pod applies."
+    )
+
+
 class PipelineSpec(schema.BaseModel):
     description: schema.Optional[str] = Field(None, description="What the pipeline does.")
     template: PodTemplate = Field(description="The pod template of every run's Job.")
@@ -257,8 +346,14 @@ class PipelineSpec(schema.BaseModel):
     )
     pending_deadline_seconds: Annotated[int, Field(ge=1)] = Field(
         600,
-        description="Longest a pod may stay unstarted (image pull, unschedulable) before "
-        "the run fails.",
+        description="Longest a pod may stay unstarted (image pull, a missing Secret, a "
+        "volume, no node) before the run fails.",
+    )
+    pod_failure_policy: schema.Optional[PodFailurePolicy] = Field(
+        None,
+        description="The Job's podFailurePolicy: rules by exit code or pod condition "
+        "(FailJob, Ignore, Count). A failed pod is replaced only once it has stopped "
+        "(podReplacementPolicy: Failed).",
     )
     history: History = Field(default_factory=History, description="Finished runs kept.")
     logs: LogsSpec = Field(default_factory=LogsSpec, description="The log tail kept in status.")
@@ -386,6 +481,11 @@ class LogArchive(schema.BaseModel):
 
 
 class LogTail(schema.BaseModel):
+    container: schema.Optional[str] = Field(
+        None,
+        description="The container whose log this is, when it is not the main one: the "
+        "one that failed before the main container ran.",
+    )
     sequence: int = Field(0, description="The number of the first kept line (from 0).")
     lines: list[str] = Field(default_factory=list, description="The last lines of the log.")
     total_lines: int = Field(
@@ -416,6 +516,17 @@ class LogTail(schema.BaseModel):
     )
 
 
+class Failure(schema.BaseModel):
+    """Which container failed the run, and how, as the kubelet reported it."""
+
+    container: str = Field(description="The container's name.")
+    kind: ContainerKind = Field(description="init, sidecar, main or other.")
+    exit_code: schema.Optional[int] = Field(None, description="Its exit code.")
+    reason: schema.Optional[str] = Field(
+        None, description="The kubelet's terminated reason: Error, OOMKilled, StartError..."
+    )
+
+
 class PipelineJobStatus(schema.BaseModel):
     phase: schema.Optional[Phase] = None
     reason: schema.Optional[str] = None
@@ -438,6 +549,9 @@ class PipelineJobStatus(schema.BaseModel):
     queue_position: schema.Optional[int] = None
     trigger: schema.Optional[Trigger] = None
     variables: dict[str, str] = Field(default_factory=dict)
+    failure: schema.Optional[Failure] = Field(
+        None, description="The container whose end failed the run, when one did."
+    )
     outputs: list[Output] = Field(default_factory=list)
     logs: schema.Optional[LogTail] = None
     conditions: list[Condition] = Field(default_factory=list)
@@ -452,6 +566,7 @@ class PipelineJob(  # type: ignore[call-arg,metaclass]
     printer_columns=[
         {"name": "Pipeline", "type": "string", "jsonPath": ".spec.pipelineRef.name"},
         {"name": "Status", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
         {"name": "Exit", "type": "integer", "jsonPath": ".status.exitCode"},
         {"name": "Started", "type": "date", "jsonPath": ".status.startTime"},
         {"name": "Duration", "type": "string", "jsonPath": ".status.duration"},

@@ -59,8 +59,10 @@ def test_start_with_vars_list_get_and_logs(jl: Jobline) -> None:
     listed = jobline(jl, "list", "--pipeline", "cli-ok", program="kubectl-jobline")
     assert listed.returncode == 0, listed.stderr
     header, row = listed.stdout.splitlines()
-    assert header.split() == ["NAME", "PIPELINE", "STATUS", "EXIT", "STARTED", "DURATION", "AGE"]
-    assert row.split()[:4] == [name, "cli-ok", "COMPLETE", "0"]
+    assert header.split() == [
+        "NAME", "PIPELINE", "STATUS", "REASON", "EXIT", "STARTED", "DURATION", "AGE"
+    ]  # fmt: skip
+    assert row.split()[:5] == [name, "cli-ok", "COMPLETE", "Completed", "0"]
 
     got = jobline(jl, "get", name, "-o", "json")
     assert json.loads(got.stdout)["status"]["phase"] == "COMPLETE"

@@ -36,7 +36,7 @@ def test_crds_carry_names_columns_and_status() -> None:
     columns = [
         c["name"] for c in by_kind["PipelineJob"]["spec"]["versions"][0]["additionalPrinterColumns"]
     ]
-    assert columns == ["Pipeline", "Status", "Exit", "Started", "Duration", "Age"]
+    assert columns == ["Pipeline", "Status", "Reason", "Exit", "Started", "Duration", "Age"]
 
 
 def test_render_all_is_a_yaml_stream_of_both() -> None:

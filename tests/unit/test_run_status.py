@@ -200,8 +200,9 @@ def test_pod_deleted_by_someone_else() -> None:
     [
         ("DeletionByPodGC", "NodeLost"),
         ("DeletionByTaintManager", "NodeLost"),
-        ("EvictionByEvictionAPI", "PodDeleted"),
-        ("PreemptionByScheduler", "PodDeleted"),
+        ("EvictionByEvictionAPI", "Evicted"),
+        ("TerminationByKubelet", "Evicted"),
+        ("PreemptionByScheduler", "Preempted"),
     ],
 )
 def test_a_disrupted_pod_says_why(reason: str, expected: str) -> None:

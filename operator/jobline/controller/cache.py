@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from jobline.core.containers import POD_EVENT_REASONS
 from jobline.core.jobs import short_name
 from jobline.core.workload import controller_uid
 from jobline.kube.store import (
@@ -119,6 +120,16 @@ def strip_pod(pod: Obj) -> Obj:
     return {
         "metadata": meta,
         "spec": {
+            # What the run's outcome reads: each container's name and image, and which
+            # init containers are sidecars.
+            "initContainers": [
+                {
+                    "name": c.get("name"),
+                    "image": c.get("image"),
+                    "restartPolicy": c.get("restartPolicy"),
+                }
+                for c in spec.get("initContainers") or []
+            ],
             "containers": [
                 {"name": c.get("name"), "image": c.get("image")}
                 for c in spec.get("containers") or []
@@ -143,10 +154,17 @@ class Cache:
         # Pods by their Job's UID, and by their run's label: a pod whose Job is gone still
         # runs until it stops (the Job controller can make one as its Job is deleted).
         self.pods = Store(
-            {"owner": by_controller, "run": by_label(LABEL_PIPELINEJOB)}, strip=strip_pod
+            {"owner": by_controller, "run": by_label(LABEL_PIPELINEJOB), "uid": by_uid},
+            strip=strip_pod,
         )
         # The Job controller's FailedCreate Events, by the UID of their Job.
         self.job_events = Store({"job": by_involved_uid}, strip=strip_event)
+        # The kubelet's Events of pods that cannot start (a volume), by their pod's UID:
+        # one store per reason, as each is its own watch (a field selector has no "in").
+        self.pod_events = {
+            reason: Store({"pod": by_involved_uid}, strip=strip_event)
+            for reason in POD_EVENT_REASONS
+        }
         self._models: dict[Key, tuple[str, Pipeline | None, str | None]] = {}
         self._run_models: dict[Key, tuple[str, PipelineJob]] = {}
         self._lock = threading.Lock()
@@ -208,6 +226,13 @@ class Cache:
             return None
         latest = max(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
         return str(latest.get("message") or "")
+
+    def pod_events_of(self, pod: Obj | None) -> list[Obj]:
+        """The Events that say why `pod` cannot start (FailedMount, FailedAttachVolume)."""
+        if pod is None:
+            return []
+        uid = pod["metadata"].get("uid", "")
+        return [e for store in self.pod_events.values() for e in store.by("pod", uid)]
 
     def pods_of_run(self, run: Obj, job: Obj | None) -> list[Obj]:
         """The pods that count for a run: its Job's, and those labelled as the run's whose

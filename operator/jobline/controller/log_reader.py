@@ -56,6 +56,7 @@ ARCHIVE_HOLD_SECONDS = 600.0  # an ended pod is kept this long for its archive t
 @dataclass
 class _Follow:
     pod: Obj
+    container: str | None  # None: the main one; else the container that failed before it
     reader: LogReader
     started: float  # when reading this pod began (monotonic)
     last_read: float | None = None
@@ -155,14 +156,20 @@ class LogTails:
         final: bool,
         at_once: bool,
         archive: bool = True,
+        container: str | None = None,
     ) -> None:
-        """Asks for a read of the pod's log when one is due (or `at_once`): the last read
-        when `final`; its lines archived too when `archive` and there is an archive. A new
-        pod (the Job's next attempt) starts afresh."""
+        """Asks for a read of the pod's log (its main container's, or `container`'s) when
+        one is due (or `at_once`): the last read when `final`; its lines archived too when
+        `archive` and there is an archive. A new pod (the Job's next attempt) starts
+        afresh."""
         with self._lock:
             follow = self._follows.get(run_uid)
-            if follow is None or follow.pod_uid != pod["metadata"].get("uid", ""):
-                follow = _Follow(pod, LogReader(tail_lines), self.clock.monotonic())
+            if (
+                follow is None
+                or follow.pod_uid != pod["metadata"].get("uid", "")
+                or follow.container != container
+            ):
+                follow = _Follow(pod, container, LogReader(tail_lines), self.clock.monotonic())
                 if archive and self.archive is not None:
                     where = self.archive.location(follow.pod_log(run_uid))
                     follow.archive = LogArchive(location=where)
@@ -185,7 +192,7 @@ class LogTails:
         if follow is None or (follow.final and not self._catching_up(run_uid, follow)):
             return
         final, meta = follow.final_wanted, follow.pod["metadata"]
-        container = follow.pod["spec"]["containers"][0]["name"]
+        container = follow.container or follow.pod["spec"]["containers"][0]["name"]
         archiving = self._archiving(run_uid, follow)
         try:
             chunks = self.kube.stream_log(
@@ -219,6 +226,8 @@ class LogTails:
         else:
             changed = size > 0 or final or follow.error is not None
             tail = follow.reader.tail(self.clock.now()) if changed else follow.tail
+            if tail is not None and follow.container:
+                tail.container = follow.container
             with self._lock:
                 follow.last_read, follow.last_bytes = self.clock.monotonic(), size
                 follow.final = final

@@ -22,7 +22,7 @@ from jobline.controller.pipeline_controller import PipelineController
 from jobline.controller.run_controller import RunController
 from jobline.controller.workqueue import WorkQueue
 from jobline.core.admission import Admissions
-from jobline.kube.informer import READ_TIMEOUT, Informer
+from jobline.kube.informer import READ_TIMEOUT, Informer, pod_events
 
 RUN_WORKERS = 8  # API calls dominate a sync: threads wait on the network, not the GIL
 PIPELINE_WORKERS = 2
@@ -54,6 +54,10 @@ class Manager:
             Informer(api, "Job", namespaces, self.cache.jobs),
             Informer(api, "Pod", namespaces, self.cache.pods),
             Informer(api, "Event", namespaces, self.cache.job_events),
+            *(
+                Informer(api, "Event", namespaces, store, field_selector=pod_events(reason))
+                for reason, store in self.cache.pod_events.items()
+            ),
         ]
         # The two controllers tell each other through these functions only: a run changed
         # (its Pipeline's admission and status may too), a verdict or a Pipeline changed
@@ -80,6 +84,7 @@ class Manager:
             self.runs.on_job,
             self.runs.on_pod,
             self.runs.on_job_event,
+            *(self.runs.on_pod_event for _ in self.cache.pod_events),
         )
         for informer, handler in zip(self.informers, handlers, strict=True):
             informer.on_event = handler

@@ -41,7 +41,7 @@ from jobline.core.run_status import (
     Observed,
     decide_run,
 )
-from jobline.core.workload import controller_uid, ended, job_finished
+from jobline.core.workload import controller_uid, ended, job_finished, newest
 from jobline.kube.request import FAILED_REQUEST, describe, error_message
 from jobline.models import (
     ENDED_BY_OPERATOR,
@@ -199,6 +199,15 @@ class RunController:
         if run is not None and event != "DELETED":
             self.queue.add(key_of(run))
 
+    def on_pod_event(self, event: str, pod_event: Obj, old: Obj | None) -> None:
+        """The kubelet cannot mount or attach a volume of a run's pod (its Events)."""
+        uid = (pod_event.get("involvedObject") or {}).get("uid", "")
+        pod = self.cache.pods.one("uid", uid)
+        job = self.cache.jobs.one("uid", controller_uid(pod) or "") if pod else None
+        run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
+        if run is not None and event != "DELETED":
+            self.queue.add(key_of(run))
+
     def _log_read(self, run_uid: str) -> None:
         run = self.cache.runs.one("uid", run_uid)
         if run is not None:
@@ -256,6 +265,7 @@ class RunController:
             foreign_job=job is None
             and self.cache.jobs.get(namespace, job_name(run.metadata.name)) is not None,
             pod_creation_error=None if ended_already else self._pod_creation_error(job, pods),
+            pod_events=[] if ended_already else self.cache.pod_events_of(newest(pods)),
             verdict=self.admissions.get(uid),
             generation=raw["metadata"].get("generation"),
             pipeline_error=pipeline_error,
@@ -293,7 +303,13 @@ class RunController:
             read = decision.read_log
             logs = seen.pipeline.spec.logs if seen.pipeline else LogsSpec()
             self.logs.request(
-                uid, read.pod, logs.tail_lines, read.final, read.at_once, logs.archive
+                uid,
+                read.pod,
+                logs.tail_lines,
+                read.final,
+                read.at_once,
+                logs.archive,
+                read.container,
             )
         if decision.wait_for_log:
             return  # the read, once done, queues the run again
@@ -514,7 +530,13 @@ def _pod_facts(pod: Obj) -> Any:
         pod["metadata"].get("deletionTimestamp"),
         status.get("phase"),
         status.get("conditions"),
-        [(c.get("name"), c.get("state")) for c in status.get("containerStatuses") or []],
+        [
+            (c.get("name"), c.get("state"))
+            for c in [
+                *(status.get("initContainerStatuses") or []),
+                *(status.get("containerStatuses") or []),
+            ]
+        ],
     )
 
 

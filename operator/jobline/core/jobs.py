@@ -114,6 +114,11 @@ def build_job(
     }
     if spec.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    if spec.pod_failure_policy is not None:
+        job_spec["podFailurePolicy"] = to_json(spec.pod_failure_policy, exclude_none=True)
+        # A failed pod is replaced once it has stopped, not as soon as it is terminating:
+        # two pods of one run never overlap (and a drained pod's last lines are read).
+        job_spec["podReplacementPolicy"] = "Failed"
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -17,6 +17,15 @@ from typing import Any
 
 from jobline.core.admission import Admission, Verdict, verdict_without_plan
 from jobline.core.clock import parse_time
+from jobline.core.containers import (
+    NEVER_RAN_REASONS,
+    Container,
+    failed_container,
+    failure_message,
+    failure_of,
+    never_ran,
+    stuck,
+)
 from jobline.core.jobs import build_job
 from jobline.core.variables import InvalidVariables, resolve_variables
 from jobline.core.workload import (
@@ -34,6 +43,8 @@ from jobline.models import (
     ENDED_BY_OPERATOR,
     MESSAGE_MAX_BYTES,
     Condition,
+    ContainerKind,
+    Failure,
     LogTail,
     Output,
     Phase,
@@ -46,7 +57,6 @@ from jobline.models import (
 )
 
 Obj = dict[str, Any]
-IMAGE_PULL_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 LOG_ARCHIVED = "LogArchived"
 CONDITION_BY_PHASE = {
     Phase.RUNNING: "Running",
@@ -65,8 +75,14 @@ DEFAULT_PENDING_DEADLINE = 600  # the Pipeline's default, for a run whose Pipeli
 # One message from the Job's creation until its pod runs, whether the pod exists yet or
 # not: a new message would be a status write that tells a person nothing new.
 STARTING = "the Job is created; waiting for its pod to start"
-# DisruptionTarget reasons that mean the pod's node went away (PodGC, taint eviction).
-NODE_LOST_REASONS = {"DeletionByPodGC", "DeletionByTaintManager"}
+# DisruptionTarget reasons, by the run's reason: the pod was ended from outside.
+DISRUPTIONS = {
+    "EvictionByEvictionAPI": Reason.EVICTED,  # a drain, or anyone's eviction
+    "TerminationByKubelet": Reason.EVICTED,  # node pressure, graceful node shutdown
+    "PreemptionByScheduler": Reason.PREEMPTED,
+    "DeletionByTaintManager": Reason.NODE_LOST,  # the node went NotReady or unreachable
+    "DeletionByPodGC": Reason.NODE_LOST,  # the node was deleted
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,8 @@ class Outcome:
     phase: Phase
     reason: Reason
     message: str
+    failure: Failure | None = None  # the container whose end failed the run
+    ends_job: bool = False  # the operator ends the run while its Job still tries: delete it
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,7 @@ class LogRead:
     pod: Obj
     final: bool  # the last one: the container has ended, or the run is ending
     at_once: bool  # not when the next refresh is due: the run is being stopped
+    container: str | None = None  # None: the main one; else the one that failed before it
 
 
 @dataclass
@@ -117,6 +136,8 @@ class Observed:
     foreign_job: bool = False  # a Job of the run's Job name exists and is not the run's
     # Why the Job could not create a pod, as the Job controller said (its FailedCreate Event).
     pod_creation_error: str | None = None
+    # The latest pod's Events that say why it cannot start (FailedMount, FailedAttachVolume).
+    pod_events: list[Obj] = field(default_factory=list)
     verdict: Verdict | None = None  # for a run without a Job whose Pipeline is not Allow
     generation: int | None = None
     # The Pipeline exists but cannot be read as one (what the schema let through).
@@ -151,15 +172,28 @@ def _releasable(seen: Observed, pods: list[Obj]) -> list[Obj]:
 def _log_step(seen: Observed, decision: Decision, now: dt.datetime) -> None:
     """Keeps the current pod's log read; a run that ends waits for its last read."""
     _take_log_tail(seen, decision.status, now)
-    pod = newest([p for p in seen.pods if started(p)])
+    pod = newest([p for p in seen.pods if started(p) or _failed_early(p)])
     if pod is None or pod["metadata"].get("uid") == seen.log_done_for:
         return
     ending = bool(decision.status.phase and decision.status.phase.terminal)
+    early = _failed_early(pod)
     # The last read waits for the container's end: a stopped container has its grace
     # period to print its last lines (the pod finalizer keeps its log readable till then).
     # A stop reads at once too, so what was printed before it is kept however it ends.
-    decision.read_log = LogRead(pod, final=ended(pod) or ending, at_once=decision.delete_job)
+    decision.read_log = LogRead(
+        pod,
+        final=ended(pod) or ending,
+        at_once=decision.delete_job,
+        container=early.name if early else None,
+    )
     decision.wait_for_log = ending
+
+
+def _failed_early(pod: Obj) -> Container | None:
+    """The container that failed before the main one ran (an init container, a sidecar),
+    whose log then explains the run."""
+    failed = failed_container(pod) if ended(pod) and never_ran(pod) else None
+    return failed if failed is not None and failed.kind != ContainerKind.MAIN else None
 
 
 def _take_log_tail(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> None:
@@ -324,7 +358,9 @@ def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> De
     pending_deadline = (
         pipeline.spec.pending_deadline_seconds if pipeline else DEFAULT_PENDING_DEADLINE
     )
-    outcome, recheck = observe(run, job, pods, now, pending_deadline, seen.pod_creation_error)
+    outcome, recheck = observe(
+        run, job, pods, now, pending_deadline, seen.pod_creation_error, seen.pod_events
+    )
 
     status.job_name = job["metadata"]["name"]
     # Set when the Job is created, but that status is not written if the pod starts soon
@@ -334,26 +370,36 @@ def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> De
     # scheduled is not worth a status write of its own.
     if latest is not None and outcome.reason != Reason.QUEUED:
         status.pod_name = latest["metadata"]["name"]
-    status.attempts = max(status.attempts, sum(1 for p in pods if started(p)))
+    status.attempts = max(status.attempts, sum(1 for p in pods if _attempted(p)))
     status.queue_position = None
     if not status.variables and pipeline is not None:
         # The Job was created with valid ones; if the Pipeline changed since, keep none.
         with contextlib.suppress(InvalidVariables):
             status.variables = resolve_variables(pipeline.spec.variables, run.spec.variables)
     first_start = next((main_container(p).get("state", {}) for p in pods if started(p)), None)
-    if first_start and status.start_time is None:
+    if first_start and status.start_time is None and not never_ran_state(first_start):
         state = first_start.get("running") or first_start.get("terminated") or {}
         status.start_time = parse_time(state.get("startedAt"))
     terminated = main_container(latest).get("state", {}).get("terminated") if latest else None
-    if terminated:
-        status.exit_code = terminated.get("exitCode")
+    if terminated and terminated.get("reason") not in NEVER_RAN_REASONS:
+        status.exit_code = terminated.get("exitCode")  # a program that never ran has none
         status.outputs = outputs_of(terminated)
+    if outcome.failure is not None:
+        status.failure = outcome.failure
     finished = finish(status, outcome, seen.generation, now, terminated)
     stopping = outcome.phase == Phase.STOPPING
-    ended_by_operator = outcome.phase.terminal and outcome.reason in ENDED_BY_OPERATOR
-    delete = (stopping or ended_by_operator) and not job_finished(job)
+    delete = (stopping or outcome.ends_job) and not job_finished(job)
     delete = delete and not job["metadata"].get("deletionTimestamp")
     return Decision(finished, delete_job=delete, recheck_after=recheck)
+
+
+def _attempted(pod: Obj) -> bool:
+    """The pod got as far as running a container, or failed trying: an attempt."""
+    return started(pod) or pod_phase(pod) == "Failed"
+
+
+def never_ran_state(state: Obj) -> bool:
+    return (state.get("terminated") or {}).get("reason") in NEVER_RAN_REASONS
 
 
 def observe(
@@ -363,14 +409,14 @@ def observe(
     now: dt.datetime,
     pending_deadline_seconds: int,
     pod_creation_error: str | None = None,
+    pod_events: list[Obj] | None = None,
 ) -> tuple[Outcome, float | None]:
     """The phase, reason and message that the Job and its pods (oldest first) show, and
     when to look again if nothing changes (a pending deadline)."""
     latest = pods[-1] if pods else None
-    terminated = main_container(latest).get("state", {}).get("terminated") if latest else None
-    exit_note = f" with exit code {terminated['exitCode']}" if terminated else ""
     failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
-    backoff_limit = int((job.get("spec") or {}).get("backoffLimit", 6))  # the API's default
+    job_spec = job.get("spec") or {}
+    backoff_limit = int(job_spec.get("backoffLimit", 6))  # the API's default
 
     if latest and pod_phase(latest) == "Succeeded":
         return Outcome(Phase.COMPLETE, Reason.COMPLETED, "the run completed successfully"), None
@@ -385,7 +431,7 @@ def observe(
         ), None
     failed = job_condition(job, "Failed") or job_condition(job, "FailureTarget")
     if (failed and failed.get("reason") == "DeadlineExceeded") or _past_deadline(job, pods, now):
-        deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+        deadline = job_spec.get("activeDeadlineSeconds")
         message = (
             f"the run was stopped after activeDeadlineSeconds ({deadline} s); "
             "raise it or speed the run up"
@@ -402,85 +448,142 @@ def observe(
         # failed at once (FailureTarget): that is not yet the run's end.
         return Outcome(Phase.RUNNING, Reason.RUNNING, "the run's pod is being deleted"), None
     # The outcome is known once the last pod the Job may start has failed: the Job
-    # controller marks the Job Failed later, and the slot need not wait for it.
-    if failed or len(failed_pods) > backoff_limit:
-        return _failure(pods, latest, terminated, exit_note, run), None
+    # controller marks the Job Failed later, and the slot need not wait for it. With a
+    # podFailurePolicy only the Job controller knows which failed pods count.
+    exhausted = "podFailurePolicy" not in job_spec and len(failed_pods) > backoff_limit
+    if failed or exhausted:
+        return _failure(pods, latest, failed), None
     if latest is None:
-        created = parse_time(job["metadata"].get("creationTimestamp")) or now
-        waited = (now - created).total_seconds()
-        why = pod_creation_error or (
-            "a ResourceQuota, Pod Security admission or a webhook may refuse it; "
-            f"`kubectl describe job {job['metadata']['name']}` shows why"
-        )
-        if waited >= pending_deadline_seconds:
-            message = (
-                f"the Job could not create a pod in pendingDeadlineSeconds "
-                f"({pending_deadline_seconds} s): {why}"
-            )
-            return Outcome(Phase.ERROR, Reason.POD_CREATION_FAILED, message), None
-        # Why it has no pod arrives with the Job controller's FailedCreate Event (watched):
-        # only the deadline needs a timer.
-        recheck = pending_deadline_seconds - waited + 1
-        if pod_creation_error:
-            message = f"the Job cannot create a pod (retrying until pendingDeadlineSeconds): {why}"
-            return Outcome(Phase.QUEUED, Reason.POD_CREATION_FAILED, message), recheck
-        return Outcome(Phase.QUEUED, Reason.QUEUED, STARTING), recheck
+        return _no_pod(job, now, pending_deadline_seconds, pod_creation_error)
     if pod_phase(latest) == "Pending":
-        problem = pending_problem(latest)
-        created = parse_time(latest["metadata"]["creationTimestamp"]) or now
-        waited = (now - created).total_seconds()
-        if waited >= pending_deadline_seconds:
-            reason, message = problem or (
-                Reason.PENDING_DEADLINE_EXCEEDED,
-                "the pod did not start",
-            )
-            message = f"{message} (waited pendingDeadlineSeconds, {pending_deadline_seconds} s)"
-            return Outcome(Phase.ERROR, reason, message), None
-        recheck = pending_deadline_seconds - waited + 1
-        if problem:
-            return Outcome(Phase.QUEUED, problem[0], problem[1]), recheck
-        return Outcome(Phase.QUEUED, Reason.QUEUED, STARTING), recheck
+        return _pending(latest, now, pending_deadline_seconds, pod_events or [])
     if pod_phase(latest) == "Failed":  # the Job controller will start another pod
-        message = f"attempt {len(pods)} failed{exit_note}; retrying"
+        message = f"attempt {len(pods)} {_how_it_failed(latest)}; retrying"
         return Outcome(Phase.RUNNING, Reason.RUNNING, message), None
     return Outcome(Phase.RUNNING, Reason.RUNNING, "the run is running"), None
 
 
-def _failure(
-    pods: list[Obj], latest: Obj | None, terminated: Obj | None, exit_note: str, run: PipelineJob
-) -> Outcome:
-    if terminated and terminated.get("reason") == "OOMKilled":
-        return Outcome(
-            Phase.ERROR,
-            Reason.OOM_KILLED,
-            "the main container ran out of memory (OOMKilled, exit code 137); "
-            "raise its memory limit",
+def _no_pod(
+    job: Obj, now: dt.datetime, pending_deadline_seconds: int, pod_creation_error: str | None
+) -> tuple[Outcome, float | None]:
+    created = parse_time(job["metadata"].get("creationTimestamp")) or now
+    waited = (now - created).total_seconds()
+    why = pod_creation_error or (
+        "a ResourceQuota, Pod Security admission or a webhook may refuse it; "
+        f"`kubectl describe job {job['metadata']['name']}` shows why"
+    )
+    if waited >= pending_deadline_seconds:
+        message = (
+            f"the Job could not create a pod in pendingDeadlineSeconds "
+            f"({pending_deadline_seconds} s): {why}"
         )
-    lost = _disruption(latest) if latest is not None else None
+        return Outcome(Phase.ERROR, Reason.POD_CREATION_FAILED, message, ends_job=True), None
+    # Why it has no pod arrives with the Job controller's FailedCreate Event (watched):
+    # only the deadline needs a timer.
+    recheck = pending_deadline_seconds - waited + 1
+    if pod_creation_error:
+        message = f"the Job cannot create a pod (retrying until pendingDeadlineSeconds): {why}"
+        return Outcome(Phase.QUEUED, Reason.POD_CREATION_FAILED, message), recheck
+    return Outcome(Phase.QUEUED, Reason.QUEUED, STARTING), recheck
+
+
+def _pending(
+    pod: Obj, now: dt.datetime, pending_deadline_seconds: int, events: list[Obj]
+) -> tuple[Outcome, float | None]:
+    """A pod not started yet: QUEUED, with why when it is stuck (updated as the kubelet's
+    words change), until pendingDeadlineSeconds; then ERROR with that reason. A cause
+    that cannot go away (an invalid image name) ends the run at once."""
+    problem = stuck(pod, events)
+    created = parse_time(pod["metadata"]["creationTimestamp"]) or now
+    waited = (now - created).total_seconds()
+    if problem is not None and problem.hopeless:
+        return Outcome(Phase.ERROR, problem.reason, problem.message, ends_job=True), None
+    if waited >= pending_deadline_seconds:
+        reason, message = (
+            (problem.reason, problem.message)
+            if problem
+            else (Reason.PENDING_DEADLINE_EXCEEDED, "the pod did not start")
+        )
+        message = f"{message} (waited pendingDeadlineSeconds, {pending_deadline_seconds} s)"
+        return Outcome(Phase.ERROR, reason, message, ends_job=True), None
+    recheck = pending_deadline_seconds - waited + 1
+    if problem:
+        return Outcome(Phase.QUEUED, problem.reason, problem.message), recheck
+    return Outcome(Phase.QUEUED, Reason.QUEUED, STARTING), recheck
+
+
+def _failure(pods: list[Obj], latest: Obj | None, job_failed: Obj | None) -> Outcome:
+    """Why the run failed: a rule of its podFailurePolicy, a disruption of its pod, or the
+    container whose end failed it (named, with the kubelet's or the program's words)."""
+    container = failed_container(latest) if latest is not None else None
+    failure = failure_of(container) if container is not None else None
+    if job_failed and job_failed.get("reason") == "PodFailurePolicy":
+        rule = str(job_failed.get("message") or "a rule matched")
+        how = f"; {failure_message(container)}" if container else ""
+        message = f"the Pipeline's podFailurePolicy ended the run: {rule}{how}"
+        return Outcome(Phase.ERROR, Reason.POD_FAILURE_POLICY, message, failure)
+    lost = disruption(latest) if latest is not None else None
     if lost is not None:
-        reason, message = lost
-        return Outcome(Phase.ERROR, reason, message)
-    attempts = sum(1 for p in pods if started(p))
+        return Outcome(Phase.ERROR, lost[0], lost[1], failure)
+    if container is None:
+        why = _pod_failed_message(latest) if latest is not None else None
+        message = why or str((job_failed or {}).get("message") or "the run's Job failed")
+        return Outcome(Phase.ERROR, Reason.FAILED, message)
+    terminated = container.state.get("terminated") or {}
+    if terminated.get("reason") == "OOMKilled":
+        message = f"{failure_message(container)}; raise its memory limit"
+        return Outcome(Phase.ERROR, Reason.OOM_KILLED, message, failure)
+    if terminated.get("reason") in NEVER_RAN_REASONS:
+        return Outcome(Phase.ERROR, Reason.START_FAILED, failure_message(container), failure)
+    attempts = sum(1 for p in pods if _attempted(p))
     if attempts > 1:
-        return Outcome(
-            Phase.ERROR,
-            Reason.BACKOFF_LIMIT_EXCEEDED,
-            f"all {attempts} attempts failed; the last one{exit_note}",
-        )
-    return Outcome(Phase.ERROR, Reason.FAILED, f"the main container failed{exit_note}")
+        message = f"all {attempts} attempts failed; the last one: {failure_message(container)}"
+        return Outcome(Phase.ERROR, Reason.BACKOFF_LIMIT_EXCEEDED, message, failure)
+    return Outcome(Phase.ERROR, Reason.FAILED, failure_message(container), failure)
 
 
-def _disruption(pod: Obj) -> tuple[Reason, str] | None:
+def _how_it_failed(pod: Obj) -> str:
+    """'was evicted (...)', or 'failed: init container "prep" failed with exit code 4'."""
+    lost = disruption(pod)
+    if lost is not None:
+        return f"ended: {lost[1]}"
+    container = failed_container(pod)
+    return f"failed: {failure_message(container)}" if container else "failed"
+
+
+def _pod_failed_message(pod: Obj) -> str | None:
+    status = pod.get("status") or {}
+    if not status.get("reason") and not status.get("message"):
+        return None
+    said = f"{status.get('reason') or ''} {status.get('message') or ''}".strip()
+    return f"the run's pod failed: {said}"
+
+
+def disruption(pod: Obj) -> tuple[Reason, str] | None:
     """Why a failed pod was ended from outside, as the API shows it: the DisruptionTarget
-    condition (node lost, eviction, preemption), or a deletionTimestamp (someone deleted
-    it). Its finalizer keeps it readable until the operator has recorded this."""
+    condition (an eviction, a preemption, a lost node), the kubelet's own eviction, or a
+    deletionTimestamp (someone deleted it). Its finalizer keeps it readable until the
+    operator has recorded this."""
     for cond in (pod.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "DisruptionTarget" and cond.get("status") == "True":
-            detail = f"{cond.get('reason')}: {cond.get('message', '')}".rstrip(": ")
-            if cond.get("reason") in NODE_LOST_REASONS:
+            cause = str(cond.get("reason") or "")
+            detail = f"{cause}: {cond.get('message', '')}".rstrip(": ")
+            reason = DISRUPTIONS.get(cause, Reason.POD_DELETED)
+            if reason == Reason.NODE_LOST:
                 node = pod["spec"].get("nodeName") or "its node"
-                return Reason.NODE_LOST, f"the run's pod was lost with {node} ({detail})"
-            return Reason.POD_DELETED, f"the run's pod was evicted or preempted ({detail})"
+                return reason, f"the run's pod was lost with {node} ({detail}); start a new run"
+            if reason == Reason.PREEMPTED:
+                return reason, (
+                    f"the run's pod was preempted for a pod of higher priority ({detail}); "
+                    "start a new run, or give the Pipeline's pods a higher priorityClassName"
+                )
+            if reason == Reason.EVICTED:
+                return reason, f"the run's pod was evicted ({detail}); start a new run"
+            return reason, f"the run's pod was ended from outside ({detail})"
+    status = pod.get("status") or {}
+    if status.get("reason") == "Evicted":  # the kubelet's eviction, without a condition
+        detail = str(status.get("message") or "")
+        return Reason.EVICTED, f"the run's pod was evicted by its node's kubelet ({detail})"
     if pod["metadata"].get("deletionTimestamp"):
         return (
             Reason.POD_DELETED,
@@ -510,19 +613,6 @@ def trigger_of(annotations: dict[str, str] | None) -> Trigger:
         except ValueError:
             pass  # not a time: not a scheduled run of ours
     return Trigger()
-
-
-def pending_problem(pod: Obj) -> tuple[Reason, str] | None:
-    """Why a pod has not started (reason, message), when it is stuck rather than just new."""
-    waiting = main_container(pod).get("state", {}).get("waiting") or {}
-    if waiting.get("reason") in IMAGE_PULL_REASONS:
-        image = pod["spec"]["containers"][0].get("image")
-        detail = waiting.get("message") or waiting["reason"]
-        return Reason.IMAGE_PULL_FAILED, f"cannot pull image {image!r}: {detail}"
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
-            return Reason.UNSCHEDULABLE, f"no node can run the pod: {cond.get('message', '')}"
-    return None
 
 
 def outputs_of(terminated: Obj) -> list[Output]:

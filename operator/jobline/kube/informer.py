@@ -51,6 +51,11 @@ READ_TIMEOUT = WATCH_SECONDS + 30  # a silent connection longer than this is dea
 JOB_FAILED_CREATE = "involvedObject.kind=Job,reason=FailedCreate"
 
 
+def pod_events(reason: str) -> str:
+    """The field selector of a pod's Events of one reason (FailedMount, ...)."""
+    return f"involvedObject.kind=Pod,reason={reason}"
+
+
 class Gone(Exception):
     """The watch's resourceVersion is too old (410): list again."""
 
@@ -72,14 +77,16 @@ class Informer:
         store: Store,
         on_event: Handler = lambda event, obj, old: None,
         on_recovered: Callable[[], None] = lambda: None,
+        field_selector: str = JOB_FAILED_CREATE,
     ) -> None:
         self.api = api
         self.kind = kind
         # Runs and Pipelines are all ours; Jobs and pods only those with our label; Events
-        # only the Job controller's FailedCreate (why a Job has no pod), filtered by the
-        # apiserver: Events carry no labels of ours.
+        # only those of one reason (the Job controller's FailedCreate: why a Job has no pod;
+        # the kubelet's FailedMount of a pod), filtered by the apiserver: Events carry no
+        # labels of ours.
         self.label_selector = LABEL_PIPELINEJOB if kind in ("Job", "Pod") else None
-        self.field_selector = JOB_FAILED_CREATE if kind == "Event" else None
+        self.field_selector = field_selector if kind == "Event" else None
         self.namespaces = namespaces
         self.store = store
         self.on_event = on_event
