@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The real node of the local plane: the kubelet built from our pinned module,
-# containerd and runc from Debian, pods on a CNI bridge, kube-proxy; all in the
+# The real node of the local plane: the kubelet, containerd and runc built from
+# our pinned modules (build.sh), pods on a CNI bridge, kube-proxy; all in the
 # network namespace $NODE_NETNS, joined to the host's loopback by netbridge.
 # cluster.sh runs it; by hand:
 #
@@ -19,6 +19,7 @@ source "$here/node.env"
 
 cache="${JOBLINE_CACHE:-$HOME/.cache/jobline}"
 bin="$cache/$CLUSTER_CACHE_KEY/bin"
+runtime_bin="$cache/$RUNTIME_CACHE_KEY/bin"
 state="$cache/cluster/node"
 netns_path="/run/netns/$NODE_NETNS"
 containerd_sock="$state/containerd/containerd.sock"
@@ -27,7 +28,8 @@ export GOTOOLCHAIN=local
 
 say() { echo "==> $*" >&2; }
 in_ns() { nsenter --net="$netns_path" "$@"; }
-ctr() { command ctr --address "$containerd_sock" -n k8s.io "$@"; }
+# Without containerd 2's warning on every call that cgroup v1 is deprecated.
+ctr() { CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS=1 "$runtime_bin/ctr" --address "$containerd_sock" -n k8s.io "$@"; }
 running() { [[ -f "$state/$1.pid" ]] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 
 # start NAME COMMAND...: runs it in the background, logging to $state/NAME.log.
@@ -52,7 +54,7 @@ stop() {
 
 missing_tools() {
   local missing=() tool
-  for tool in containerd runc ctr iptables conntrack nsenter ip gcc; do
+  for tool in iptables conntrack nsenter ip gcc; do
     command -v "$tool" >/dev/null || missing+=("$tool")
   done
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local ]] || missing+=(cni-plugins)
@@ -76,6 +78,11 @@ supported() {
   [[ -z "$missing" ]] || { echo "missing: $missing"; return 1; }
   [[ -x "$bin/kubelet" && -x "$bin/kube-proxy" && -x "$bin/netbridge" ]] ||
     { echo "kubelet, kube-proxy or netbridge not built (hack/cluster/build.sh)"; return 1; }
+  local tool
+  for tool in containerd containerd-shim-runc-v2 ctr runc; do
+    [[ -x "$runtime_bin/$tool" ]] ||
+      { echo "$tool not built (hack/cluster/build.sh; runc needs gcc, pkg-config and libseccomp-dev)"; return 1; }
+  done
 }
 
 # The namespace holds every address of the node; the host blackholes their ranges.
@@ -95,22 +102,34 @@ prepare() {
 write_configs() {
   local kubeconfig="$1" pki="$2" port="$3"
   mkdir -p "$state"/{containerd,cni/net.d,cni/ipam,kubelet,pod-logs}
+  # containerd 2.4's own config version (`containerd config default`).
   cat >"$state/containerd/config.toml" <<EOF
-version = 2
+version = 4
 root = "$state/containerd/root"
 state = "$state/containerd/state"
-[grpc]
+[plugins."io.containerd.server.v1.grpc"]
   address = "$containerd_sock"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.10.1"
+# Next to it, not the default /run/containerd/containerd.sock.ttrpc (the machine's own containerd).
+[plugins."io.containerd.server.v1.ttrpc"]
+  address = "$containerd_sock.ttrpc"
+# On by default in containerd 2: it would listen on /var/run/nri/nri.sock, outside the node's files.
+[plugins."io.containerd.nri.v1.nri"]
+  disable = true
+[plugins."io.containerd.cri.v1.images".pinned_images]
+  sandbox = "registry.k8s.io/pause:3.10.1"
+[plugins."io.containerd.cri.v1.runtime"]
   # Our processes may not lower oom_score_adj (no CAP_SYS_RESOURCE here).
   restrict_oom_score_adj = true
   enable_selinux = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["/usr/lib/cni"]
     conf_dir = "$state/cni/net.d"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  # Our shim and runc, never a machine's own.
+  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
+    runtime_path = "$runtime_bin/containerd-shim-runc-v2"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+      BinaryName = "$runtime_bin/runc"
 EOF
   cat >"$state/cni/net.d/10-jobline.conflist" <<EOF
 {
@@ -206,7 +225,9 @@ up() {
   [[ -n "${STORE_PORT:-}" ]] && forwards+=(-forward "$NODE_IP:$NODE_STORE_PORT=127.0.0.1:$STORE_PORT")
   start netbridge "$bin/netbridge" -netns "$netns_path" "${forwards[@]}" \
     -egress "$egress_sock" -netns-cidr "$NODE_RANGE" -netns-cidr "$POD_RANGE"
-  start containerd nsenter --net="$netns_path" containerd --config "$state/containerd/config.toml"
+  # Our runtime's directory first on PATH, for what containerd and its shims look up there.
+  start containerd nsenter --net="$netns_path" env PATH="$runtime_bin:$PATH" \
+    "$runtime_bin/containerd" --config "$state/containerd/config.toml"
   for _ in $(seq 100); do [[ -S "$containerd_sock" ]] && break; sleep 0.1; done
   [[ -S "$containerd_sock" ]] || { tail -5 "$state/containerd.log" >&2; say "containerd did not start"; exit 1; }
   say "building and importing the node's images (pause, busybox)"

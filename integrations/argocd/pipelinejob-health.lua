@@ -1,5 +1,9 @@
 -- Argo CD health of a jobline.dev PipelineJob (resource.customizations.health.jobline.dev_PipelineJob).
 local hs = {status = "Progressing", message = "waiting for the operator"}
+local needs_attention = {
+  ImagePullFailed = true, ConfigError = true, MountFailed = true, StartFailed = true,
+  Unschedulable = true, PodCreationFailed = true,
+}
 if obj.status == nil or obj.status.phase == nil then
   return hs
 end
@@ -17,6 +21,9 @@ elseif phase == "STOPPED" then
   else
     hs.status = "Suspended"
   end
+elseif phase == "QUEUED" and needs_attention[reason] then
+  -- Its pod cannot start until a person fixes something (a Secret, an image, a quota).
+  hs.status = "Degraded"
 else -- QUEUED, RUNNING, STOPPING
   hs.status = "Progressing"
 end

@@ -127,6 +127,20 @@ class Reason(enum.StrEnum):
     FORBIDDEN = "Forbidden"
 
 
+# Reasons of a QUEUED run that will not start without a person's fix (a Secret to create,
+# an image to push, a quota to raise): Stalled, and Degraded for Argo CD, until it starts
+# or pendingDeadlineSeconds ends it.
+NEEDS_ATTENTION = frozenset(
+    {
+        Reason.IMAGE_PULL_FAILED,
+        Reason.CONFIG_ERROR,
+        Reason.MOUNT_FAILED,
+        Reason.START_FAILED,
+        Reason.UNSCHEDULABLE,
+        Reason.POD_CREATION_FAILED,
+    }
+)
+
 # Reasons for which the operator itself ended a run whose Job had not ended: the
 # operator deletes that Job, and the run's slot is free at once.
 ENDED_BY_OPERATOR = frozenset(

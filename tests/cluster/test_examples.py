@@ -66,3 +66,15 @@ def test_priority_queue(jl: Jobline) -> None:
     assert {s["phase"] for s in statuses.values()} == {"COMPLETE"}
     # The urgent run, queued behind whatever was running, goes before routine-2.
     assert statuses["load-urgent"]["startTime"] <= statuses["load-routine-2"]["startTime"]
+
+
+def test_resilient_passes_its_pod_failure_policy_to_the_job(jl: Jobline) -> None:
+    apply(jl, EXAMPLES / "resilient")
+    status = jl.wait_done("orders-elt-1")
+    assert (status["phase"], status["exitCode"]) == ("COMPLETE", 0)
+    job = jl.batch.read_namespaced_job(status["jobName"], jl.namespace)
+    assert job.spec.pod_replacement_policy == "Failed"
+    rules = job.spec.pod_failure_policy.rules
+    assert [r.action for r in rules] == ["Ignore", "FailJob"]
+    assert rules[0].on_pod_conditions[0].type == "DisruptionTarget"
+    assert rules[1].on_exit_codes.values == [42]

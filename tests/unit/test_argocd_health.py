@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from jobline.models import NEEDS_ATTENTION
+
 ARGOCD = Path(__file__).resolve().parents[2] / "integrations" / "argocd"
 LUA = shutil.which("lua5.4") or shutil.which("lua")
 pytestmark = pytest.mark.skipif(LUA is None, reason="needs lua5.4 (apt-get install lua5.4)")
@@ -52,6 +54,8 @@ def run(phase: str | None, reason: str = "", message: str = "") -> dict[str, Any
     [
         (run(None), "Progressing"),
         (run("QUEUED", "WaitingForRun", "waiting"), "Progressing"),
+        (run("QUEUED", "MountFailed", 'configmap "tap" not found'), "Degraded"),
+        (run("QUEUED", "Unschedulable", "no node"), "Degraded"),
         (run("RUNNING", "Running"), "Progressing"),
         (run("STOPPING", "Stopped"), "Progressing"),
         (run("COMPLETE", "Completed", "done"), "Healthy"),
@@ -100,3 +104,8 @@ def test_argocd_cm_carries_the_same_scripts() -> None:
     ):
         key = f"resource.customizations.health.jobline.dev_{kind}"
         assert data[key] == (ARGOCD / script).read_text()
+
+
+@pytest.mark.parametrize("reason", sorted(NEEDS_ATTENTION))
+def test_every_queued_run_that_needs_a_fix_is_degraded(reason: str) -> None:
+    assert health("pipelinejob-health.lua", run("QUEUED", reason, "m"))[0] == "Degraded"

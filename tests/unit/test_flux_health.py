@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from jobline.models import NEEDS_ATTENTION
+
 REPO = Path(__file__).resolve().parents[2]
 FLUX = REPO / "integrations" / "flux"
 GO = shutil.which("go")
@@ -97,6 +99,9 @@ def run(phase: str | None, reason: str = "") -> dict[str, Any]:
     [
         (run(None), "InProgress"),
         (run("QUEUED", "WaitingForRun"), "InProgress"),
+        (run("QUEUED", "Queued"), "InProgress"),
+        (run("QUEUED", "ConfigError"), "Failed"),  # a Secret to create: a person's move
+        (run("QUEUED", "ImagePullFailed"), "Failed"),
         (run("RUNNING", "Running"), "InProgress"),
         (run("STOPPING", "Stopped"), "InProgress"),
         (run("COMPLETE", "Completed"), "Current"),
@@ -138,3 +143,8 @@ def test_the_readme_shows_the_same_expressions() -> None:
     assert block, "the README's Flux block"
     shown = yaml.safe_load(block.group(1))
     assert shown == yaml.safe_load((FLUX / "health-check-exprs.yaml").read_text())
+
+
+@pytest.mark.parametrize("reason", sorted(NEEDS_ATTENTION))
+def test_every_queued_run_that_needs_a_fix_fails(celcheck: str, reason: str) -> None:
+    assert flux_status(celcheck, "PipelineJob", run("QUEUED", reason)) == "Failed"

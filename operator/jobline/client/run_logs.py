@@ -58,8 +58,9 @@ def read_log(
         return RunLog(_once_running(runs, name, sequence, stop, archive))
     pod = status.get("podName")
     # Recorded once its Job exists; for a run from before it was, the apiserver reads the
-    # pod's only (or default) container.
-    container = status.get("mainContainer")
+    # pod's only (or default) container. A run whose main container never ran shows the
+    # log of the container that failed before it (an init container, a sidecar).
+    container = (status.get("logs") or {}).get("container") or status.get("mainContainer")
     try:
         stream = runs.pod_log(pod, container, follow) if pod else None
     except UserError as e:

@@ -145,10 +145,12 @@ def termination_message(terminated: Obj) -> str:
 
 
 def shorten(text: str, limit: int = DETAIL_MAX) -> str:
+    """`text`, or its last `limit` bytes: a runtime's error and a program's last log lines
+    say what matters at their end."""
     data = text.encode()
     if len(data) <= limit:
         return text
-    return data[: limit - 4].decode(errors="ignore") + " ..."
+    return "... " + data[len(data) - limit + 4 :].decode(errors="ignore")
 
 
 def stuck(pod: Obj, events: list[Obj] | None = None) -> Stuck | None:

@@ -42,6 +42,7 @@ from jobline.models import (
     ANNOTATION_SCHEDULED_TIME,
     ENDED_BY_OPERATOR,
     MESSAGE_MAX_BYTES,
+    NEEDS_ATTENTION,
     Condition,
     ContainerKind,
     Failure,
@@ -669,7 +670,8 @@ def human_duration(seconds: float) -> str:
 def conditions_for(current: list[Condition], outcome: Outcome, now: dt.datetime) -> list[Condition]:
     """Running, Complete, Failed and Stopped: True for the phase's own, False for the rest
     (for `kubectl wait --for=condition=Complete`); and kstatus' Reconciling (True until
-    the run ends) and Stalled (True when it failed), for Flux and other kstatus readers.
+    the run ends) and Stalled (True when it failed, or waits for a person's fix), for Flux
+    and other kstatus readers.
     Other conditions (LogArchived) are kept as they are.
 
     A condition's lastTransitionTime moves only when its status changes.
@@ -677,7 +679,9 @@ def conditions_for(current: list[Condition], outcome: Outcome, now: dt.datetime)
     active = CONDITION_BY_PHASE.get(outcome.phase)
     truth = {kind: kind == active for kind in ("Running", "Complete", "Failed", "Stopped")}
     truth["Reconciling"] = not outcome.phase.terminal
-    truth["Stalled"] = outcome.phase == Phase.ERROR
+    truth["Stalled"] = outcome.phase == Phase.ERROR or (
+        outcome.phase == Phase.QUEUED and outcome.reason in NEEDS_ATTENTION
+    )
     message = bounded(outcome.message)
     own = [c for c in current if c.type in truth]
     if _already(own, truth, outcome.reason.value, message):

@@ -43,6 +43,7 @@ def job(run: Obj) -> Obj:
         "reason": status.get("reason"),
         "message": status.get("message"),
         "exitCode": status.get("exitCode"),
+        "failure": status.get("failure"),
         "created": metadata.get("creationTimestamp"),
         "startTime": status.get("startTime"),
         "endTime": status.get("endTime"),
@@ -56,6 +57,7 @@ def job(run: Obj) -> Obj:
         "stopRequested": bool(spec.get("stopped")),
         "podName": status.get("podName"),
         "logLines": (status.get("logs") or {}).get("totalLines", 0),
+        "logContainer": (status.get("logs") or {}).get("container"),
         "_links": {
             "self": href(*self_path),
             "logs": href(*self_path, "logs"),
@@ -161,6 +163,13 @@ class JobOutput(BaseModel, extra="allow"):
     records: int | None = None
 
 
+class JobFailure(BaseModel):
+    container: str
+    kind: str = Field(description="init, sidecar, main or other.")
+    exitCode: int | None
+    reason: str | None = Field(description="The kubelet's: Error, OOMKilled, StartError, ...")
+
+
 class Job(BaseModel):
     """One run of a Pipeline (a PipelineJob)."""
 
@@ -173,7 +182,10 @@ class Job(BaseModel):
     status: Phase = Field(description="The run's phase.")
     reason: str | None
     message: str | None
-    exitCode: int | None
+    exitCode: int | None = Field(description="The main container's; null when it never ran.")
+    failure: JobFailure | None = Field(
+        None, description="The container whose end failed the run, when one did."
+    )
     created: str | None
     startTime: str | None
     endTime: str | None
@@ -187,6 +199,11 @@ class Job(BaseModel):
     stopRequested: bool
     podName: str | None
     logLines: int = Field(description="Lines of the latest pod the operator has read.")
+    logContainer: str | None = Field(
+        None,
+        description="The container whose log the run shows, when not the main one: the "
+        "one that failed before the main container ran.",
+    )
     links: JobLinks = Field(alias="_links")
 
 

@@ -445,6 +445,8 @@ function runPage(ns, name) {
     run = await call("GET", path);
     clearProblem();
     summary.replaceChildren(...runSummary(ns, run));
+    document.getElementById("log-h").textContent =
+      run.logContainer ? `Log of container ${run.logContainer}` : "Log";
     stopButton.disabled = TERMINAL.has(run.status) || run.stopRequested;
     // The log costs the apiserver three requests: read it when the operator has seen lines
     // this page has not shown, and once more at the end.
@@ -469,16 +471,30 @@ function runPage(ns, name) {
   tick();
 }
 
+// Reasons of a QUEUED run that will not start without a fix (the operator's NEEDS_ATTENTION).
+const NEEDS_ATTENTION = new Set(["ImagePullFailed", "ConfigError", "MountFailed", "StartFailed",
+  "Unschedulable", "PodCreationFailed"]);
+
 function runSummary(ns, j) {
   const parts = [];
   if (j.status === "ERROR" || (j.status === "STOPPED" && j.reason !== "Stopped")) {
     parts.push(h("div", { class: "failure", role: "status" },
       h("p", {}, h("strong", {}, j.reason || j.status)), h("p", {}, j.message || "")));
+  } else if (j.status === "QUEUED" && NEEDS_ATTENTION.has(j.reason)) {
+    // Its pod cannot start until someone fixes what the kubelet says.
+    parts.push(h("div", { class: "failure waiting", role: "status" },
+      h("p", {}, h("strong", {}, j.reason)), h("p", {}, j.message || "")));
   }
+  const failed = j.failure
+    ? `${j.failure.kind} container ${j.failure.container}` +
+      (j.failure.exitCode === null ? "" : `, exit code ${j.failure.exitCode}`) +
+      (j.failure.reason ? ` (${j.failure.reason})` : "")
+    : "";
   const rows = [
     ["Status", badge(j.status)],
     ["Reason", j.reason || ""],
     ["Message", j.message || ""],
+    ["Failed container", failed],
     ["Pipeline", h("a", { href: `#/ns/${enc(ns)}/pipelines/${enc(j.pipeline)}` }, j.pipeline)],
     ["Exit code", j.exitCode === null ? "" : String(j.exitCode)],
     ["Created", when(j.created)],
