@@ -55,10 +55,15 @@ def test_pods_are_stored_with_only_what_the_operator_reads() -> None:
 def test_jobs_are_stored_with_their_containers_names_only() -> None:
     store = Store({"owner": by_controller}, strip=strip_job)
     template = {"spec": {"containers": [{"name": "load", "image": "i", "env": [{"name": "A"}]}]}}
-    job = {**pod("j", "run-1"), "spec": {"backoffLimit": 0, "template": template}}
+    policy = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
+    job = {
+        **pod("j", "run-1"),
+        "spec": {"backoffLimit": 0, "template": template, "podFailurePolicy": policy},
+    }
     stored, _ = store.put(job)
     assert stored["spec"] == {
         "backoffLimit": 0,
+        "podFailurePolicy": policy,  # which failed pods count is the Job controller's call
         "template": {"spec": {"containers": [{"name": "load"}]}},
     }
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from jobline.controller.cache import strip_event, strip_pod
+from jobline.controller.cache import strip_event, strip_job, strip_pod
 from jobline.core.clock import parse_time
 from jobline.core.run_status import Decision, Observed, decide_run
 from jobline.models import ContainerKind, Failure, Phase, Reason
@@ -46,7 +46,7 @@ def decide(
     seen = Observed(
         run(),
         pipeline(pendingDeadlineSeconds=600),
-        the_job or job(backoffLimit=0),
+        strip_job(the_job or job(backoffLimit=0)),  # as the cache keeps it
         [pod, *(more_pods or [])],
         pod_events=pod_events if events else [],
         generation=1,

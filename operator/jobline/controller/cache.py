@@ -95,7 +95,8 @@ def strip_job(job: Obj) -> Obj:
         "spec": {
             **{
                 k: spec[k]
-                for k in ("backoffLimit", "activeDeadlineSeconds", "suspend")
+                # With a podFailurePolicy, only the Job controller knows which pods count.
+                for k in ("backoffLimit", "activeDeadlineSeconds", "suspend", "podFailurePolicy")
                 if k in spec
             },
             # Of the pod template, only which containers it has (the first is the run's).
