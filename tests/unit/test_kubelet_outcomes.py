@@ -198,6 +198,14 @@ def test_a_pod_failure_policy_that_ignores_a_drain_lets_the_run_go_on() -> None:
     next_pod = decide("evicted", after=90, the_job=ignoring, more_pods=[replacement]).status
     assert (next_pod.phase, next_pod.reason) == (Phase.QUEUED, Reason.QUEUED)
     assert next_pod.attempts == 1
+    # Its end recorded, the evicted pod is released and goes; the replacement runs.
+    running = {**replacement, "status": {"phase": "Running", "containerStatuses": [
+        {"name": "main", "state": {"running": {"startedAt": later}}}]}}  # fmt: skip
+    the_run = run()
+    the_run.status.pod_name, the_run.status.attempts = pod["metadata"]["name"], 1
+    seen = Observed(the_run, pipeline(), strip_job(ignoring), [running], generation=1)
+    again = decide_run(seen, parse_time(later) or dt.datetime.now(dt.UTC)).status
+    assert (again.phase, again.attempts, again.pod_name) == (Phase.RUNNING, 2, "evicted-2")
 
 
 def test_a_pod_failure_policy_rule_that_fails_the_job_is_named() -> None:

@@ -367,11 +367,11 @@ def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> De
     # Set when the Job is created, but that status is not written if the pod starts soon
     # after; the Job's template says the same.
     status.main_container = status.main_container or job_main_container(job)
+    status.attempts = _attempts(status, pods)
     # The pod's name once it started or is stuck (worth a look); a pod merely being
     # scheduled is not worth a status write of its own.
     if latest is not None and outcome.reason != Reason.QUEUED:
         status.pod_name = latest["metadata"]["name"]
-    status.attempts = max(status.attempts, sum(1 for p in pods if _attempted(p)))
     status.queue_position = None
     if not status.variables and pipeline is not None:
         # The Job was created with valid ones; if the Pipeline changed since, keep none.
@@ -392,6 +392,18 @@ def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> De
     delete = (stopping or outcome.ends_job) and not job_finished(job)
     delete = delete and not job["metadata"].get("deletionTimestamp")
     return Decision(finished, delete_job=delete, recheck_after=recheck)
+
+
+def _attempts(status: PipelineJobStatus, pods: list[Obj]) -> int:
+    """Pods that ran or failed for the run: those it still has, or one more than the
+    status counted when the pod it named is gone and a newer one ran (an evicted pod is
+    deleted once its end is recorded; a pod the Job controller failed is kept)."""
+    attempted = [p for p in pods if _attempted(p)]
+    count = len(attempted)
+    named = status.pod_name
+    if attempted and named and named not in {p["metadata"]["name"] for p in pods}:
+        count = max(count, status.attempts + 1)
+    return max(status.attempts, count)
 
 
 def _attempted(pod: Obj) -> bool:
