@@ -53,8 +53,9 @@ fi
 if [[ -f "$server_pid" ]] && kill -0 "$(cat "$server_pid")" 2>/dev/null; then
   say "the server is already running (pid $(cat "$server_pid"))"
 else
-  # On this machine only (127.0.0.1), acting as the kubeconfig's user.
-  KUBECONFIG="$KUBECONFIG" nohup "$jobline" server --credentials kubeconfig \
+  # On this machine only (127.0.0.1), acting as the kubeconfig's user; with the log
+  # store's settings, so that whoever may read a pod's log reads its archived log here.
+  env KUBECONFIG="$KUBECONFIG" "${archive_env[@]}" nohup "$jobline" server --credentials kubeconfig \
     --port "$server_port" >>"$server_log" 2>&1 &
   echo $! >"$server_pid"
   say "server started (pid $!, log: $server_log)"
@@ -93,8 +94,9 @@ cat <<MSG
 
 Jobline is running. The dashboard and the Jobs API: http://127.0.0.1:$server_port/
 Try:
-  export KUBECONFIG=$KUBECONFIG
+  export KUBECONFIG=$KUBECONFIG JOBLINE_SERVER=http://127.0.0.1:$server_port
   kubectl get jobline                           # Pipelines and runs
+  jobline logs hello-1                          # its log, archived lines too once the pod is gone
   kubectl get pipelinejob hello-1 -o yaml       # the whole status: phase, exit code, times, log tail
   sed 's/hello-1/hello-2/' examples/hello/run.yaml | kubectl apply -f -   # another run
   curl -s http://127.0.0.1:$server_port/api/v1/namespaces/default/jobs      # runs, as JSON

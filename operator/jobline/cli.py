@@ -459,16 +459,25 @@ def get(obj: Context, run: str, output: str, show_managed_fields: bool) -> None:
 )
 @click.option("--follow", "-f", is_flag=True, help="Keep streaming until the run ends.")
 @click.option("-o", "--output", type=click.Choice(["text", "ndjson"]), default="text")
+@click.option(
+    "--server",
+    envvar="JOBLINE_SERVER",
+    help="The Jobs API server (its URL) to read archived lines through, when the log "
+    "store's settings are not in the environment ($JOBLINE_SERVER; `make run` prints it).",
+)
 @click.pass_obj
 @user_errors
-def logs(obj: Context, run: str, sequence: int, follow: bool, output: str) -> None:
+def logs(
+    obj: Context, run: str, sequence: int, follow: bool, output: str, server: str | None
+) -> None:
     """Print a run's log from line --from: from its pod while the pod exists; once it is
     gone, from the log archive and the tail kept in the run's status.
 
-    Reading the archive needs its settings in the environment, as the operator has them
-    (JOBLINE_ARCHIVE_ENDPOINT, JOBLINE_ARCHIVE_BUCKET, the store's keys in
-    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), and permission to get pods/log."""
-    stream_logs(obj.runs(), run, sequence, follow, output == "ndjson")
+    The archive is read through the Jobs API server (--server), or directly with its
+    settings in the environment, as the operator has them (JOBLINE_ARCHIVE_ENDPOINT,
+    JOBLINE_ARCHIVE_BUCKET, the store's keys in AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY); either way it needs permission to get pods/log."""
+    stream_logs(obj.runs(), run, sequence, follow, output == "ndjson", server)
 
 
 def emit(number: int, line: str, ndjson: bool) -> None:
@@ -480,15 +489,21 @@ def emit(number: int, line: str, ndjson: bool) -> None:
         click.echo(line)
 
 
-def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool) -> None:
-    from jobline.client.run_logs import read_log
+def stream_logs(
+    runs: Any, name: str, sequence: int, follow: bool, ndjson: bool, server: str | None = None
+) -> None:
+    from jobline.client.run_logs import read_log, through_server
 
     log = read_log(runs, name, sequence, follow, archive=log_archive())
-    if log.archived_at is not None and log.gone is not None:
+    lines = log.lines
+    if log.archived_at is not None and log.gone is not None and server:
+        lines = through_server(server, runs, name, sequence)  # archived lines, then the tail
+    elif log.archived_at is not None and log.gone is not None:
         click.echo(
             f"lines {log.gone[0]}-{log.gone[1] - 1} are in the log archive at "
-            f"{log.archived_at}; set JOBLINE_ARCHIVE_BUCKET (with the endpoint and keys) to "
-            f"read them here. Showing the kept tail from line {log.gone[1]}",
+            f"{log.archived_at}; give --server (the Jobs API server), or set "
+            "JOBLINE_ARCHIVE_BUCKET with the endpoint and keys, to read them here. Showing "
+            f"the kept tail from line {log.gone[1]}",
             err=True,
         )
     elif log.gone is not None:
@@ -497,8 +512,15 @@ def stream_logs(runs: Any, name: str, sequence: int, follow: bool, ndjson: bool)
             f"kept from line {log.gone[1]}",
             err=True,
         )
-    for number, line in log.lines:
+    shown = 0
+    for number, line in lines:
         emit(number, line, ndjson)
+        shown += 1
+    if not shown and sequence and log.total is not None and sequence >= log.total:
+        last = f" (lines 0-{log.total - 1})" if log.total else ""
+        click.echo(
+            f"run {name}'s log has {log.total} lines{last}: none from line {sequence}", err=True
+        )
 
 
 @main.command()

@@ -122,7 +122,7 @@ def cli_logs(jl: Jobline, env: dict[str, str], *args: str) -> subprocess.Complet
 
 
 def test_a_whole_log_is_served_from_any_line_once_the_pod_is_gone(
-    jl: Jobline, log_store: LogStore, server: Server
+    jl: Jobline, log_store: LogStore, server: Server, local_server: Server
 ) -> None:
     expected = long_log(jl)
     jl.pipeline(
@@ -167,6 +167,14 @@ def test_a_whole_log_is_served_from_any_line_once_the_pod_is_gone(
     found = cli_logs(jl, no_settings, "long-1", "--from", "100")
     assert found.returncode == 0, found.stderr
     assert f"are in the log archive at {archive.location(pod_log)}" in found.stderr
+    # Without the store's keys, through the Jobs API server (as `make run` starts it).
+    through = cli_logs(jl, {**no_settings, "JOBLINE_SERVER": local_server.url},
+                       "long-1", "--from", "199990")  # fmt: skip
+    assert through.returncode == 0, through.stderr
+    assert through.stdout.splitlines() == [f"line {i}" for i in range(199_990, LINES)]
+    past = cli_logs(jl, log_store.env, "long-1", "--from", str(LINES + 5))
+    assert (past.returncode, past.stdout) == (0, "")
+    assert f"has {LINES} lines (lines 0-{LINES - 1}): none from line {LINES + 5}" in past.stderr
 
     short = jl.wait_done("short-1")
     assert "archive" not in short["logs"]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from jobline.archive import Archive, ArchiveError, PodLog
@@ -39,6 +40,7 @@ class RunLog:
     lines: Iterator[tuple[int, str]]
     gone: tuple[int, int] | None = None
     archived_at: str | None = None
+    total: int | None = None  # lines of the log the operator has read, when known
 
 
 def read_log(
@@ -54,6 +56,20 @@ def read_log(
     pod runs; setting `stop` (the reader has gone) ends them within seconds."""
     run = runs.get(name)
     status = run.get("status") or {}
+    log = _read_log(runs, run, sequence, follow, stop, archive)
+    log.total = (status.get("logs") or {}).get("totalLines")
+    return log
+
+
+def _read_log(
+    runs: Runs,
+    run: dict[str, Any],
+    sequence: int,
+    follow: bool,
+    stop: threading.Event | None,
+    archive: Archive | None,
+) -> RunLog:
+    name, status = run["metadata"]["name"], run.get("status") or {}
     if follow and status.get("phase") not in LOG_READY:
         return RunLog(_once_running(runs, name, sequence, stop, archive))
     pod = status.get("podName")
@@ -98,6 +114,39 @@ def _kept(runs: Runs, run: dict[str, Any], sequence: int, archive: Archive | Non
         )
     pod_log = PodLog(runs.namespace, run["metadata"]["uid"], str(status.get("podName")))
     return RunLog(_archived(archive, pod_log, sequence, from_tail), gone)
+
+
+def through_server(server: str, runs: Runs, name: str, sequence: int) -> Iterator[tuple[int, str]]:
+    """The run's log from `sequence` as the Jobs API server serves it (archived lines
+    included, for a caller who may get pods/log), asked with the kubeconfig's token if
+    it has one: for a reader who has no settings of the log store."""
+    url = f"{server.rstrip('/')}/api/v1/namespaces/{runs.namespace}/jobs/{name}/logs"
+    headers = {"Accept": "application/x-ndjson"}
+    token = runs.api.configuration.api_key.get("authorization") or ""
+    if token:
+        headers["Authorization"] = token if " " in token else f"Bearer {token}"
+    try:
+        answer = urllib3.request(
+            "GET", url, fields={"sequence": str(sequence)}, headers=headers,
+            preload_content=False, timeout=urllib3.Timeout(connect=5, read=60), retries=False,
+        )  # fmt: skip
+    except urllib3.exceptions.HTTPError as e:
+        raise UserError(f"cannot reach the Jobs API server at {server}: {e}", 503) from None
+    if answer.status == 204:
+        return
+    if answer.status != 200:
+        try:
+            said = json.loads(answer.data).get("message") or answer.reason
+        except ValueError:
+            said = answer.reason
+        raise UserError(f"the Jobs API server at {server} answered {answer.status}: {said}")
+    buffer = b""
+    for chunk in answer.stream(64 * 1024):
+        *whole, buffer = (buffer + chunk).split(b"\n")
+        for line in whole:
+            if line.strip():
+                found = json.loads(line)
+                yield int(found["sequence"]), str(found["line"])
 
 
 def _archived(
