@@ -183,6 +183,7 @@ def test_a_disruption_is_not_the_programs_failure(capture: str, reason: Reason, 
     assert (status.phase, status.reason) == (Phase.ERROR, reason)
     assert says in (status.message or ""), status.message
     assert status.exit_code == 137  # it ran, and was killed
+    assert status.failure is None  # not the program's failure
 
 
 def test_a_pod_failure_policy_that_ignores_a_drain_lets_the_run_go_on() -> None:

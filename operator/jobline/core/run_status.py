@@ -536,8 +536,8 @@ def _failure(pods: list[Obj], latest: Obj | None, job_failed: Obj | None) -> Out
         message = f"the Pipeline's podFailurePolicy ended the run: {rule}{how}"
         return Outcome(Phase.ERROR, Reason.POD_FAILURE_POLICY, message, failure)
     lost = disruption(latest) if latest is not None else None
-    if lost is not None:
-        return Outcome(Phase.ERROR, lost[0], lost[1], failure)
+    if lost is not None:  # not a container's doing: no `failure`
+        return Outcome(Phase.ERROR, lost[0], lost[1])
     if container is None:
         why = _pod_failed_message(latest) if latest is not None else None
         message = why or str((job_failed or {}).get("message") or "the run's Job failed")
