@@ -76,8 +76,8 @@ HELP_OF: dict[str, tuple[str, set[str], list[str]]] = {
     "get": (" RUN", {"-o", "--output", "--show-managed-fields"}, ["[table|json|yaml]"]),
     "logs": (
         " RUN",
-        {"--from", "--sequence", "-f", "--follow", "-o", "--output"},
-        ["[text|ndjson]", "[default: 0; x>=0]", "JOBLINE_ARCHIVE_BUCKET"],
+        {"--from", "--sequence", "-f", "--follow", "-o", "--output", "--server"},
+        ["[text|ndjson]", "[default: 0; x>=0]", "JOBLINE_ARCHIVE_BUCKET", "$JOBLINE_SERVER"],
     ),
     "stop": (" RUN", set(), ["STOPPED"]),
     "delete": (" RUN", set(), []),
