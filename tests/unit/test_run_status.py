@@ -153,6 +153,18 @@ def test_plain_text_termination_message_is_no_output() -> None:
     assert status.outputs == []
 
 
+def test_a_failed_run_quotes_a_plain_termination_message_but_not_outputs() -> None:
+    outputs = '{"outputs": [{"name": "orders", "records": 3}]}'
+    quiet = status_of(
+        job(backoffLimit=0), [pod("p1", "Failed", state=terminated(1, "Error", outputs))]
+    )
+    assert quiet.message == 'the main container "main" failed with exit code 1'
+    said = status_of(
+        job(backoffLimit=0), [pod("p1", "Failed", state=terminated(1, "Error", "bad\n  key"))]
+    )
+    assert said.message == 'the main container "main" failed with exit code 1: bad key'
+
+
 def test_image_pull_error_waits_then_fails_past_the_pending_deadline() -> None:
     waiting = {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}
     young = pod("p1", "Pending", "2026-01-01T00:04:50Z", waiting)

@@ -137,10 +137,11 @@ def termination_message(terminated: Obj) -> str:
     if not message:
         return ""
     try:
-        if isinstance(json.loads(message), dict) and "outputs" in json.loads(message):
-            return ""
+        parsed = json.loads(message)
     except ValueError:
-        pass  # plain text: the program's own explanation
+        parsed = None  # plain text: the program's own explanation
+    if isinstance(parsed, dict) and "outputs" in parsed:
+        return ""
     return shorten(" ".join(message.split()))
 
 
