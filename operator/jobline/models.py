@@ -143,19 +143,12 @@ NEEDS_ATTENTION = frozenset(
 
 # Reasons for which the operator itself ended a run whose Job had not ended: the
 # operator deletes that Job, and the run's slot is free at once.
-ENDED_BY_OPERATOR = frozenset(
-    {
-        Reason.PENDING_DEADLINE_EXCEEDED,
-        Reason.IMAGE_PULL_FAILED,
-        Reason.CONFIG_ERROR,
-        Reason.MOUNT_FAILED,
-        Reason.START_FAILED,
-        Reason.UNSCHEDULABLE,
-        Reason.POD_CREATION_FAILED,
-        Reason.STOPPED,
-        Reason.REPLACED,
-    }
-)
+# A QUEUED run that needs a fix ends so at pendingDeadlineSeconds.
+ENDED_BY_OPERATOR = NEEDS_ATTENTION | {
+    Reason.PENDING_DEADLINE_EXCEEDED,
+    Reason.STOPPED,
+    Reason.REPLACED,
+}
 
 
 # --- Pipeline -------------------------------------------------------------

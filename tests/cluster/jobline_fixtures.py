@@ -208,6 +208,16 @@ class Jobline:
             timeout,
         )
 
+    def wait_reason(
+        self, name: str, reason: str, timeout: float = 60, interval: float = 0.25
+    ) -> dict[str, Any]:
+        return wait_for(
+            f"{name} to say {reason}",
+            lambda: (s := self.status(name)).get("reason") == reason and s,
+            timeout,
+            interval,
+        )
+
     def wait_done(self, name: str, timeout: float = 60) -> dict[str, Any]:
         return self.wait_phase(name, *TERMINAL_PHASES, timeout=timeout)
 

@@ -128,12 +128,7 @@ def test_image_pull_failure_past_the_pending_deadline(jl: Jobline) -> None:
     jl.pipeline("pull", {"sim.jobline.dev/image-pull-error": "true"}, pendingDeadlineSeconds=5)
     jl.start("pull-1", "pull")
     # While the pod waits, the run says why, before the deadline ends it.
-    waiting = wait_for(
-        "the pull error while the pod waits",
-        lambda: (s := jl.status("pull-1")).get("reason") == "ImagePullFailed" and s,
-        timeout=30,
-        interval=0.1,
-    )
+    waiting = jl.wait_reason("pull-1", "ImagePullFailed", timeout=30, interval=0.1)
     assert waiting["phase"] == "QUEUED"
     assert "busybox:1.36" in waiting["message"]
     status = jl.wait_done("pull-1", timeout=60)

@@ -70,11 +70,7 @@ def test_a_missing_secret_waits_with_its_reason_and_the_run_starts_once_it_exist
     main = busybox(jl, "main", 'echo "connecting with ${#PASSWORD} characters"', env=env)
     jl.placed_pipeline("needs-secret", {"containers": [main]})
     jl.start("needs-secret-1", "needs-secret")
-    waiting = wait_for(
-        "the run to say which Secret is missing",
-        lambda: (s := jl.status("needs-secret-1")).get("reason") == "ConfigError" and s,
-        timeout=60,
-    )
+    waiting = jl.wait_reason("needs-secret-1", "ConfigError")
     assert waiting["phase"] == "QUEUED"
     assert 'secret "warehouse-creds" not found' in waiting["message"]
     stalled = {c["type"]: c["status"] for c in waiting["conditions"]}["Stalled"]
@@ -100,11 +96,7 @@ def test_a_missing_configmap_volume_is_a_mount_failure(jl: RealJobline) -> None:
         pendingDeadlineSeconds=45,
     )
     jl.start("needs-config-1", "needs-config")
-    waiting = wait_for(
-        "the run to say which volume cannot mount",
-        lambda: (s := jl.status("needs-config-1")).get("reason") == "MountFailed" and s,
-        timeout=60,
-    )
+    waiting = jl.wait_reason("needs-config-1", "MountFailed")
     assert waiting["phase"] == "QUEUED"
     assert 'configmap "tap-config" not found' in waiting["message"]
     status = jl.wait_done("needs-config-1", timeout=120)
@@ -121,11 +113,7 @@ def test_a_sidecar_without_its_image_is_named(jl: RealJobline) -> None:
         pendingDeadlineSeconds=20,
     )
     jl.start("sidecar-pull-1", "sidecar-pull")
-    waiting = wait_for(
-        "the run to name the sidecar's image",
-        lambda: (s := jl.status("sidecar-pull-1")).get("reason") == "ImagePullFailed" and s,
-        timeout=60,
-    )
+    waiting = jl.wait_reason("sidecar-pull-1", "ImagePullFailed")
     assert 'of sidecar "proxy"' in waiting["message"]
     assert "registry.invalid/jobline/proxy:1" in waiting["message"]
     status = jl.wait_done("sidecar-pull-1", timeout=90)

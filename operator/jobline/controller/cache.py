@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from jobline.core.containers import POD_EVENT_REASONS
 from jobline.core.jobs import short_name
-from jobline.core.workload import controller_uid
+from jobline.core.workload import controller_uid, latest_event
 from jobline.kube.store import (
     IndexFn,
     Key,
@@ -222,11 +222,8 @@ class Cache:
 
     def failed_create_message(self, job_uid: str) -> str | None:
         """Why the Job controller cannot create the Job's pod: its latest FailedCreate."""
-        events = self.job_events.by("job", job_uid)
-        if not events:
-            return None
-        latest = max(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-        return str(latest.get("message") or "")
+        latest = latest_event(self.job_events.by("job", job_uid))
+        return None if latest is None else str(latest.get("message") or "")
 
     def pod_events_of(self, pod: Obj | None) -> list[Obj]:
         """The Events that say why `pod` cannot start (FailedMount, FailedAttachVolume)."""

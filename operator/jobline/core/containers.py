@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from jobline.core.workload import latest_event
 from jobline.models import ContainerKind, Failure, Reason
 
 Obj = dict[str, Any]
@@ -199,10 +200,7 @@ def _condition(pod: Obj, kind: str) -> bool:
 
 
 def _latest(events: list[Obj]) -> Obj | None:
-    wanted = [e for e in events if e.get("reason") in POD_EVENT_REASONS]
-    if not wanted:
-        return None
-    return max(wanted, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    return latest_event([e for e in events if e.get("reason") in POD_EVENT_REASONS])
 
 
 def never_ran(pod: Obj) -> bool:

@@ -53,6 +53,13 @@ def newest(pods: list[Obj]) -> Obj | None:
     return max(pods, key=lambda p: p["metadata"]["creationTimestamp"]) if pods else None
 
 
+def latest_event(events: list[Obj]) -> Obj | None:
+    """The Event seen last (an Event's count grows on one object: its time moves)."""
+    if not events:
+        return None
+    return max(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+
+
 def controller_ref(obj: Obj) -> Obj | None:
     """The ownerReference marked as the object's controller, if any."""
     for ref in obj["metadata"].get("ownerReferences") or []:
