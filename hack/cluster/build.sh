@@ -3,7 +3,7 @@
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet and
 # kube-proxy (for the real node), etcd, kwok, netbridge (node.sh),
 # kwokctl, helm for the chart tests, the Versity S3 gateway that archives run logs,
-# and the real node's containerd, containerd-shim-runc-v2, ctr and runc.
+# Kueue for the Kueue tests, and the real node's containerd, containerd-shim-runc-v2, ctr and runc.
 # Binaries are cached outside the checkout, keyed by version,
 # so every clone on this machine shares one build.
 #
@@ -20,6 +20,7 @@ bin_dir="${JOBLINE_CACHE:-$HOME/.cache/jobline}/$CLUSTER_CACHE_KEY/bin"
 helm_bin_dir="${JOBLINE_CACHE:-$HOME/.cache/jobline}/helm-$HELM_VERSION/bin"
 store_bin_dir="${JOBLINE_CACHE:-$HOME/.cache/jobline}/versitygw-$STORE_VERSION/bin"
 runtime_bin_dir="${JOBLINE_CACHE:-$HOME/.cache/jobline}/$RUNTIME_CACHE_KEY/bin"
+kueue_bin_dir="${JOBLINE_CACHE:-$HOME/.cache/jobline}/kueue-$KUEUE_VERSION/bin"
 
 # [GROUP_TAGS=TAGS] build_group NAME MODULE_DIR BIN_DIR LDFLAGS OUTPUT=PACKAGE...
 # Compiles the packages with `go build -v`, turning its package lines into a
@@ -90,6 +91,12 @@ build_group "versitygw $STORE_VERSION" "$here/store" "$store_bin_dir" \
   "-s -w -X main.Version=$STORE_VERSION" \
   versitygw=github.com/versity/versitygw/cmd/versitygw
 
+# Kueue, the batch queue that admits Jobs under quotas, for the Kueue tests (Apache-2.0);
+# its version is its own key too. Started by hack/cluster/kueue.sh, not with the plane.
+build_group "kueue $KUEUE_VERSION" "$here/kueue" "$kueue_bin_dir" \
+  "-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$KUEUE_VERSION" \
+  kueue=sigs.k8s.io/kueue/cmd/kueue
+
 # The real node's container runtime (Linux only), its own key too. containerd,
 # its shim and ctr are pure Go, with upstream's tag; without cgo the btrfs
 # snapshotter (cgo) is left out, as the node uses overlayfs. The shim keeps gRPC
@@ -117,4 +124,4 @@ fi
 # so a change to it never meets a stale binary.
 (cd "$here/netbridge" && go build -trimpath -o "$bin_dir/netbridge" .)
 
-echo "==> binaries ready in $bin_dir, $helm_bin_dir, $store_bin_dir and $runtime_bin_dir"
+echo "==> binaries ready in $bin_dir, $helm_bin_dir, $store_bin_dir, $kueue_bin_dir and $runtime_bin_dir"

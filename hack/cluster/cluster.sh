@@ -297,6 +297,8 @@ down() {
     kill "$(cat "$helper_pid")" 2>/dev/null || true
   fi
   stop_store
+  "$here/kueue.sh" stop
+  rm -rf /etc/kueue # written by kueue.sh
   if [[ -d "$state/node" || -e "/run/netns/$NODE_NETNS" ]]; then
     "$here/node.sh" down || true
   fi

@@ -2,7 +2,7 @@
 local hs = {status = "Progressing", message = "waiting for the operator"}
 local needs_attention = {
   ImagePullFailed = true, ConfigError = true, MountFailed = true, StartFailed = true,
-  Unschedulable = true, PodCreationFailed = true,
+  Unschedulable = true, PodCreationFailed = true, Inadmissible = true, KueueNotInstalled = true,
 }
 if obj.status == nil or obj.status.phase == nil then
   return hs

@@ -25,6 +25,14 @@ ANNOTATION_SCHEDULED_TIME = f"{API_GROUP}/scheduled-time"
 # On every pod of a run: the API keeps a pod that ended or was deleted until the operator
 # has recorded how it ended (exit code, last log lines, why it was deleted).
 POD_FINALIZER = f"{API_GROUP}/record-outcome"
+# Kueue (kueue.x-k8s.io) admits a Job that carries its LocalQueue's name in this label.
+KUEUE_GROUP = "kueue.x-k8s.io"
+KUEUE_VERSION = "v1beta2"
+LABEL_KUEUE_QUEUE = f"{KUEUE_GROUP}/queue-name"
+LABEL_KUEUE_PRIORITY = f"{KUEUE_GROUP}/priority-class"
+# On a Job under Kueue: the Pipeline's backoffLimit, which Jobline counts itself (Kueue's
+# preemption deletes pods, and the Job controller would count those as failures).
+ANNOTATION_BACKOFF_LIMIT = f"{API_GROUP}/backoff-limit"
 MESSAGE_MAX_BYTES = 1024  # status.message and condition messages
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -105,6 +113,9 @@ class Reason(enum.StrEnum):
     JOB_REJECTED = "JobRejected"
     INVALID_TEMPLATE = "InvalidTemplate"  # the Pipeline's template cannot make a Job
     POD_CREATION_FAILED = "PodCreationFailed"
+    WAITING_FOR_ADMISSION = "WaitingForAdmission"  # Kueue holds the Job: no quota yet
+    INADMISSIBLE = "Inadmissible"  # Kueue cannot admit it: its LocalQueue or ClusterQueue
+    KUEUE_NOT_INSTALLED = "KueueNotInstalled"  # the Pipeline names a queue; no Kueue here
     RUNNING = "Running"
     COMPLETED = "Completed"
     FAILED = "Failed"
@@ -138,6 +149,8 @@ NEEDS_ATTENTION = frozenset(
         Reason.START_FAILED,
         Reason.UNSCHEDULABLE,
         Reason.POD_CREATION_FAILED,
+        Reason.INADMISSIBLE,
+        Reason.KUEUE_NOT_INSTALLED,
     }
 )
 
@@ -313,6 +326,22 @@ class PodFailurePolicy(schema.BaseModel):
     )
 
 
+class KueueSpec(schema.BaseModel):
+    """Where Kueue admits the Pipeline's runs."""
+
+    local_queue: Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN, max_length=63)] = Field(
+        description="The Kueue LocalQueue of the run's namespace that admits its Job (the "
+        "Job's kueue.x-k8s.io/queue-name label)."
+    )
+    priority_class: schema.Optional[
+        Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN, max_length=253)]
+    ] = Field(
+        None,
+        description="A Kueue WorkloadPriorityClass for its Workloads (the Job's "
+        "kueue.x-k8s.io/priority-class label).",
+    )
+
+
 class PipelineSpec(schema.BaseModel):
     description: schema.Optional[str] = Field(None, description="What the pipeline does.")
     template: PodTemplate = Field(description="The pod template of every run's Job.")
@@ -361,6 +390,11 @@ class PipelineSpec(schema.BaseModel):
         description="The Job's podFailurePolicy: rules by exit code or pod condition "
         "(FailJob, Ignore, Count). A failed pod is replaced only once it has stopped "
         "(podReplacementPolicy: Failed).",
+    )
+    kueue: schema.Optional[KueueSpec] = Field(
+        None,
+        description="Runs are admitted by Kueue: their Jobs are created suspended, in this "
+        "LocalQueue, after the Pipeline's own concurrencyPolicy gave them a slot.",
     )
     history: History = Field(default_factory=History, description="Finished runs kept.")
     logs: LogsSpec = Field(default_factory=LogsSpec, description="The log tail kept in status.")
@@ -534,6 +568,18 @@ class Failure(schema.BaseModel):
     )
 
 
+class KueueStatus(schema.BaseModel):
+    """What Kueue did with the run's Job."""
+
+    workload: schema.Optional[str] = Field(None, description="Kueue's Workload of the Job.")
+    cluster_queue: schema.Optional[str] = Field(
+        None, description="The ClusterQueue that admitted it (last admission)."
+    )
+    evictions: int = Field(
+        0, description="How often Kueue evicted it after admitting it (preemptions included)."
+    )
+
+
 class PipelineJobStatus(schema.BaseModel):
     phase: schema.Optional[Phase] = None
     reason: schema.Optional[str] = None
@@ -554,6 +600,9 @@ class PipelineJobStatus(schema.BaseModel):
         "the Pipeline's pod template when the run's Job was created.",
     )
     queue_position: schema.Optional[int] = None
+    kueue: schema.Optional[KueueStatus] = Field(
+        None, description="Kueue's admission of the Job, for runs of a Pipeline with kueue."
+    )
     trigger: schema.Optional[Trigger] = None
     variables: dict[str, str] = Field(default_factory=dict)
     failure: schema.Optional[Failure] = Field(

@@ -54,6 +54,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create, list, watch]
+# Kueue's Workloads say why Kueue holds a run's Job (quota, preemption). Read only; on a
+# cluster without Kueue the rule grants nothing.
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads]
+  verbs: [get, list, watch]
 {{- end -}}
 
 {{/* The server's pods: a name of their own, so the operator's selector never matches them. */}}

@@ -106,6 +106,22 @@ def strip_job(job: Obj) -> Obj:
     }
 
 
+def strip_workload(workload: Obj) -> Obj:
+    """Of Kueue's Workload: who owns it, where it is queued, its conditions, its admission's
+    ClusterQueue and its eviction counts."""
+    status = workload.get("status") or {}
+    admission = status.get("admission") or {}
+    return {
+        "metadata": strip_metadata(workload)["metadata"],
+        "spec": {"queueName": (workload.get("spec") or {}).get("queueName")},
+        "status": {
+            "conditions": status.get("conditions") or [],
+            "admission": {"clusterQueue": admission.get("clusterQueue")} if admission else None,
+            "schedulingStats": status.get("schedulingStats") or {},
+        },
+    }
+
+
 def strip_event(event: Obj) -> Obj:
     keep = ("involvedObject", "reason", "message", "lastTimestamp", "eventTime")
     return {"metadata": strip_metadata(event)["metadata"], **{k: event.get(k) for k in keep}}
@@ -166,6 +182,8 @@ class Cache:
             reason: Store({"pod": by_involved_uid}, strip=strip_event)
             for reason in POD_EVENT_REASONS
         }
+        # Kueue's Workloads, by the UID of the Job they stand for (their controller).
+        self.workloads = Store({"owner": by_controller}, strip=strip_workload)
         self._models: dict[Key, tuple[str, Pipeline | None, str | None]] = {}
         self._run_models: dict[Key, tuple[str, PipelineJob]] = {}
         self._lock = threading.Lock()

@@ -23,6 +23,9 @@ from jobline.controller.run_controller import RunController
 from jobline.controller.workqueue import WorkQueue
 from jobline.core.admission import Admissions
 from jobline.kube.informer import READ_TIMEOUT, Informer, pod_events
+from jobline.kube.request import FAILED_REQUEST, call, describe
+from jobline.kube.store import key_of
+from jobline.models import KUEUE_GROUP, KUEUE_VERSION
 
 RUN_WORKERS = 8  # API calls dominate a sync: threads wait on the network, not the GIL
 PIPELINE_WORKERS = 2
@@ -31,6 +34,9 @@ PIPELINE_WORKERS = 2
 # its read timeout allows.
 WORKERS_STALLED_AFTER = 120.0
 WATCH_SILENT_AFTER = READ_TIMEOUT + 60.0
+# How often the operator asks whether Kueue's Workloads are served, until they are: Kueue
+# may be installed after the operator started.
+KUEUE_LOOK_EVERY = 30.0
 log = logging.getLogger(__name__)
 
 
@@ -62,6 +68,11 @@ class Manager:
         # The two controllers tell each other through these functions only: a run changed
         # (its Pipeline's admission and status may too), a verdict or a Pipeline changed
         # (runs act on it).
+        # Kueue's Workloads are watched once the apiserver serves them (asked at start and
+        # every KUEUE_LOOK_EVERY s until then); runs wait for the first answer.
+        self.api = api
+        self._kueue_looked = threading.Event()
+        self._kueue_served = threading.Event()
         self.runs = RunController(
             kube,
             self.cache,
@@ -69,6 +80,7 @@ class Manager:
             self.synced,
             pipeline_changed=lambda ns, name, urgent: self.pipelines.run_changed(ns, name, urgent),
             archive=archive,
+            kueue_installed=self._kueue_served.is_set,
         )
         self.pipelines = PipelineController(
             kube,
@@ -89,6 +101,14 @@ class Manager:
         for informer, handler in zip(self.informers, handlers, strict=True):
             informer.on_event = handler
             informer.on_recovered = self._apiserver_back
+        self.workloads = Informer(
+            api,
+            "Workload",
+            namespaces,
+            self.cache.workloads,
+            on_event=self.runs.on_workload,
+            on_recovered=self._apiserver_back,
+        )
         self.started = False
 
     def _queues(self) -> list[tuple[str, WorkQueue[Any]]]:
@@ -110,7 +130,9 @@ class Manager:
         """Whether every kind of `namespace` is cached: decisions about its runs need the
         whole picture. Namespaces are synced one by one, so one whose watch fails (say,
         forbidden) holds up only itself."""
-        return all(informer.synced_for(namespace) for informer in self.informers)
+        return self._kueue_looked.is_set() and all(
+            informer.synced_for(namespace) for informer in self.informers
+        )
 
     def start(self) -> None:
         for informer in self.informers:
@@ -118,9 +140,41 @@ class Manager:
         self.runs.start(RUN_WORKERS)
         self.pipelines.start(PIPELINE_WORKERS)
         register_run_gauges(self.cache.runs.items)
+        threading.Thread(target=self._look_for_kueue, name="kueue", daemon=True).start()
         if self.archive is not None:
             threading.Thread(target=self._delete_orphans, name="orphans", daemon=True).start()
         self.started = True
+
+    def kueue_served(self) -> bool:
+        """Whether the apiserver serves Kueue's Workloads (kueue.x-k8s.io/v1beta2)."""
+        try:
+            found = call(self.api, "GET", f"/apis/{KUEUE_GROUP}/{KUEUE_VERSION}", timeout=(5, 10))
+        except FAILED_REQUEST as e:
+            if getattr(e, "status", None) != 404:
+                log.warning("cannot tell whether Kueue is installed: %s", describe(e))
+                raise
+            return False
+        return b'"workloads"' in found
+
+    def _look_for_kueue(self) -> None:
+        """Asks until Kueue's Workloads are served, then watches them (with the other
+        watches: the namespace's runs wait for its first list)."""
+        while not self._stopping.is_set():
+            try:
+                served = self.kueue_served()
+            except FAILED_REQUEST:
+                served = None  # not known: ask again soon, and let runs wait meanwhile
+            if served:
+                self.informers.append(self.workloads)
+                self.workloads.start()
+                self._kueue_served.set()
+                log.info("Kueue is installed: watching its Workloads")
+                for run in self.cache.runs.items():  # those that said it is not
+                    self.runs.queue.add(key_of(run))
+            if served is not None:
+                self._kueue_looked.set()
+            if served or self._stopping.wait(KUEUE_LOOK_EVERY if served is False else 5.0):
+                return
 
     def _delete_orphans(self) -> None:
         """Once every watch has listed: the archived logs of runs deleted while no operator

@@ -95,8 +95,10 @@ class RunController:
         pipeline_changed: PipelineChanged,
         clock: Clock = SYSTEM_CLOCK,
         archive: Archive | None = None,
+        kueue_installed: Callable[[], bool] = lambda: False,
     ) -> None:
         self.kube = kube
+        self.kueue_installed = kueue_installed
         self.cache = cache
         self.admissions = admissions
         self.synced = synced
@@ -208,6 +210,13 @@ class RunController:
         if run is not None and event != "DELETED":
             self.queue.add(key_of(run))
 
+    def on_workload(self, event: str, workload: Obj, old: Obj | None) -> None:
+        """Kueue's Workload of a run's Job changed: admitted, pending, evicted."""
+        job = self.cache.jobs.one("uid", controller_uid(workload) or "")
+        run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
+        if run is not None:
+            self.queue.add(key_of(run))
+
     def _log_read(self, run_uid: str) -> None:
         run = self.cache.runs.one("uid", run_uid)
         if run is not None:
@@ -274,6 +283,8 @@ class RunController:
             log_done_for=self.logs.done_for(uid),
             archive_pending_for=self.logs.archive_pending_for(uid),
             log_tail=unwritten[0] if unwritten else None,
+            workload=self.cache.workloads.one("owner", job["metadata"]["uid"]) if job else None,
+            kueue_installed=self.kueue_installed(),
         )
         return seen, unwritten[1] if unwritten else 0
 
@@ -519,6 +530,7 @@ def _job_facts(job: Obj) -> Any:
     """What a run's decision reads of its Job."""
     return (
         job["metadata"].get("deletionTimestamp"),
+        (job.get("spec") or {}).get("suspend"),  # Kueue admits or preempts it
         (job.get("status") or {}).get("conditions"),
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jobline.core.admission import Admission, Verdict, verdict_without_plan
@@ -27,6 +27,7 @@ from jobline.core.containers import (
     stuck,
 )
 from jobline.core.jobs import build_job
+from jobline.core.kueue import deleted_by_suspension, held, resumed_at, status_of, suspended
 from jobline.core.variables import InvalidVariables, resolve_variables
 from jobline.core.workload import (
     ended,
@@ -39,6 +40,7 @@ from jobline.core.workload import (
     started,
 )
 from jobline.models import (
+    ANNOTATION_BACKOFF_LIMIT,
     ANNOTATION_SCHEDULED_TIME,
     ENDED_BY_OPERATOR,
     MESSAGE_MAX_BYTES,
@@ -153,6 +155,10 @@ class Observed:
     archive_pending_for: str | None = None
     # The log reader's latest tail, when the run's status does not hold it yet.
     log_tail: LogTail | None = None
+    # Kueue's Workload of the run's Job, if Kueue made one.
+    workload: Obj | None = None
+    # Whether Kueue's Workload API is served (a Pipeline may name a Kueue LocalQueue).
+    kueue_installed: bool = False
 
 
 def decide_run(seen: Observed, now: dt.datetime) -> Decision:
@@ -338,6 +344,8 @@ def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) ->
     if seen.job_rejected:
         message = f"the apiserver rejected the Job: {seen.job_rejected}"
         return _end(seen, status, Phase.ERROR, Reason.JOB_REJECTED, message, now)
+    if spec.kueue is not None and not seen.kueue_installed:
+        return _without_kueue(seen, status, now)
     # Written once its pod has had a moment to start (see _hold_queued).
     return _end(
         seen,
@@ -351,6 +359,29 @@ def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) ->
     )
 
 
+def _without_kueue(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> Decision:
+    """A Pipeline names a Kueue LocalQueue where Kueue is not installed: a Job made for it
+    would wait suspended for good. The run waits for Kueue up to pendingDeadlineSeconds
+    (from its creation), then fails."""
+    assert seen.pipeline is not None
+    spec, kueue = seen.pipeline.spec, seen.pipeline.spec.kueue
+    assert kueue is not None
+    created = seen.run.metadata.creation_timestamp or now
+    waited = (now - created).total_seconds()
+    message = (
+        f"Pipeline {seen.pipeline.metadata.name} names the Kueue LocalQueue "
+        f"{kueue.local_queue}, but Kueue is not installed in this cluster (no "
+        "kueue.x-k8s.io/v1beta2 Workloads are served); install Kueue, or remove the "
+        "Pipeline's spec.kueue"
+    )
+    if waited >= spec.pending_deadline_seconds:
+        message += f" (waited pendingDeadlineSeconds, {spec.pending_deadline_seconds} s)"
+        return _end(seen, status, Phase.ERROR, Reason.KUEUE_NOT_INSTALLED, message, now)
+    decision = _end(seen, status, Phase.QUEUED, Reason.KUEUE_NOT_INSTALLED, message, now)
+    decision.recheck_after = spec.pending_deadline_seconds - waited + 1
+    return decision
+
+
 def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> Decision:
     job, run, pipeline = seen.job, seen.run, seen.pipeline
     assert job is not None
@@ -360,8 +391,17 @@ def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> De
         pipeline.spec.pending_deadline_seconds if pipeline else DEFAULT_PENDING_DEADLINE
     )
     outcome, recheck = observe(
-        run, job, pods, now, pending_deadline, seen.pod_creation_error, seen.pod_events
+        run,
+        job,
+        pods,
+        now,
+        pending_deadline,
+        seen.pod_creation_error,
+        seen.pod_events,
+        seen.workload,
     )
+    if seen.workload is not None or status.kueue is not None:
+        status.kueue = status_of(seen.workload, status.kueue)
 
     status.job_name = job["metadata"]["name"]
     # Set when the Job is created, but that status is not written if the pod starts soon
@@ -423,6 +463,7 @@ def observe(
     pending_deadline_seconds: int,
     pod_creation_error: str | None = None,
     pod_events: list[Obj] | None = None,
+    workload: Obj | None = None,
 ) -> tuple[Outcome, float | None]:
     """The phase, reason and message that the Job and its pods (oldest first) show, and
     when to look again if nothing changes (a pending deadline)."""
@@ -430,6 +471,12 @@ def observe(
     failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
     job_spec = job.get("spec") or {}
     backoff_limit = int(job_spec.get("backoffLimit", 6))  # the API's default
+    # Under Kueue the operator counts the run's backoffLimit itself: pods a preemption
+    # deleted (before the Job's last resume) are not failures of the run.
+    own_limit = (job["metadata"].get("annotations") or {}).get(ANNOTATION_BACKOFF_LIMIT)
+    if own_limit is not None:
+        backoff_limit = int(own_limit)
+        failed_pods = [p for p in failed_pods if not deleted_by_suspension(p, job)]
 
     if latest and pod_phase(latest) == "Succeeded":
         return Outcome(Phase.COMPLETE, Reason.COMPLETED, "the run completed successfully"), None
@@ -455,6 +502,11 @@ def observe(
         if job["metadata"].get("deletionTimestamp") and all(ended(p) for p in pods):
             return Outcome(Phase.STOPPED, Reason.STOPPED, "the run was stopped"), None
         return Outcome(Phase.STOPPING, Reason.STOPPED, "stopping: the Job is being deleted"), None
+    if suspended(job):
+        # Kueue holds the Job (not admitted yet, or preempted: its pods are being
+        # deleted); pendingDeadlineSeconds does not count this wait.
+        why = held(job, workload)
+        return Outcome(Phase.QUEUED, why.reason, why.message), None
     if latest is not None and latest["metadata"].get("deletionTimestamp") and not ended(latest):
         # Being deleted: how it ends (and why) shows once its containers have stopped,
         # after their grace period. The Job controller counts a terminating pod as
@@ -465,7 +517,9 @@ def observe(
     # podFailurePolicy only the Job controller knows which failed pods count.
     exhausted = "podFailurePolicy" not in job_spec and len(failed_pods) > backoff_limit
     if failed or exhausted:
-        return _failure(pods, latest, failed), None
+        outcome = _failure(pods, latest, failed)
+        # The Job controller would retry a Job whose limit the operator counts: end it.
+        return (replace(outcome, ends_job=True) if own_limit and not failed else outcome), None
     if latest is None:
         return _no_pod(job, now, pending_deadline_seconds, pod_creation_error)
     if pod_phase(latest) == "Pending":
@@ -480,6 +534,8 @@ def _no_pod(
     job: Obj, now: dt.datetime, pending_deadline_seconds: int, pod_creation_error: str | None
 ) -> tuple[Outcome, float | None]:
     created = parse_time(job["metadata"].get("creationTimestamp")) or now
+    # A Job Kueue held waits from its (last) resume: admission has no deadline here.
+    created = max(created, resumed_at(job) or created)
     waited = (now - created).total_seconds()
     why = pod_creation_error or (
         "a ResourceQuota, Pod Security admission or a webhook may refuse it; "

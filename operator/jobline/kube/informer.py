@@ -38,7 +38,7 @@ from kubernetes.client.exceptions import ApiException
 
 from jobline.kube.request import call, describe
 from jobline.kube.store import Obj, Store, key_of, same_version
-from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINEJOB
+from jobline.models import API_GROUP, API_VERSION, KUEUE_GROUP, KUEUE_VERSION, LABEL_PIPELINEJOB
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,7 @@ class Informer:
             "Pipeline": f"/apis/{API_GROUP}/{API_VERSION}",
             "PipelineJob": f"/apis/{API_GROUP}/{API_VERSION}",
             "Job": "/apis/batch/v1",
+            "Workload": f"/apis/{KUEUE_GROUP}/{KUEUE_VERSION}",
         }.get(self.kind, "/api/v1")
         scope = f"/namespaces/{namespace}" if namespace else ""
         return f"{group}{scope}/{self.kind.lower()}s"

@@ -473,7 +473,7 @@ function runPage(ns, name) {
 
 // Reasons of a QUEUED run that will not start without a fix (the operator's NEEDS_ATTENTION).
 const NEEDS_ATTENTION = new Set(["ImagePullFailed", "ConfigError", "MountFailed", "StartFailed",
-  "Unschedulable", "PodCreationFailed"]);
+  "Unschedulable", "PodCreationFailed", "Inadmissible", "KueueNotInstalled"]);
 
 function runSummary(ns, j) {
   const parts = [];

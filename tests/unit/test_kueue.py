@@ -1,0 +1,202 @@
+"""decide_run for runs of a Pipeline that names a Kueue LocalQueue: the Job as Jobline
+creates it, a Job Kueue holds (pending, inadmissible, preempted), the deadlines, and the
+backoffLimit that preemptions do not use up. Workload conditions as Kueue v0.17 writes
+them (pkg/workload)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from jobline.core.admission import Admission, Verdict
+from jobline.core.jobs import KUEUE_JOB_BACKOFF_LIMIT, build_job
+from jobline.core.run_status import Observed, decide_run
+from jobline.models import Phase, Reason
+from tests.unit.builders import job, pipeline, pod, run
+
+NOW = dt.datetime(2026, 1, 1, 0, 30, tzinfo=dt.UTC)
+KUEUE = {"localQueue": "team", "priorityClass": "low"}
+PENDING = {
+    "type": "QuotaReserved",
+    "status": "False",
+    "reason": "Pending",
+    "message": "couldn't assign flavors to pod set main: insufficient unused quota for cpu "
+    "in flavor default, 1 more needed",
+}
+RUNNING = {"running": {"startedAt": "2026-01-01T00:00:01Z"}}
+
+
+def workload(*conditions: dict[str, Any], evictions: int = 0) -> dict[str, Any]:
+    stats = {"evictions": [{"reason": "Preempted", "underlyingCause": "", "count": evictions}]}
+    return {
+        "metadata": {"name": "job-sales-1-3f2a1", "namespace": "data"},
+        "spec": {"queueName": "team"},
+        "status": {
+            "conditions": list(conditions),
+            "admission": {"clusterQueue": "analytics"},
+            "schedulingStats": stats if evictions else {},
+        },
+    }
+
+
+def kueue_job(suspend: bool, conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    held = job(conditions, suspend=suspend, backoffLimit=KUEUE_JOB_BACKOFF_LIMIT)
+    held["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    held["metadata"]["labels"] = {"kueue.x-k8s.io/queue-name": "team"}
+    held["metadata"]["annotations"] = {"jobline.dev/backoff-limit": "0"}
+    return held
+
+
+def decide(the_job: dict[str, Any] | None, pods: list[dict[str, Any]], **kw: Any) -> Any:
+    the_pipeline = pipeline(kueue=KUEUE, pendingDeadlineSeconds=60)
+    seen = Observed(
+        kw.pop("the_run", run()),
+        the_pipeline,
+        the_job,
+        pods,
+        generation=1,
+        kueue_installed=kw.pop("installed", True),
+        **kw,
+    )
+    return decide_run(seen, NOW)
+
+
+def test_the_job_is_created_suspended_in_the_local_queue() -> None:
+    the_pipeline = pipeline(kueue=KUEUE, backoffLimit=2)
+    created = build_job(the_pipeline, run(), {})
+    assert created["spec"]["suspend"] is True
+    assert created["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team"
+    assert created["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "low"
+    # The pod template carries no Kueue label: Kueue reads the Job's.
+    assert "kueue.x-k8s.io/queue-name" not in created["spec"]["template"]["metadata"]["labels"]
+    # Jobline counts the run's backoffLimit; the Job controller would count preemptions.
+    assert created["spec"]["backoffLimit"] == KUEUE_JOB_BACKOFF_LIMIT
+    assert created["metadata"]["annotations"] == {"jobline.dev/backoff-limit": "2"}
+
+
+def test_without_kueue_a_job_is_neither_suspended_nor_labelled() -> None:
+    created = build_job(pipeline(backoffLimit=2), run(), {})
+    assert "suspend" not in created["spec"]
+    assert created["spec"]["backoffLimit"] == 2
+    assert not any(k.startswith("kueue.x-k8s.io/") for k in created["metadata"]["labels"])
+
+
+def test_a_job_waiting_for_quota_is_queued_with_kueues_words_and_no_deadline() -> None:
+    decision = decide(kueue_job(True), [], workload=workload(PENDING))
+    status = decision.status
+    assert (status.phase, status.reason) == (Phase.QUEUED, Reason.WAITING_FOR_ADMISSION)
+    assert (
+        status.message == f"waiting for Kueue to admit it to LocalQueue team: {PENDING['message']}"
+    )
+    assert status.kueue is not None and status.kueue.workload == "job-sales-1-3f2a1"
+    # 30 minutes after the Job's creation, far past pendingDeadlineSeconds (60 s): still
+    # waiting, and no timer for a deadline that does not apply.
+    assert not decision.delete_job and decision.recheck_after is None
+    stalled = {c.type: c.status for c in status.conditions}["Stalled"]
+    assert stalled == "False"
+
+
+def test_a_job_kueue_has_no_workload_for_yet_waits_for_it() -> None:
+    status = decide(kueue_job(True), []).status
+    assert (status.phase, status.reason) == (Phase.QUEUED, Reason.WAITING_FOR_ADMISSION)
+    assert "has not made its Workload yet" in status.message
+
+
+def test_a_missing_local_queue_is_inadmissible_and_stalled() -> None:
+    inadmissible = {
+        "type": "QuotaReserved",
+        "status": "False",
+        "reason": "Inadmissible",
+        "message": "LocalQueue team doesn't exist",
+    }
+    status = decide(kueue_job(True), [], workload=workload(inadmissible)).status
+    assert (status.phase, status.reason) == (Phase.QUEUED, Reason.INADMISSIBLE)
+    assert "LocalQueue team doesn't exist" in status.message
+    assert "spec.kueue.localQueue" in status.message
+    assert {c.type: c.status for c in status.conditions}["Stalled"] == "True"
+
+
+def test_a_preempted_run_is_queued_again_not_failed() -> None:
+    evicted = {
+        "type": "Evicted",
+        "status": "True",
+        "reason": "Preempted",
+        "message": "Preempted to accommodate a workload (UID: 1f) due to prioritization in "
+        "the ClusterQueue",
+    }
+    # The Job suspended again; its pod deleted by the Job controller, still terminating.
+    terminating = pod("p1", "Running", state=RUNNING)
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:29:50Z"
+    the_run = run()
+    the_run.status.phase, the_run.status.pod_name, the_run.status.attempts = Phase.RUNNING, "p1", 1
+    decision = decide(
+        kueue_job(True),
+        [terminating],
+        workload=workload(evicted, PENDING, evictions=1),
+        the_run=the_run,
+    )
+    status = decision.status
+    assert (status.phase, status.reason) == (Phase.QUEUED, Reason.PREEMPTED)
+    assert status.message.startswith("Kueue preempted the run (Preempted to accommodate")
+    assert PENDING["message"] in status.message
+    assert status.kueue is not None and status.kueue.evictions == 1
+    assert not decision.delete_job
+
+
+def test_a_pod_its_preemption_deleted_does_not_use_up_the_backoff_limit() -> None:
+    # Admitted again at 00:20: the Job controller's Suspended condition turned False.
+    resumed = [
+        {
+            "type": "Suspended",
+            "status": "False",
+            "reason": "JobResumed",
+            "lastTransitionTime": "2026-01-01T00:20:00Z",
+        }
+    ]
+    preempted = pod("p1", "Failed", state={"terminated": {"exitCode": 143, "reason": "Error"}})
+    # Deleted at 00:19:40 with 30 s of grace: its deletionTimestamp is past the resume.
+    preempted["metadata"]["deletionTimestamp"] = "2026-01-01T00:20:10Z"
+    preempted["metadata"]["deletionGracePeriodSeconds"] = 30
+    second = pod("p2", "Running", created="2026-01-01T00:20:01Z", state=RUNNING)
+    status = decide(kueue_job(False, resumed), [preempted, second]).status
+    assert (status.phase, status.reason) == (Phase.RUNNING, Reason.RUNNING)
+    assert status.attempts == 2
+
+
+def test_a_real_failure_under_kueue_ends_the_run_and_its_job() -> None:
+    failed = pod("p1", "Failed", state={"terminated": {"exitCode": 3, "reason": "Error"}})
+    decision = decide(kueue_job(False), [failed])
+    assert (decision.status.phase, decision.status.reason) == (Phase.ERROR, Reason.FAILED)
+    assert decision.status.exit_code == 3
+    # The Job controller's own limit is Jobline's sentinel: the Job must go, or it retries.
+    assert decision.delete_job
+
+
+def test_pending_deadline_counts_from_the_jobs_admission() -> None:
+    resumed = [
+        {
+            "type": "Suspended",
+            "status": "False",
+            "reason": "JobResumed",
+            "lastTransitionTime": "2026-01-01T00:29:30Z",
+        }
+    ]
+    decision = decide(kueue_job(False, resumed), [])
+    assert (decision.status.phase, decision.status.reason) == (Phase.QUEUED, Reason.QUEUED)
+    assert decision.recheck_after == 31  # 60 s from the resume, not from the creation
+
+
+def test_a_queue_named_where_kueue_is_not_installed_creates_no_job() -> None:
+    the_run = run()
+    the_run.metadata.creation_timestamp = NOW - dt.timedelta(seconds=10)
+    start = Verdict(Admission.START)  # the Pipeline's slot is given: Kueue's turn next
+    decision = decide(None, [], installed=False, the_run=the_run, verdict=start)
+    status = decision.status
+    assert (status.phase, status.reason) == (Phase.QUEUED, Reason.KUEUE_NOT_INSTALLED)
+    assert decision.job_to_create is None
+    assert "Kueue is not installed" in status.message and "spec.kueue" in status.message
+    assert decision.recheck_after == 51
+    the_run.metadata.creation_timestamp = NOW - dt.timedelta(seconds=61)
+    ended = decide(None, [], installed=False, the_run=the_run, verdict=start).status
+    assert (ended.phase, ended.reason) == (Phase.ERROR, Reason.KUEUE_NOT_INSTALLED)
+    assert "(waited pendingDeadlineSeconds, 60 s)" in ended.message
