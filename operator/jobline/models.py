@@ -471,6 +471,17 @@ class PipelineRef(schema.BaseModel):
     )
 
 
+class RunKueueSpec(schema.BaseModel):
+    """Kueue's treatment of this one run."""
+
+    priority_class: Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN, max_length=253)] = (
+        Field(
+            description="A Kueue WorkloadPriorityClass for this run instead of its "
+            "Pipeline's (an urgent re-run); only for a Pipeline with spec.kueue."
+        )
+    )
+
+
 class PipelineJobSpec(
     schema.BaseModel,
     json_schema_extra=cel(
@@ -486,6 +497,9 @@ class PipelineJobSpec(
         dict[str, Annotated[str, StringConstraints(max_length=VALUE_MAX)]], Field(max_length=100)
     ] = Field(default_factory=dict, description="Values for the Pipeline's declared variables.")
     priority: int = Field(0, description="Higher runs first when queued.")
+    kueue: schema.Optional[RunKueueSpec] = Field(
+        None, description="Kueue's priority for this run (its Pipeline's spec.kueue otherwise)."
+    )
     stopped: bool = Field(False, description="Set true to stop the run.")
 
 

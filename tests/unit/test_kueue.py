@@ -74,6 +74,12 @@ def test_the_job_is_created_suspended_in_the_local_queue() -> None:
     assert created["metadata"]["annotations"] == {"jobline.dev/backoff-limit": "2"}
 
 
+def test_a_run_may_have_a_kueue_priority_of_its_own() -> None:
+    urgent = run(kueue={"priorityClass": "daily"})
+    created = build_job(pipeline(kueue=KUEUE), urgent, {})
+    assert created["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "daily"
+
+
 def test_without_kueue_a_job_is_neither_suspended_nor_labelled() -> None:
     created = build_job(pipeline(backoffLimit=2), run(), {})
     assert "suspend" not in created["spec"]

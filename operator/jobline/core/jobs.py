@@ -132,8 +132,9 @@ def build_job(
         # Kueue reads its labels on the Job only. Created suspended, so admission never
         # depends on Kueue's webhook being up in time; Kueue unsuspends it once admitted.
         job_labels[LABEL_KUEUE_QUEUE] = spec.kueue.local_queue
-        if spec.kueue.priority_class:
-            job_labels[LABEL_KUEUE_PRIORITY] = spec.kueue.priority_class
+        priority = run.spec.kueue.priority_class if run.spec.kueue else spec.kueue.priority_class
+        if priority:
+            job_labels[LABEL_KUEUE_PRIORITY] = priority
         job_spec["suspend"] = True
         if spec.pod_failure_policy is None:
             job_spec["backoffLimit"] = KUEUE_JOB_BACKOFF_LIMIT
