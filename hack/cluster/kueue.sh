@@ -117,12 +117,15 @@ down() {
   if [[ -f "$kubeconfig" ]] && kubectl get --raw /readyz >/dev/null 2>&1; then
     kubectl delete mutatingwebhookconfiguration jobline-kueue --ignore-not-found >/dev/null
     kubectl delete validatingwebhookconfiguration jobline-kueue --ignore-not-found >/dev/null
-    # Without Kueue nothing removes its finalizer from a Workload: their namespaces
-    # could not be deleted.
-    local workload
-    for workload in $(kubectl get workloads.kueue.x-k8s.io -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}{"\n"}{end}' 2>/dev/null); do
-      kubectl -n "${workload%%/*}" patch workloads.kueue.x-k8s.io "${workload#*/}" --type=merge \
-        -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
+    # Without Kueue nothing removes its finalizers: the namespaces of Workloads and
+    # LocalQueues, and the CRDs, could not be deleted.
+    local kind object ns
+    for kind in workloads clusterqueues localqueues resourceflavors; do
+      for object in $(kubectl get "$kind.kueue.x-k8s.io" -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}{"\n"}{end}' 2>/dev/null); do
+        ns="${object%%/*}"
+        kubectl ${ns:+-n "$ns"} patch "$kind.kueue.x-k8s.io" "${object#*/}" --type=merge \
+          -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
+      done
     done
   fi
   rm -rf "$state" /etc/kueue

@@ -192,6 +192,14 @@ def test_pending_deadline_counts_from_the_jobs_admission() -> None:
     assert decision.recheck_after == 31  # 60 s from the resume, not from the creation
 
 
+def test_a_job_kueue_has_just_unsuspended_starts_its_pending_clock_now() -> None:
+    # Kueue unsuspended it; the Job controller has not turned its condition False yet.
+    suspended = [{"type": "Suspended", "status": "True", "reason": "JobSuspended"}]
+    decision = decide(kueue_job(False, suspended), [])
+    assert (decision.status.phase, decision.status.reason) == (Phase.QUEUED, Reason.QUEUED)
+    assert decision.recheck_after == 61  # found by the cluster test: it failed at once
+
+
 def test_a_queue_named_where_kueue_is_not_installed_creates_no_job() -> None:
     the_run = run()
     the_run.metadata.creation_timestamp = NOW - dt.timedelta(seconds=10)

@@ -36,7 +36,7 @@ WORKERS_STALLED_AFTER = 120.0
 WATCH_SILENT_AFTER = READ_TIMEOUT + 60.0
 # How often the operator asks whether Kueue's Workloads are served, until they are: Kueue
 # may be installed after the operator started.
-KUEUE_LOOK_EVERY = 30.0
+KUEUE_LOOK_EVERY = 10.0
 log = logging.getLogger(__name__)
 
 

@@ -101,22 +101,25 @@ def status_of(workload: Obj | None, previous: KueueStatus | None) -> KueueStatus
     )
 
 
-def resumed_at(job: Obj) -> dt.datetime | None:
-    """When the Job was last unsuspended (the Job controller's Suspended condition turned
-    False), or None if it never was suspended."""
+def resumed_at(job: Obj, now: dt.datetime) -> dt.datetime | None:
+    """When the Job was last unsuspended: when the Job controller's Suspended condition
+    turned False, or now when it still says True of a Job no longer suspended (Kueue has
+    just admitted it); None if the Job controller never saw it suspended."""
     for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Suspended" and cond.get("status") == "False":
-            return parse_time(cond.get("lastTransitionTime"))
+        if cond.get("type") == "Suspended":
+            if cond.get("status") == "False":
+                return parse_time(cond.get("lastTransitionTime"))
+            return now
     return None
 
 
-def deleted_by_suspension(pod: Obj, job: Obj) -> bool:
+def deleted_by_suspension(pod: Obj, job: Obj, now: dt.datetime) -> bool:
     """The pod was deleted before the Job's last resume: by its suspension (a preemption),
     which the run's backoffLimit does not count. The deletion's own time is its
     deletionTimestamp less the grace period it was given."""
     meta = pod["metadata"]
     deadline = parse_time(meta.get("deletionTimestamp"))
-    resumed = resumed_at(job)
+    resumed = resumed_at(job, now)
     if deadline is None or resumed is None:
         return False
     requested = deadline - dt.timedelta(seconds=int(meta.get("deletionGracePeriodSeconds") or 0))

@@ -476,7 +476,7 @@ def observe(
     own_limit = (job["metadata"].get("annotations") or {}).get(ANNOTATION_BACKOFF_LIMIT)
     if own_limit is not None:
         backoff_limit = int(own_limit)
-        failed_pods = [p for p in failed_pods if not deleted_by_suspension(p, job)]
+        failed_pods = [p for p in failed_pods if not deleted_by_suspension(p, job, now)]
 
     if latest and pod_phase(latest) == "Succeeded":
         return Outcome(Phase.COMPLETE, Reason.COMPLETED, "the run completed successfully"), None
@@ -535,7 +535,7 @@ def _no_pod(
 ) -> tuple[Outcome, float | None]:
     created = parse_time(job["metadata"].get("creationTimestamp")) or now
     # A Job Kueue held waits from its (last) resume: admission has no deadline here.
-    created = max(created, resumed_at(job) or created)
+    created = max(created, resumed_at(job, now) or created)
     waited = (now - created).total_seconds()
     why = pod_creation_error or (
         "a ResourceQuota, Pod Security admission or a webhook may refuse it; "

@@ -1,0 +1,128 @@
+"""A run admitted by Kueue onto the real node: the chart's operator, Kueue beside the plane,
+and a ResourceFlavor whose node labels and tolerations are the real node's, so the pod
+gets there only by what Kueue adds to the Job when it admits it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cluster, wait_for
+from tests.e2e.conftest import RealJobline
+from tests.kueue import cluster_queue, delete_cluster_queue, kueue
+
+__all__ = ["kueue"]  # the fixture
+
+
+@pytest.fixture
+def real_flavor_queue(cluster: Cluster, kueue: None, jl: RealJobline) -> Iterator[str]:
+    name = f"real-{jl.namespace}"
+    flavor = {
+        "nodeLabels": jl.placement.node_selector,
+        "tolerations": jl.placement.tolerations,
+    }
+    cluster_queue(cluster, name, jl.namespace, cpu="200m", flavor=flavor)
+    yield "team"
+    delete_cluster_queue(cluster, name)
+
+
+def test_a_run_admitted_by_kueue_runs_on_the_flavors_node(
+    jl: RealJobline, real_flavor_queue: str
+) -> None:
+    container = {
+        "name": "main",
+        "image": jl.images.busybox,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sh", "-c", "echo admitted; echo by kueue"],
+        "resources": {"requests": {"cpu": "50m", "memory": "16Mi"}},
+    }
+    # No node selector or toleration of its own: Kueue's flavor adds them.
+    jl.custom.create_namespaced_custom_object(
+        "jobline.dev",
+        "v1alpha1",
+        jl.namespace,
+        "pipelines",
+        {
+            "apiVersion": "jobline.dev/v1alpha1",
+            "kind": "Pipeline",
+            "metadata": {"name": "admitted"},
+            "spec": {
+                "kueue": {"localQueue": real_flavor_queue},
+                "template": {"spec": {"containers": [container]}},
+            },
+        },
+    )
+    jl.start("admitted-1", "admitted")
+    # The chart's operator asks every 10 s whether Kueue is served, once it was not.
+    status = jl.wait_done("admitted-1", timeout=180)
+    assert (status["phase"], status["exitCode"]) == ("COMPLETE", 0), status
+    assert status["logs"]["lines"] == ["admitted", "by kueue"]
+    assert status["kueue"]["clusterQueue"] == f"real-{jl.namespace}"
+    assert jl.pod_of("admitted-1").spec.node_name == jl.placement.node
+
+
+def test_a_preemption_on_a_real_kubelet_does_not_use_up_the_backoff_limit(
+    jl: RealJobline, real_flavor_queue: str
+) -> None:
+    def container(script: str, cpu: str) -> dict[str, Any]:
+        return {
+            "name": "main",
+            "image": jl.images.busybox,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", script],
+            "resources": {"requests": {"cpu": cpu, "memory": "16Mi"}},
+        }
+
+    jl.custom.create_namespaced_custom_object(
+        "jobline.dev",
+        "v1alpha1",
+        jl.namespace,
+        "pipelines",
+        {
+            "apiVersion": "jobline.dev/v1alpha1",
+            "kind": "Pipeline",
+            "metadata": {"name": "backfill"},
+            "spec": {
+                "kueue": {"localQueue": real_flavor_queue, "priorityClass": "low"},
+                "template": {"spec": {"containers": [container("echo start; sleep 8", "100m")]}},
+            },
+        },
+    )
+    jl.start("backfill-1", "backfill")
+    jl.wait_phase("backfill-1", "RUNNING", timeout=180)
+    # A higher-priority Job that needs the whole quota: Kueue preempts the run.
+    urgent = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "urgent",
+            "labels": {
+                "kueue.x-k8s.io/queue-name": real_flavor_queue,
+                "kueue.x-k8s.io/priority-class": "high",
+            },
+        },
+        "spec": {
+            "suspend": True,
+            "template": {
+                "spec": {"restartPolicy": "Never", "containers": [container("echo urgent", "200m")]}
+            },
+        },
+    }
+    jl.batch.create_namespaced_job(jl.namespace, urgent)
+    preempted = jl.wait_reason("backfill-1", "Preempted", timeout=120)
+    assert preempted["phase"] == "QUEUED"
+    done = jl.wait_done("backfill-1", timeout=180)
+    assert (done["phase"], done["exitCode"]) == ("COMPLETE", 0), done
+    assert done["attempts"] == 2 and done["kueue"]["evictions"] >= 1
+    job = wait_for(
+        "the Job Complete",
+        lambda: (
+            (j := jl.batch.read_namespaced_job("backfill-1", jl.namespace)).status.succeeded and j
+        ),
+    )
+    # The Job controller counted the pod the preemption stopped as failed: with the
+    # Pipeline's backoffLimit of 0 the Job would have failed, had it been the Job's.
+    assert (job.status.failed or 0) >= 1
+    assert job.metadata.annotations["jobline.dev/backoff-limit"] == "0"
