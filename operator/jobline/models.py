@@ -30,9 +30,6 @@ KUEUE_GROUP = "kueue.x-k8s.io"
 KUEUE_VERSION = "v1beta2"
 LABEL_KUEUE_QUEUE = f"{KUEUE_GROUP}/queue-name"
 LABEL_KUEUE_PRIORITY = f"{KUEUE_GROUP}/priority-class"
-# On a Job under Kueue: the Pipeline's backoffLimit, which Jobline counts itself (Kueue's
-# preemption deletes pods, and the Job controller would count those as failures).
-ANNOTATION_BACKOFF_LIMIT = f"{API_GROUP}/backoff-limit"
 MESSAGE_MAX_BYTES = 1024  # status.message and condition messages
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"

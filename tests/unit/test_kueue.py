@@ -9,7 +9,7 @@ import datetime as dt
 from typing import Any
 
 from jobline.core.admission import Admission, Verdict
-from jobline.core.jobs import KUEUE_JOB_BACKOFF_LIMIT, build_job
+from jobline.core.jobs import build_job
 from jobline.core.run_status import Observed, decide_run
 from jobline.models import Phase, Reason
 from tests.unit.builders import job, pipeline, pod, run
@@ -40,10 +40,9 @@ def workload(*conditions: dict[str, Any], evictions: int = 0) -> dict[str, Any]:
 
 
 def kueue_job(suspend: bool, conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    held = job(conditions, suspend=suspend, backoffLimit=KUEUE_JOB_BACKOFF_LIMIT)
+    held = job(conditions, suspend=suspend, backoffLimit=0)
     held["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
     held["metadata"]["labels"] = {"kueue.x-k8s.io/queue-name": "team"}
-    held["metadata"]["annotations"] = {"jobline.dev/backoff-limit": "0"}
     return held
 
 
@@ -69,9 +68,7 @@ def test_the_job_is_created_suspended_in_the_local_queue() -> None:
     assert created["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "low"
     # The pod template carries no Kueue label: Kueue reads the Job's.
     assert "kueue.x-k8s.io/queue-name" not in created["spec"]["template"]["metadata"]["labels"]
-    # Jobline counts the run's backoffLimit; the Job controller would count preemptions.
-    assert created["spec"]["backoffLimit"] == KUEUE_JOB_BACKOFF_LIMIT
-    assert created["metadata"]["annotations"] == {"jobline.dev/backoff-limit": "2"}
+    assert created["spec"]["backoffLimit"] == 2
 
 
 def test_a_run_may_have_a_kueue_priority_of_its_own() -> None:
@@ -169,13 +166,11 @@ def test_a_pod_its_preemption_deleted_does_not_use_up_the_backoff_limit() -> Non
     assert status.attempts == 2
 
 
-def test_a_real_failure_under_kueue_ends_the_run_and_its_job() -> None:
+def test_a_real_failure_under_kueue_still_counts() -> None:
     failed = pod("p1", "Failed", state={"terminated": {"exitCode": 3, "reason": "Error"}})
     decision = decide(kueue_job(False), [failed])
     assert (decision.status.phase, decision.status.reason) == (Phase.ERROR, Reason.FAILED)
     assert decision.status.exit_code == 3
-    # The Job controller's own limit is Jobline's sentinel: the Job must go, or it retries.
-    assert decision.delete_job
 
 
 def test_pending_deadline_counts_from_the_jobs_admission() -> None:

@@ -9,7 +9,6 @@ from typing import Any
 
 from jobline.core.clock import format_time
 from jobline.models import (
-    ANNOTATION_BACKOFF_LIMIT,
     API_GROUP,
     API_VERSION,
     LABEL_KUEUE_PRIORITY,
@@ -24,10 +23,6 @@ from jobline.models import (
     to_json,
 )
 
-# The backoffLimit of a Job under Kueue without a podFailurePolicy: each preemption deletes
-# the Job's pods, which the Job controller counts as failed; the run's own limit
-# (ANNOTATION_BACKOFF_LIMIT) is counted by the operator, over pods that were not deleted.
-KUEUE_JOB_BACKOFF_LIMIT = 2_147_483_647
 NAME_MAX = 63  # a Job's name becomes a label value on its pods: at most 63 characters
 HASH_LEN = 10
 
@@ -126,7 +121,6 @@ def build_job(
         # A failed pod is replaced once it has stopped, not as soon as it is terminating:
         # two pods of one run never overlap (and a drained pod's last lines are read).
         job_spec["podReplacementPolicy"] = "Failed"
-    annotations: dict[str, str] = {}
     job_labels = dict(labels)
     if spec.kueue is not None:
         # Kueue reads its labels on the Job only. Created suspended, so admission never
@@ -136,9 +130,6 @@ def build_job(
         if priority:
             job_labels[LABEL_KUEUE_PRIORITY] = priority
         job_spec["suspend"] = True
-        if spec.pod_failure_policy is None:
-            job_spec["backoffLimit"] = KUEUE_JOB_BACKOFF_LIMIT
-            annotations[ANNOTATION_BACKOFF_LIMIT] = str(spec.backoff_limit)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -146,7 +137,6 @@ def build_job(
             "name": job_name(meta.name),
             "namespace": meta.namespace,
             "labels": job_labels,
-            **({"annotations": annotations} if annotations else {}),
             "ownerReferences": [
                 {
                     "apiVersion": f"{API_GROUP}/{API_VERSION}",

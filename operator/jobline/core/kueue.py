@@ -52,6 +52,12 @@ def held(job: Obj, workload: Obj | None) -> Held:
     """Why the suspended Job waits, as its Workload says."""
     queue = queue_of(job)
     where = f"LocalQueue {queue}" if queue else "Kueue's default LocalQueue"
+    if workload is None and queue is None:
+        return Held(
+            Reason.WAITING_FOR_ADMISSION,
+            "the Job is suspended (spec.suspend): its pod starts once it is resumed, by "
+            "Kueue where Kueue manages the namespace's Jobs",
+        )
     if workload is None:
         return Held(
             Reason.WAITING_FOR_ADMISSION,
@@ -114,9 +120,9 @@ def resumed_at(job: Obj, now: dt.datetime) -> dt.datetime | None:
 
 
 def deleted_by_suspension(pod: Obj, job: Obj, now: dt.datetime) -> bool:
-    """The pod was deleted before the Job's last resume: by its suspension (a preemption),
-    which the run's backoffLimit does not count. The deletion's own time is its
-    deletionTimestamp less the grace period it was given."""
+    """The pod was deleted before the Job's last resume: by the Job controller, for its
+    suspension (Kueue's preemption), which the Job's backoffLimit does not count. The
+    deletion's own time is its deletionTimestamp less the grace period it was given."""
     meta = pod["metadata"]
     deadline = parse_time(meta.get("deletionTimestamp"))
     resumed = resumed_at(job, now)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from jobline.core.admission import Admission, Verdict, verdict_without_plan
@@ -40,7 +40,6 @@ from jobline.core.workload import (
     started,
 )
 from jobline.models import (
-    ANNOTATION_BACKOFF_LIMIT,
     ANNOTATION_SCHEDULED_TIME,
     ENDED_BY_OPERATOR,
     MESSAGE_MAX_BYTES,
@@ -471,12 +470,9 @@ def observe(
     failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
     job_spec = job.get("spec") or {}
     backoff_limit = int(job_spec.get("backoffLimit", 6))  # the API's default
-    # Under Kueue the operator counts the run's backoffLimit itself: pods a preemption
-    # deleted (before the Job's last resume) are not failures of the run.
-    own_limit = (job["metadata"].get("annotations") or {}).get(ANNOTATION_BACKOFF_LIMIT)
-    if own_limit is not None:
-        backoff_limit = int(own_limit)
-        failed_pods = [p for p in failed_pods if not deleted_by_suspension(p, job, now)]
+    # The pods the Job controller deleted for a suspension (Kueue's preemption) are not
+    # failures: it drops their tracking finalizer first, and never counts them.
+    failed_pods = [p for p in failed_pods if not deleted_by_suspension(p, job, now)]
 
     if latest and pod_phase(latest) == "Succeeded":
         return Outcome(Phase.COMPLETE, Reason.COMPLETED, "the run completed successfully"), None
@@ -517,9 +513,7 @@ def observe(
     # podFailurePolicy only the Job controller knows which failed pods count.
     exhausted = "podFailurePolicy" not in job_spec and len(failed_pods) > backoff_limit
     if failed or exhausted:
-        outcome = _failure(pods, latest, failed)
-        # The Job controller would retry a Job whose limit the operator counts: end it.
-        return (replace(outcome, ends_job=True) if own_limit and not failed else outcome), None
+        return _failure(pods, latest, failed), None
     if latest is None:
         return _no_pod(job, now, pending_deadline_seconds, pod_creation_error)
     if pod_phase(latest) == "Pending":
