@@ -91,6 +91,9 @@ def test_rules_are_least_privilege() -> None:
         if "pods" in rule["resources"]:  # patch: only to remove its own finalizer
             assert set(rule["verbs"]) <= {"get", "list", "watch", "patch"}, rule
         assert "pods/exec" not in rule["resources"], rule
+    # Kueue's Workloads say why Kueue holds a run's Job: read, never written.
+    [kueue] = [r for r in role["rules"] if "kueue.x-k8s.io" in r["apiGroups"]]
+    assert (kueue["resources"], kueue["verbs"]) == (["workloads"], ["get", "list", "watch"])
 
 
 def test_namespaced_mode_uses_roles() -> None:

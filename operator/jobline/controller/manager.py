@@ -65,14 +65,14 @@ class Manager:
                 for reason, store in self.cache.pod_events.items()
             ),
         ]
-        # The two controllers tell each other through these functions only: a run changed
-        # (its Pipeline's admission and status may too), a verdict or a Pipeline changed
-        # (runs act on it).
         # Kueue's Workloads are watched once the apiserver serves them (asked at start and
         # every KUEUE_LOOK_EVERY s until then); runs wait for the first answer.
         self.api = api
         self._kueue_looked = threading.Event()
         self._kueue_served = threading.Event()
+        # The two controllers tell each other through these functions only: a run changed
+        # (its Pipeline's admission and status may too), a verdict or a Pipeline changed
+        # (runs act on it).
         self.runs = RunController(
             kube,
             self.cache,
