@@ -28,17 +28,18 @@ def real_flavor_queue(cluster: Cluster, kueue: None, jl: RealJobline) -> Iterato
     delete_cluster_queue(cluster, name)
 
 
-def test_a_run_admitted_by_kueue_runs_on_the_flavors_node(
-    jl: RealJobline, real_flavor_queue: str
-) -> None:
-    container = {
+def container(jl: RealJobline, script: str, cpu: str) -> dict[str, Any]:
+    return {
         "name": "main",
         "image": jl.images.busybox,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["sh", "-c", "echo admitted; echo by kueue"],
-        "resources": {"requests": {"cpu": "50m", "memory": "16Mi"}},
+        "command": ["sh", "-c", script],
+        "resources": {"requests": {"cpu": cpu, "memory": "16Mi"}},
     }
-    # No node selector or toleration of its own: Kueue's flavor adds them.
+
+
+def queued_pipeline(jl: RealJobline, name: str, kueue: dict[str, str], pod: dict[str, Any]) -> None:
+    """A Pipeline with no node selector or toleration of its own: Kueue's flavor adds them."""
     jl.custom.create_namespaced_custom_object(
         "jobline.dev",
         "v1alpha1",
@@ -47,13 +48,17 @@ def test_a_run_admitted_by_kueue_runs_on_the_flavors_node(
         {
             "apiVersion": "jobline.dev/v1alpha1",
             "kind": "Pipeline",
-            "metadata": {"name": "admitted"},
-            "spec": {
-                "kueue": {"localQueue": real_flavor_queue},
-                "template": {"spec": {"containers": [container]}},
-            },
+            "metadata": {"name": name},
+            "spec": {"kueue": kueue, "template": {"spec": {"containers": [pod]}}},
         },
     )
+
+
+def test_a_run_admitted_by_kueue_runs_on_the_flavors_node(
+    jl: RealJobline, real_flavor_queue: str
+) -> None:
+    script = "echo admitted; echo by kueue"
+    queued_pipeline(jl, "admitted", {"localQueue": real_flavor_queue}, container(jl, script, "50m"))
     jl.start("admitted-1", "admitted")
     # The chart's operator asks every 10 s whether Kueue is served, once it was not.
     status = jl.wait_done("admitted-1", timeout=180)
@@ -66,30 +71,8 @@ def test_a_run_admitted_by_kueue_runs_on_the_flavors_node(
 def test_a_preemption_on_a_real_kubelet_uses_up_no_retry(
     jl: RealJobline, real_flavor_queue: str
 ) -> None:
-    def container(script: str, cpu: str) -> dict[str, Any]:
-        return {
-            "name": "main",
-            "image": jl.images.busybox,
-            "imagePullPolicy": "IfNotPresent",
-            "command": ["sh", "-c", script],
-            "resources": {"requests": {"cpu": cpu, "memory": "16Mi"}},
-        }
-
-    jl.custom.create_namespaced_custom_object(
-        "jobline.dev",
-        "v1alpha1",
-        jl.namespace,
-        "pipelines",
-        {
-            "apiVersion": "jobline.dev/v1alpha1",
-            "kind": "Pipeline",
-            "metadata": {"name": "backfill"},
-            "spec": {
-                "kueue": {"localQueue": real_flavor_queue, "priorityClass": "low"},
-                "template": {"spec": {"containers": [container("echo start; sleep 8", "100m")]}},
-            },
-        },
-    )
+    low = {"localQueue": real_flavor_queue, "priorityClass": "low"}
+    queued_pipeline(jl, "backfill", low, container(jl, "echo start; sleep 8", "100m"))
     jl.start("backfill-1", "backfill")
     jl.wait_phase("backfill-1", "RUNNING", timeout=180)
     # A higher-priority Job that needs the whole quota: Kueue preempts the run.
@@ -106,7 +89,10 @@ def test_a_preemption_on_a_real_kubelet_uses_up_no_retry(
         "spec": {
             "suspend": True,
             "template": {
-                "spec": {"restartPolicy": "Never", "containers": [container("echo urgent", "200m")]}
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [container(jl, "echo urgent", "200m")],
+                }
             },
         },
     }
