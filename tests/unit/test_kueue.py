@@ -6,8 +6,14 @@ them (pkg/workload)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from typing import Any
 
+import pytest
+from kubernetes import client
+
+from jobline.controller import manager as manager_module
 from jobline.core.admission import Admission, Verdict
 from jobline.core.jobs import build_job
 from jobline.core.run_status import Observed, decide_run
@@ -209,3 +215,44 @@ def test_a_queue_named_where_kueue_is_not_installed_creates_no_job() -> None:
     ended = decide(None, [], installed=False, the_run=the_run, verdict=start).status
     assert (ended.phase, ended.reason) == (Phase.ERROR, Reason.KUEUE_NOT_INSTALLED)
     assert "(waited pendingDeadlineSeconds, 60 s)" in ended.message
+
+
+def test_the_operator_asks_for_kueue_once_unless_a_pipeline_names_a_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(manager_module, "KUEUE_LOOK_EVERY", 0.01)
+    manager = manager_module.Manager(client.ApiClient(), None)
+    answers: list[bool] = []
+    started: list[bool] = []
+
+    def served() -> bool:
+        answers.append(len(answers) >= 3)  # Kueue is installed at the fourth question
+        return answers[-1]
+
+    monkeypatch.setattr(manager, "kueue_served", served)
+    monkeypatch.setattr(manager.workloads, "start", lambda: started.append(True))
+    looking = threading.Thread(target=manager._look_for_kueue, daemon=True)
+    looking.start()
+    try:
+        wait_until(lambda: manager._kueue_looked.is_set())
+        time.sleep(0.2)  # twenty periods: no Pipeline names a queue, no more questions
+        assert answers == [False]
+        assert not manager.runs.kueue_installed()
+        manager.cache.pipelines.put(
+            {
+                "metadata": {"namespace": "data", "name": "sales", "resourceVersion": "1"},
+                "spec": {"kueue": {"localQueue": "team"}},
+            }
+        )
+        wait_until(lambda: started)
+        assert answers == [False, False, False, True]
+        assert manager.runs.kueue_installed() and manager.workloads in manager.informers
+    finally:
+        manager.stop()
+
+
+def wait_until(probe: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)

@@ -34,8 +34,8 @@ PIPELINE_WORKERS = 2
 # its read timeout allows.
 WORKERS_STALLED_AFTER = 120.0
 WATCH_SILENT_AFTER = READ_TIMEOUT + 60.0
-# How often the operator asks whether Kueue's Workloads are served, until they are: Kueue
-# may be installed after the operator started.
+# How often the operator asks whether Kueue's Workloads are served, until they are, while
+# a Pipeline names a Kueue LocalQueue: Kueue may be installed after the operator started.
 KUEUE_LOOK_EVERY = 10.0
 log = logging.getLogger(__name__)
 
@@ -157,13 +157,19 @@ class Manager:
         return b'"workloads"' in found
 
     def _look_for_kueue(self) -> None:
-        """Asks until Kueue's Workloads are served, then watches them (with the other
-        watches: the namespace's runs wait for its first list)."""
+        """Asks at start, and then every KUEUE_LOOK_EVERY s while a Pipeline names a Kueue
+        LocalQueue, until Kueue's Workloads are served; then watches them (with the other
+        watches: the namespace's runs wait for its first list). Without Kueue and without
+        Pipelines that name it, one request at start is all it costs."""
+        asked = False
         while not self._stopping.is_set():
-            try:
-                served = self.kueue_served()
-            except FAILED_REQUEST:
-                served = None  # not known: ask again soon, and let runs wait meanwhile
+            served: bool | None = False
+            if not asked or self._kueue_wanted():
+                try:
+                    served = self.kueue_served()
+                    asked = True
+                except FAILED_REQUEST:
+                    served = None  # not known: ask again soon, and let runs wait meanwhile
             if served:
                 self.informers.append(self.workloads)
                 self.workloads.start()
@@ -175,6 +181,9 @@ class Manager:
                 self._kueue_looked.set()
             if served or self._stopping.wait(KUEUE_LOOK_EVERY if served is False else 5.0):
                 return
+
+    def _kueue_wanted(self) -> bool:
+        return any((p.get("spec") or {}).get("kueue") for p in self.cache.pipelines.items())
 
     def _delete_orphans(self) -> None:
         """Once every watch has listed: the archived logs of runs deleted while no operator
