@@ -113,14 +113,17 @@ def build_job(
     job_spec: dict[str, Any] = {
         "backoffLimit": spec.backoff_limit,
         "template": template,
+        # A pod is replaced once it has failed, not as soon as it is terminating: two pods
+        # of one run never overlap (nor a drained pod's last lines go unread), and a Job
+        # controller that has not yet seen its Job's deletion makes no new pod for the
+        # pod that the deletion is stopping (the fault suite saw one run beside the next
+        # run of a Replace Pipeline).
+        "podReplacementPolicy": "Failed",
     }
     if spec.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
     if spec.pod_failure_policy is not None:
         job_spec["podFailurePolicy"] = to_json(spec.pod_failure_policy, exclude_none=True)
-        # A failed pod is replaced once it has stopped, not as soon as it is terminating:
-        # two pods of one run never overlap (and a drained pod's last lines are read).
-        job_spec["podReplacementPolicy"] = "Failed"
     job_labels = dict(labels)
     if spec.kueue is not None:
         # Kueue reads its labels on the Job only. Created suspended, so admission never
