@@ -25,6 +25,10 @@ ANNOTATION_SCHEDULED_TIME = f"{API_GROUP}/scheduled-time"
 # On every pod of a run: the API keeps a pod that ended or was deleted until the operator
 # has recorded how it ended (exit code, last log lines, why it was deleted).
 POD_FINALIZER = f"{API_GROUP}/record-outcome"
+# On every pod of a run, until the operator sees the pod belongs to the run's Job while the
+# run goes on: a pod the Job controller makes for a Job already deleted (its cache behind
+# the deletion) is never scheduled, so it cannot run beside the run that took the slot.
+SCHEDULING_GATE = f"{API_GROUP}/run-active"
 # Kueue (kueue.x-k8s.io) admits a Job that carries its LocalQueue's name in this label.
 KUEUE_GROUP = "kueue.x-k8s.io"
 KUEUE_VERSION = "v1beta2"

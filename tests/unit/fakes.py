@@ -179,6 +179,14 @@ class FakeKube:
         ]
         return self._bump(pod)
 
+    def remove_scheduling_gate(self, namespace: str, name: str, gate: str) -> None:
+        self._call("remove_scheduling_gate", namespace, name)
+        pod = self.pods.get((namespace, name))
+        if pod is not None:
+            gates = pod["spec"].get("schedulingGates") or []
+            pod["spec"]["schedulingGates"] = [g for g in gates if g.get("name") != gate]
+            self._bump(pod)
+
     def stream_log(
         self, namespace: str, pod: str, container: str, since_time: str | None
     ) -> Iterator[bytes] | None:

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from jobline.core.jobs import build_job
 from jobline.core.run_status import (
     Admission,
     Observed,
@@ -567,3 +568,27 @@ def test_the_log_archived_condition_follows_the_archive_and_survives_phase_chang
     kinds = {c.type: (c.status, c.reason) for c in status.conditions}
     assert kinds["LogArchived"] == ("True", "Archived")
     assert kinds["Running"] == ("True", "Running")
+
+
+def gated_pod(name: str = "p1") -> dict[str, Any]:
+    waiting = pod(name, "Pending")
+    waiting["spec"]["schedulingGates"] = [{"name": "jobline.dev/run-active"}]
+    return waiting
+
+
+def test_the_run_lets_its_own_pod_be_scheduled() -> None:
+    # Every run's pod is created gated; the run's sync lifts the gate of its Job's pods.
+    seen = Observed(run(), pipeline(), job(), [gated_pod()], generation=1)
+    assert [p["metadata"]["name"] for p in decide_run(seen, NOW).ungate] == ["p1"]
+    assert "schedulingGates" in build_job(pipeline(), run(), {})["spec"]["template"]["spec"]
+
+
+def test_a_run_that_ends_or_stops_lets_no_pod_be_scheduled() -> None:
+    # A pod the Job controller made for a run replaced meanwhile never runs beside the
+    # run that took the slot.
+    replaced = Observed(
+        run(), pipeline(), job(), [gated_pod()], generation=1, verdict=Verdict(Admission.REPLACE)
+    )
+    assert decide_run(replaced, NOW).ungate == []
+    stopping = Observed(run(stopped=True), pipeline(), job(), [gated_pod()], generation=1)
+    assert decide_run(stopping, NOW).ungate == []

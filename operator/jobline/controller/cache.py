@@ -152,6 +152,7 @@ def strip_pod(pod: Obj) -> Obj:
                 for c in spec.get("containers") or []
             ],
             "nodeName": spec.get("nodeName"),
+            "schedulingGates": spec.get("schedulingGates") or [],
         },
         "status": pod.get("status") or {},
     }

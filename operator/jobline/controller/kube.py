@@ -94,6 +94,21 @@ class Kube:
                 raise
             return None
 
+    def remove_scheduling_gate(self, namespace: str, name: str, gate: str) -> None:
+        """Lets the scheduler place the pod: `gate` removed from its schedulingGates."""
+        patch = {"spec": {"schedulingGates": [{"name": gate, "$patch": "delete"}]}}
+        try:
+            self._json(
+                "PATCH",
+                "/api/v1/namespaces/{namespace}/pods/{name}",
+                params={"namespace": namespace, "name": name},
+                body=patch,
+                content_type="application/strategic-merge-patch+json",
+            )
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
     def read_lease(self, namespace: str, name: str, timeout: float | None = None) -> Obj | None:
         """`timeout`: seconds the whole request may take (the election's renew deadline)."""
         return self._read(LEASE, namespace, name, timeout)

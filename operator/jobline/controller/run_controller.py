@@ -47,6 +47,7 @@ from jobline.models import (
     ENDED_BY_OPERATOR,
     LABEL_PIPELINE,
     POD_FINALIZER,
+    SCHEDULING_GATE,
     TERMINAL_PHASES,
     LogsSpec,
     Phase,
@@ -310,6 +311,8 @@ class RunController:
         if decision.awaiting_admission:
             self.pipeline_changed(key[0], seen.run.spec.pipeline_ref.name, True)
             return
+        for pod in decision.ungate:  # before anything waits: the pod may start now
+            self.kube.remove_scheduling_gate(*key_of(pod), SCHEDULING_GATE)
         if decision.read_log is not None:
             read = decision.read_log
             logs = seen.pipeline.spec.logs if seen.pipeline else LogsSpec()
@@ -540,6 +543,7 @@ def _pod_facts(pod: Obj) -> Any:
     status = pod.get("status") or {}
     return (
         pod["metadata"].get("deletionTimestamp"),
+        len((pod.get("spec") or {}).get("schedulingGates") or []),
         status.get("phase"),
         status.get("conditions"),
         [

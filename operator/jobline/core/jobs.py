@@ -16,6 +16,7 @@ from jobline.models import (
     LABEL_PIPELINE,
     LABEL_PIPELINEJOB,
     POD_FINALIZER,
+    SCHEDULING_GATE,
     Pipeline,
     PipelineJob,
     Trigger,
@@ -99,6 +100,7 @@ def build_job(
     template_meta["finalizers"] = [*template_meta.get("finalizers", []), POD_FINALIZER]
     pod_spec = template["spec"]
     pod_spec["restartPolicy"] = "Never"
+    pod_spec["schedulingGates"] = [*pod_spec.get("schedulingGates", []), {"name": SCHEDULING_GATE}]
 
     env = {
         **variables,

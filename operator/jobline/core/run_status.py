@@ -44,6 +44,7 @@ from jobline.models import (
     ENDED_BY_OPERATOR,
     MESSAGE_MAX_BYTES,
     NEEDS_ATTENTION,
+    SCHEDULING_GATE,
     Condition,
     ContainerKind,
     Failure,
@@ -123,6 +124,9 @@ class Decision:
     write_after: float | None = None
     # Pods whose finalizer goes once the status is written: their end is recorded.
     release: list[Obj] = field(default_factory=list)
+    # Pods of the run's Job to let the scheduler place (their scheduling gate removed),
+    # at once: the run goes on, and they are its own.
+    ungate: list[Obj] = field(default_factory=list)
     # When to look again though nothing changes (a deadline), in seconds from now.
     recheck_after: float | None = None
     # The run waits for its Pipeline's admission to decide: nothing to write until then.
@@ -167,7 +171,17 @@ def decide_run(seen: Observed, now: dt.datetime) -> Decision:
         _log_step(seen, decision, now)
         _hold_queued(seen, decision)
         decision.release = _releasable(seen, _to_release(seen.pods, decision.status))
+        if decision.status.phase in (Phase.QUEUED, Phase.RUNNING) and not seen.run.spec.stopped:
+            decision.ungate = [p for p in seen.pods if gated(p)]
     return decision
+
+
+def gated(pod: Obj) -> bool:
+    """The pod still waits for the operator's leave to be scheduled."""
+    gates = (pod.get("spec") or {}).get("schedulingGates") or []
+    return not pod["metadata"].get("deletionTimestamp") and any(
+        g.get("name") == SCHEDULING_GATE for g in gates
+    )
 
 
 def _releasable(seen: Observed, pods: list[Obj]) -> list[Obj]:
