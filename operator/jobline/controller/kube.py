@@ -80,7 +80,18 @@ class Kube:
 
     def remove_pod_finalizer(self, namespace: str, name: str, finalizer: str) -> Obj | None:
         """The pod without `finalizer`; None when it is gone."""
-        patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}
+        return self._patch_pod(
+            namespace, name, {"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer]}}
+        )
+
+    def remove_scheduling_gate(self, namespace: str, name: str, gate: str) -> None:
+        """Lets the scheduler place the pod: `gate` removed from its schedulingGates."""
+        self._patch_pod(
+            namespace, name, {"spec": {"schedulingGates": [{"name": gate, "$patch": "delete"}]}}
+        )
+
+    def _patch_pod(self, namespace: str, name: str, patch: Obj) -> Obj | None:
+        """A strategic-merge patch of the pod; None when it is gone."""
         try:
             return self._json(
                 "PATCH",
@@ -93,21 +104,6 @@ class Kube:
             if e.status != 404:
                 raise
             return None
-
-    def remove_scheduling_gate(self, namespace: str, name: str, gate: str) -> None:
-        """Lets the scheduler place the pod: `gate` removed from its schedulingGates."""
-        patch = {"spec": {"schedulingGates": [{"name": gate, "$patch": "delete"}]}}
-        try:
-            self._json(
-                "PATCH",
-                "/api/v1/namespaces/{namespace}/pods/{name}",
-                params={"namespace": namespace, "name": name},
-                body=patch,
-                content_type="application/strategic-merge-patch+json",
-            )
-        except ApiException as e:
-            if e.status != 404:
-                raise
 
     def read_lease(self, namespace: str, name: str, timeout: float | None = None) -> Obj | None:
         """`timeout`: seconds the whole request may take (the election's renew deadline)."""
