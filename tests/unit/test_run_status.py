@@ -581,6 +581,10 @@ def test_the_run_lets_its_own_pod_be_scheduled() -> None:
     seen = Observed(run(), pipeline(), job(), [gated_pod()], generation=1)
     assert [p["metadata"]["name"] for p in decide_run(seen, NOW).ungate] == ["p1"]
     assert "schedulingGates" in build_job(pipeline(), run(), {})["spec"]["template"]["spec"]
+    # The apiserver refuses gates on a pod placed by hand (nodeName): the CI found it.
+    pod = {"nodeName": "node-1", "containers": [{"name": "main", "image": "meltano:3"}]}
+    placed = pipeline(template={"spec": pod})
+    assert "schedulingGates" not in build_job(placed, run(), {})["spec"]["template"]["spec"]
 
 
 def test_a_run_that_ends_or_stops_lets_no_pod_be_scheduled() -> None:

@@ -100,7 +100,9 @@ def build_job(
     template_meta["finalizers"] = [*template_meta.get("finalizers", []), POD_FINALIZER]
     pod_spec = template["spec"]
     pod_spec["restartPolicy"] = "Never"
-    pod_spec["schedulingGates"] = [*pod_spec.get("schedulingGates", []), {"name": SCHEDULING_GATE}]
+    if not pod_spec.get("nodeName"):  # a pod placed by hand skips the scheduler and its gates
+        gates = pod_spec.get("schedulingGates", [])
+        pod_spec["schedulingGates"] = [*gates, {"name": SCHEDULING_GATE}]
 
     env = {
         **variables,
