@@ -72,7 +72,10 @@ def test_a_preemption_on_a_real_kubelet_uses_up_no_retry(
     jl: RealJobline, real_flavor_queue: str
 ) -> None:
     low = {"localQueue": real_flavor_queue, "priorityClass": "low"}
-    queued_pipeline(jl, "backfill", low, container(jl, "echo start; sleep 8", "100m"))
+    # Stops on SIGTERM, as a program should (sh as PID 1 would ignore it, and a short
+    # sleep could finish within the preempted pod's grace period).
+    script = "echo start; trap 'exit 143' TERM; sleep 8 & wait"
+    queued_pipeline(jl, "backfill", low, container(jl, script, "100m"))
     jl.start("backfill-1", "backfill")
     jl.wait_phase("backfill-1", "RUNNING", timeout=180)
     # A higher-priority Job that needs the whole quota: Kueue preempts the run.
