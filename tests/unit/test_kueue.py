@@ -172,6 +172,29 @@ def test_a_pod_its_preemption_deleted_does_not_use_up_the_backoff_limit() -> Non
     assert status.attempts == 2
 
 
+def test_a_preempted_pod_that_finishes_in_its_grace_period_completes_the_run() -> None:
+    # Found on the real kubelet: a program that ignored SIGTERM finished within the grace
+    # period, exit 0. The Job controller does not count that pod and would run the program
+    # again (its new pod, gated, would hold Kueue's quota): the run completes, its Job goes.
+    resumed = [
+        {
+            "type": "Suspended",
+            "status": "False",
+            "reason": "JobResumed",
+            "lastTransitionTime": "2026-01-01T00:20:00Z",
+        }
+    ]
+    done = pod("p1", "Succeeded", state={"terminated": {"exitCode": 0, "reason": "Completed"}})
+    done["metadata"]["deletionTimestamp"] = "2026-01-01T00:20:10Z"
+    done["metadata"]["deletionGracePeriodSeconds"] = 30
+    decision = decide(kueue_job(False, resumed), [done])
+    assert (decision.status.phase, decision.status.exit_code) == (Phase.COMPLETE, 0)
+    assert decision.delete_job
+    # An ordinary completion leaves the Job to the Job controller.
+    ordinary = pod("p1", "Succeeded", state={"terminated": {"exitCode": 0, "reason": "Completed"}})
+    assert not decide(kueue_job(False, resumed), [ordinary]).delete_job
+
+
 def test_a_real_failure_under_kueue_still_counts() -> None:
     failed = pod("p1", "Failed", state={"terminated": {"exitCode": 3, "reason": "Error"}})
     decision = decide(kueue_job(False), [failed])

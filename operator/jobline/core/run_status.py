@@ -489,7 +489,11 @@ def observe(
     failed_pods = [p for p in failed_pods if not deleted_by_suspension(p, job, now)]
 
     if latest and pod_phase(latest) == "Succeeded":
-        return Outcome(Phase.COMPLETE, Reason.COMPLETED, "the run completed successfully"), None
+        # A pod a preemption deleted that still finished its work within its grace period:
+        # the Job controller does not count it and would run the program again: end it.
+        uncounted = deleted_by_suspension(latest, job, now) and not job_finished(job)
+        message = "the run completed successfully"
+        return Outcome(Phase.COMPLETE, Reason.COMPLETED, message, ends_job=uncounted), None
     if job_condition(job, "Complete"):
         if latest is not None:  # its pod's end (exit code, last lines) is on its way
             return Outcome(Phase.RUNNING, Reason.RUNNING, "the run is running"), None
