@@ -152,22 +152,31 @@ def test_a_preempted_run_is_queued_again_not_failed() -> None:
     assert not decision.delete_job
 
 
+# Admitted again at 00:20: the Job controller's Suspended condition turned False.
+RESUMED = [
+    {
+        "type": "Suspended",
+        "status": "False",
+        "reason": "JobResumed",
+        "lastTransitionTime": "2026-01-01T00:20:00Z",
+    }
+]
+
+
+def deleted_before_resume(phase: str, code: int) -> dict[str, Any]:
+    """The pod the preemption deleted: at 00:19:40 with 30 s of grace, so that its
+    deletionTimestamp is past the resume."""
+    reason = "Completed" if code == 0 else "Error"
+    deleted = pod("p1", phase, state={"terminated": {"exitCode": code, "reason": reason}})
+    deleted["metadata"]["deletionTimestamp"] = "2026-01-01T00:20:10Z"
+    deleted["metadata"]["deletionGracePeriodSeconds"] = 30
+    return deleted
+
+
 def test_a_pod_its_preemption_deleted_does_not_use_up_the_backoff_limit() -> None:
-    # Admitted again at 00:20: the Job controller's Suspended condition turned False.
-    resumed = [
-        {
-            "type": "Suspended",
-            "status": "False",
-            "reason": "JobResumed",
-            "lastTransitionTime": "2026-01-01T00:20:00Z",
-        }
-    ]
-    preempted = pod("p1", "Failed", state={"terminated": {"exitCode": 143, "reason": "Error"}})
-    # Deleted at 00:19:40 with 30 s of grace: its deletionTimestamp is past the resume.
-    preempted["metadata"]["deletionTimestamp"] = "2026-01-01T00:20:10Z"
-    preempted["metadata"]["deletionGracePeriodSeconds"] = 30
+    preempted = deleted_before_resume("Failed", 143)
     second = pod("p2", "Running", created="2026-01-01T00:20:01Z", state=RUNNING)
-    status = decide(kueue_job(False, resumed), [preempted, second]).status
+    status = decide(kueue_job(False, RESUMED), [preempted, second]).status
     assert (status.phase, status.reason) == (Phase.RUNNING, Reason.RUNNING)
     assert status.attempts == 2
 
@@ -176,23 +185,12 @@ def test_a_preempted_pod_that_finishes_in_its_grace_period_completes_the_run() -
     # Found on the real kubelet: a program that ignored SIGTERM finished within the grace
     # period, exit 0. The Job controller does not count that pod and would run the program
     # again (its new pod, gated, would hold Kueue's quota): the run completes, its Job goes.
-    resumed = [
-        {
-            "type": "Suspended",
-            "status": "False",
-            "reason": "JobResumed",
-            "lastTransitionTime": "2026-01-01T00:20:00Z",
-        }
-    ]
-    done = pod("p1", "Succeeded", state={"terminated": {"exitCode": 0, "reason": "Completed"}})
-    done["metadata"]["deletionTimestamp"] = "2026-01-01T00:20:10Z"
-    done["metadata"]["deletionGracePeriodSeconds"] = 30
-    decision = decide(kueue_job(False, resumed), [done])
+    decision = decide(kueue_job(False, RESUMED), [deleted_before_resume("Succeeded", 0)])
     assert (decision.status.phase, decision.status.exit_code) == (Phase.COMPLETE, 0)
     assert decision.delete_job
     # An ordinary completion leaves the Job to the Job controller.
     ordinary = pod("p1", "Succeeded", state={"terminated": {"exitCode": 0, "reason": "Completed"}})
-    assert not decide(kueue_job(False, resumed), [ordinary]).delete_job
+    assert not decide(kueue_job(False, RESUMED), [ordinary]).delete_job
 
 
 def test_a_real_failure_under_kueue_still_counts() -> None:
