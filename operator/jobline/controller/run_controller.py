@@ -197,8 +197,7 @@ class RunController:
 
     def on_job_event(self, event: str, job_event: Obj, old: Obj | None) -> None:
         """The Job controller could not create a Job's pod (a FailedCreate Event)."""
-        job = self.cache.jobs.one("uid", (job_event.get("involvedObject") or {}).get("uid", ""))
-        run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
+        run = self._run_of_job((job_event.get("involvedObject") or {}).get("uid", ""))
         if run is not None and event != "DELETED":
             self.queue.add(key_of(run))
 
@@ -213,10 +212,14 @@ class RunController:
 
     def on_workload(self, event: str, workload: Obj, old: Obj | None) -> None:
         """Kueue's Workload of a run's Job changed: admitted, pending, evicted."""
-        job = self.cache.jobs.one("uid", controller_uid(workload) or "")
-        run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
+        run = self._run_of_job(controller_uid(workload) or "")
         if run is not None:
             self.queue.add(key_of(run))
+
+    def _run_of_job(self, job_uid: str) -> Obj | None:
+        """The run that controls the cached Job of this UID, if both are cached."""
+        job = self.cache.jobs.one("uid", job_uid)
+        return self.cache.runs.one("uid", controller_uid(job) or "") if job else None
 
     def _log_read(self, run_uid: str) -> None:
         run = self.cache.runs.one("uid", run_uid)
