@@ -14,7 +14,7 @@ from jobline.controller.run_controller import RunController
 from jobline.core.admission import Admission, Admissions, Verdict
 from jobline.core.jobs import pipeline_owner
 from jobline.core.run_status import QUEUED_WRITE_DELAY
-from jobline.models import LABEL_PIPELINE, POD_FINALIZER
+from jobline.models import LABEL_PIPELINE, POD_FINALIZER, SCHEDULING_GATE
 from tests.unit.fakes import FakeClock, FakeKube, api_error
 
 Obj = dict[str, Any]
@@ -83,37 +83,40 @@ class World:
         self.cache.runs.put(raw)
         return raw
 
-    def job(self, run: Obj, **status: Any) -> Obj:
+    def job(self, run: Obj, namespace: str = NS, **status: Any) -> Obj:
+        """The run's Job, as the apiserver holds it (`namespace`: one made elsewhere that
+        names the run as its controller)."""
         name = run["metadata"]["name"]
         raw = {
             "metadata": {
                 "name": name,
-                "namespace": NS,
-                "uid": f"{name}-job-uid",
+                "namespace": namespace,
+                "uid": f"{namespace}-{name}-job-uid",
                 "resourceVersion": "20",
                 "creationTimestamp": STAMP,
-                "ownerReferences": [
-                    {"kind": "PipelineJob", "uid": run["metadata"]["uid"], "controller": True}
-                ],
+                "ownerReferences": [controller_of(run)],
             },
             "spec": {"backoffLimit": 0},
             "status": status,
         }
-        self.kube.jobs[(NS, name)] = copy.deepcopy(raw)
+        self.kube.jobs[(namespace, name)] = copy.deepcopy(raw)
         self.cache.jobs.put(raw)
         return raw
 
     def pod(self, job: Obj, phase: str, state: Obj | None = None, **meta: Any) -> Obj:
         name = job["metadata"]["name"] + "-abcde"
+        namespace = job["metadata"]["namespace"]
         raw = {
             "metadata": {
                 "name": name,
-                "namespace": NS,
-                "uid": f"{name}-uid",
+                "namespace": namespace,
+                "uid": f"{namespace}-{name}-uid",
                 "resourceVersion": "30",
                 "creationTimestamp": STAMP,
                 "finalizers": [POD_FINALIZER],
-                "ownerReferences": [{"uid": job["metadata"]["uid"], "controller": True}],
+                "ownerReferences": [
+                    {**controller_of(job), "apiVersion": "batch/v1", "kind": "Job"}
+                ],
                 **meta,
             },
             "spec": {"containers": [{"name": "main", "image": "busybox:1.35"}]},
@@ -122,7 +125,7 @@ class World:
                 "containerStatuses": [{"name": "main", "state": state}] if state else [],
             },
         }
-        self.kube.pods[(NS, name)] = copy.deepcopy(raw)
+        self.kube.pods[(namespace, name)] = copy.deepcopy(raw)
         self.cache.pods.put(raw)
         return raw
 
@@ -143,6 +146,19 @@ class World:
 
 
 RUNNING = {"running": {"startedAt": "2026-01-01T00:00:02Z"}}
+
+
+def controller_of(owner: Obj) -> Obj:
+    """The controller ownerReference naming `owner`, as the API stores it."""
+    meta = owner["metadata"]
+    return {
+        "apiVersion": owner.get("apiVersion", "batch/v1"),
+        "kind": owner.get("kind", "Job"),
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def ended_with(code: int, reason: str = "Error") -> Obj:
@@ -423,3 +439,84 @@ def test_a_run_deleted_before_its_pipeline_owner_is_added_is_left_to_its_event()
     w.kube.fail["patch_run_metadata"] = api_error(404, 'pipelinejobs "sales-1" not found')
     w.sync()  # no error: the run's DELETED event forgets it
     assert w.writes() == [f"patch_run_metadata {NS}/sales-1"]
+
+
+def test_a_job_of_another_namespace_naming_a_run_as_its_controller_decides_nothing() -> None:
+    # Someone who may create Jobs in namespace evil and knows a run's UID (the Jobs API's
+    # id) makes a finished Job there whose controller reference names the waiting run.
+    w = World()
+    w.pipeline("Queue")
+    run = w.run()
+    w.admissions.set("sales-1-uid", Verdict(Admission.WAIT, position=1))
+    forged = w.job(run, namespace="evil", conditions=[{"type": "Complete", "status": "True"}])
+    pod = w.pod(forged, "Pending")
+    pod["spec"]["schedulingGates"] = [{"name": SCHEDULING_GATE}]  # as our Jobs' pods have
+    w.kube.pods[("evil", pod["metadata"]["name"])] = copy.deepcopy(pod)
+    w.cache.pods.put(pod)
+    w.runs.on_job("ADDED", forged, None)
+    w.runs.on_pod("ADDED", pod, None)
+    w.sync()
+    done = w.pod(forged, "Succeeded", ended_with(0))
+    w.kube.log_lines[done["metadata"]["name"]] = [b"forged"]
+    w.runs.on_pod("MODIFIED", done, None)
+    w.sync()
+    w.read_logs()
+    w.sync()
+    status = w.status()
+    assert (status["phase"], status["reason"]) == ("QUEUED", "WaitingForRun")
+    assert [c for c in w.kube.made() if " evil/" in c] == []  # not read, ungated, released
+    # Admitted, the run gets its own Job, in its own namespace.
+    w.admissions.set("sales-1-uid", Verdict(Admission.START))
+    w.sync()
+    assert f"create_job {NS}/sales-1" in w.writes()
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"apiVersion": "v1", "kind": "ConfigMap"},  # another kind, the run's name and UID
+        {"apiVersion": "example.com/v1alpha1"},  # another API group's PipelineJob
+        {"name": "sales-2"},  # another name
+    ],
+)
+def test_a_job_whose_controller_reference_differs_from_the_run_but_in_uid_is_not_its(
+    forged: Obj,
+) -> None:
+    w = World()
+    w.pipeline("Allow")
+    run = w.run()
+    job = w.job(run, conditions=[{"type": "Complete", "status": "True"}])
+    job["metadata"]["name"] = "imposter"
+    job["metadata"]["ownerReferences"] = [{**controller_of(run), **forged}]
+    w.cache.jobs.delete((NS, "sales-1"))
+    w.cache.jobs.put(job)
+    w.runs.on_job("ADDED", job, None)
+    w.sync()
+    assert w.status().get("phase") != "COMPLETE"
+    assert f"create_job {NS}/sales-1" in w.writes()
+
+
+def test_a_failed_create_event_of_another_namespace_is_not_the_runs() -> None:
+    w = World()
+    w.pipeline("Allow")
+    run = w.run(status={"phase": "QUEUED", "reason": "Queued", "jobName": "sales-1"})
+    job = w.job(run)
+    w.cache.job_events.put(
+        {
+            "metadata": {"name": "sales-1.1", "namespace": "evil", "resourceVersion": "5"},
+            "involvedObject": {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "namespace": NS,
+                "name": "sales-1",
+                "uid": job["metadata"]["uid"],
+            },
+            "reason": "FailedCreate",
+            "message": "forged: exceeded quota",
+            "lastTimestamp": STAMP,
+        }
+    )
+    w.clock.advance(10)
+    w.sync()
+    assert w.status()["reason"] == "Queued"
+    assert "forged" not in w.status()["message"]
