@@ -20,7 +20,16 @@ def pod(name: str, owner: str, version: str = "1") -> dict[str, Any]:
             "namespace": "ns",
             "uid": f"uid-{name}",
             "resourceVersion": version,
-            "ownerReferences": [{"uid": owner, "controller": True}, {"uid": "other"}],
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": owner,
+                    "uid": f"uid-{owner}",
+                    "controller": True,
+                },
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "other", "uid": "other"},
+            ],
             "managedFields": [{"manager": "kubelet"}],
             "annotations": {"big": "x" * 10_000},
         },
@@ -29,18 +38,24 @@ def pod(name: str, owner: str, version: str = "1") -> dict[str, Any]:
     }
 
 
+def job_key(name: str, namespace: str = "ns") -> tuple[str, ...]:
+    """The key pods of Job `name` are indexed under."""
+    return (namespace, "batch", "Job", name, f"uid-{name}")
+
+
 def test_lookups_by_controller_follow_changes_and_deletes() -> None:
     store = Store({"owner": by_controller}, strip=strip_pod)
     store.put(pod("a", "job-1"))
     store.put(pod("b", "job-1"))
     store.put(pod("c", "job-2"))
-    assert sorted(p["metadata"]["name"] for p in store.by("owner", "job-1")) == ["a", "b"]
-    assert store.by("owner", "other") == []  # only the controller reference counts
+    assert sorted(p["metadata"]["name"] for p in store.by("owner", job_key("job-1"))) == ["a", "b"]
+    # Only the controller reference counts.
+    assert store.by("owner", ("ns", "", "ConfigMap", "other", "other")) == []
     store.put(pod("b", "job-2", version="2"))  # a new controller moves it
-    assert [p["metadata"]["name"] for p in store.by("owner", "job-1")] == ["a"]
+    assert [p["metadata"]["name"] for p in store.by("owner", job_key("job-1"))] == ["a"]
     store.delete(("ns", "a"))
-    assert store.by("owner", "job-1") == []
-    assert len(store.by("owner", "job-2")) == 2
+    assert store.by("owner", job_key("job-1")) == []
+    assert len(store.by("owner", job_key("job-2"))) == 2
 
 
 def test_pods_are_stored_with_only_what_the_operator_reads() -> None:

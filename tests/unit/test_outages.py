@@ -70,7 +70,7 @@ def test_a_pod_release_that_fails_in_a_handler_does_not_escape_into_the_watch(
 ) -> None:
     w = runs.World()
     # A pod being deleted whose run and Job are gone: its handler releases it.
-    orphan_job = {"metadata": {"name": "gone", "uid": "gone-job"}}
+    orphan_job = {"metadata": {"name": "gone", "namespace": runs.NS, "uid": "gone-job"}}
     pod = w.pod(orphan_job, "Running", deletionTimestamp="2026-01-01T00:00:09Z")
     w.kube.fail["remove_pod_finalizer"] = error
     w.runs.on_pod("MODIFIED", pod, None)  # must not raise

@@ -98,7 +98,9 @@ class World:
                 "labels": {LABEL_PIPELINE: "sales", LABEL_PIPELINEJOB: name},
                 "ownerReferences": [
                     {
+                        "apiVersion": "jobline.dev/v1alpha1",
                         "kind": "PipelineJob",
+                        "name": name,
                         "uid": run["metadata"]["uid"] if run else "gone-uid",
                         "controller": True,
                     }
@@ -118,7 +120,15 @@ class World:
                         "namespace": NS,
                         "uid": f"{name}-pod-uid",
                         "resourceVersion": "30",
-                        "ownerReferences": [{"uid": job["metadata"]["uid"], "controller": True}],
+                        "ownerReferences": [
+                            {
+                                "apiVersion": "batch/v1",
+                                "kind": "Job",
+                                "name": name,
+                                "uid": job["metadata"]["uid"],
+                                "controller": True,
+                            }
+                        ],
                     },
                     "spec": {"containers": [{"name": "main"}]},
                     "status": {"phase": pod_phase},
@@ -222,7 +232,15 @@ def test_a_pod_made_as_the_replaced_runs_job_was_deleted_holds_the_slot_until_it
             "uid": "orphan-uid",
             "resourceVersion": "40",
             "labels": {LABEL_PIPELINE: "sales", LABEL_PIPELINEJOB: "old"},
-            "ownerReferences": [{"kind": "Job", "uid": "deleted-job-uid", "controller": True}],
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": "old",
+                    "uid": "deleted-job-uid",
+                    "controller": True,
+                }
+            ],
         },
         "spec": {"containers": [{"name": "main"}]},
         "status": {"phase": "Running"},

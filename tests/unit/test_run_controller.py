@@ -357,7 +357,13 @@ def test_why_a_job_has_no_pod_comes_from_its_failed_create_event() -> None:
     w.cache.job_events.put(
         {
             "metadata": {"name": "sales-1.1", "namespace": NS, "resourceVersion": "5"},
-            "involvedObject": {"kind": "Job", "uid": job["metadata"]["uid"]},
+            "involvedObject": {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "namespace": NS,
+                "name": "sales-1",
+                "uid": job["metadata"]["uid"],
+            },
             "reason": "FailedCreate",
             "message": 'pods "sales-1-x" is forbidden: exceeded quota: pods',
             "lastTimestamp": STAMP,

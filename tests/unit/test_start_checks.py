@@ -33,8 +33,17 @@ def job(owner: str, finished: bool = False, owner_kind: str = "PipelineJob") -> 
     conditions = [{"type": "Complete", "status": "True"}] if finished else []
     return {
         "metadata": {
+            "name": owner,
             "uid": f"{owner}-job",
-            "ownerReferences": [{"kind": owner_kind, "uid": f"{owner}-uid", "controller": True}],
+            "ownerReferences": [
+                {
+                    "apiVersion": "jobline.dev/v1alpha1",
+                    "kind": owner_kind,
+                    "name": owner,
+                    "uid": f"{owner}-uid",
+                    "controller": True,
+                }
+            ],
         },
         "status": {"conditions": conditions},
     }
@@ -42,7 +51,17 @@ def job(owner: str, finished: bool = False, owner_kind: str = "PipelineJob") -> 
 
 def pod(owner: str, phase: str) -> Obj:
     return {
-        "metadata": {"ownerReferences": [{"uid": f"{owner}-job", "controller": True}]},
+        "metadata": {
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": owner,
+                    "uid": f"{owner}-job",
+                    "controller": True,
+                }
+            ]
+        },
         "spec": {"containers": [{"name": "main"}]},
         "status": {"phase": phase},
     }

@@ -17,7 +17,7 @@ from jobline import __version__
 from jobline.core.admission import Candidate, candidate_of, forbidden_by, unknown_jobs
 from jobline.core.jobs import build_run, short_name
 from jobline.core.variables import InvalidVariables, resolve_variables
-from jobline.core.workload import controller_uid
+from jobline.core.workload import JOB_KIND, RUN_KIND, OwnerKey, controller_key, owner_key
 from jobline.kube import config as kube_config
 from jobline.kube.request import call, status_field
 from jobline.models import API_GROUP, API_VERSION, LABEL_PIPELINE, TERMINAL_PHASES, Variable
@@ -115,17 +115,17 @@ def check_slots(pipeline: Obj, runs: list[Obj], jobs: list[Obj] | None, pods: li
 def _candidates(runs: list[Obj], jobs: list[Obj], pods: list[Obj]) -> tuple[list[Candidate], int]:
     """The runs as admission sees them, and how many Jobs hold a slot with no run listed
     (`unknown_jobs`: counted as the operator counts them)."""
-    job_of = {controller_uid(j): j for j in jobs}
-    pods_of: dict[str | None, list[Obj]] = {}
+    job_of = {controller_key(j): j for j in jobs}
+    pods_of: dict[OwnerKey | None, list[Obj]] = {}
     for pod in pods:
-        pods_of.setdefault(controller_uid(pod), []).append(pod)
-    listed = {run["metadata"]["uid"] for run in runs}
+        pods_of.setdefault(controller_key(pod), []).append(pod)
+    listed = {owner_key(run, RUN_KIND) for run in runs}
     candidates = []
     for run in runs:
-        job = job_of.get(run["metadata"]["uid"])
-        pods_of_job = pods_of.get(job["metadata"]["uid"], []) if job else []
+        job = job_of.get(owner_key(run, RUN_KIND))
+        pods_of_job = pods_of.get(owner_key(job, JOB_KIND), []) if job else []
         candidates.append(candidate_of(run, job, pods_of_job, admitted=False))
-    return candidates, unknown_jobs(jobs, listed.__contains__)
+    return candidates, unknown_jobs(jobs, lambda job: controller_key(job) in listed)
 
 
 class Runs:

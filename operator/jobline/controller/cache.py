@@ -1,10 +1,12 @@
 """What the operator watches, in indexed stores (jobline/kube/store.py).
 
-Every lookup the reconcilers make is a dict access: pods by the UID of the Job
-that controls them, Jobs by the UID of the run that controls them, runs by their
-Pipeline, Events by their Job. Objects are stored stripped to the fields the operator reads (no
-managedFields, no pod template, no log tail), as client-go's transforms and
-Tekton's cached pods are.
+Every lookup the reconcilers make is a dict access: pods by the Job that controls
+them, Jobs by the run that controls them, runs by their Pipeline, Events by their
+Job. An owner is found by its whole key (namespace, group, kind, name, then UID),
+never by a UID alone: another namespace's tenant can copy a run's UID into a
+reference of its own Job, but not the run's namespace. Objects are stored stripped
+to the fields the operator reads (no managedFields, no pod template, no log tail),
+as client-go's transforms and Tekton's cached pods are.
 """
 
 from __future__ import annotations
@@ -16,8 +18,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from jobline.core.containers import POD_EVENT_REASONS
-from jobline.core.jobs import short_name
-from jobline.core.workload import controller_uid, latest_event
+from jobline.core.jobs import job_name, short_name
+from jobline.core.workload import (
+    JOB_KIND,
+    POD_KIND,
+    RUN_KIND,
+    GroupKind,
+    OwnerKey,
+    controller_key,
+    involved_key,
+    latest_event,
+    owner_key,
+)
 from jobline.kube.store import (
     IndexFn,
     Key,
@@ -55,17 +67,26 @@ def validation_message(error: ValidationError) -> str:
 
 
 def by_controller(obj: Obj) -> list[Hashable]:
-    uid = controller_uid(obj)
-    return [uid] if uid else []
+    key = controller_key(obj)
+    return [key] if key else []
 
 
 def by_uid(obj: Obj) -> list[Hashable]:
     return [obj["metadata"]["uid"]]
 
 
-def by_involved_uid(event: Obj) -> list[Hashable]:
-    uid = (event.get("involvedObject") or {}).get("uid")
-    return [uid] if uid else []
+def by_involved(event: Obj) -> list[Hashable]:
+    key = involved_key(event)
+    return [key] if key else []
+
+
+def resolve(store: Store, key: OwnerKey | None, kind: GroupKind) -> Obj | None:
+    """The cached object of `kind` that `key` names: same namespace, group, kind and
+    name, then the same UID (a namesake made since is not it)."""
+    if key is None or key[1:3] != kind:
+        return None
+    found = store.get(key[0], key[3])
+    return found if found is not None and found["metadata"].get("uid") == key[4] else None
 
 
 def by_label(label: str) -> IndexFn:
@@ -166,24 +187,22 @@ class Cache:
         self.runs = Store({"uid": by_uid, "pipeline": by_pipeline_ref}, strip=strip_run)
         self.pipelines = Store({"label": _pipeline_label})
         self.jobs = Store(
-            {"uid": by_uid, "owner": by_controller, "pipeline": by_label(LABEL_PIPELINE)},
+            {"owner": by_controller, "pipeline": by_label(LABEL_PIPELINE)},
             strip=strip_job,
         )
-        # Pods by their Job's UID, and by their run's label: a pod whose Job is gone still
+        # Pods by their Job, and by their run's label: a pod whose Job is gone still
         # runs until it stops (the Job controller can make one as its Job is deleted).
         self.pods = Store(
-            {"owner": by_controller, "run": by_label(LABEL_PIPELINEJOB), "uid": by_uid},
-            strip=strip_pod,
+            {"owner": by_controller, "run": by_label(LABEL_PIPELINEJOB)}, strip=strip_pod
         )
-        # The Job controller's FailedCreate Events, by the UID of their Job.
-        self.job_events = Store({"job": by_involved_uid}, strip=strip_event)
-        # The kubelet's Events of pods that cannot start (a volume), by their pod's UID:
+        # The Job controller's FailedCreate Events, by their Job.
+        self.job_events = Store({"job": by_involved}, strip=strip_event)
+        # The kubelet's Events of pods that cannot start (a volume), by their pod:
         # one store per reason, as each is its own watch (a field selector has no "in").
         self.pod_events = {
-            reason: Store({"pod": by_involved_uid}, strip=strip_event)
-            for reason in POD_EVENT_REASONS
+            reason: Store({"pod": by_involved}, strip=strip_event) for reason in POD_EVENT_REASONS
         }
-        # Kueue's Workloads, by the UID of the Job they stand for (their controller).
+        # Kueue's Workloads, by the Job they stand for (their controller).
         self.workloads = Store({"owner": by_controller}, strip=strip_workload)
         self._models: dict[Key, tuple[str, Pipeline | None, str | None]] = {}
         self._run_models: dict[Key, tuple[str, PipelineJob]] = {}
@@ -239,29 +258,59 @@ class Cache:
         with self._lock:
             self._models.pop((namespace, name), None)
 
-    def failed_create_message(self, job_uid: str) -> str | None:
+    # --- owners and children, resolved strictly -------------------------------------
+
+    def job_of_run(self, run: Obj) -> Obj | None:
+        """The Job the run controls."""
+        return self.jobs.one("owner", owner_key(run, RUN_KIND))
+
+    def pods_of_job(self, job: Obj | None) -> list[Obj]:
+        return self.pods.by("owner", owner_key(job, JOB_KIND)) if job else []
+
+    def workload_of_job(self, job: Obj | None) -> Obj | None:
+        """Kueue's Workload for the Job."""
+        return self.workloads.one("owner", owner_key(job, JOB_KIND)) if job else None
+
+    def run_of(self, job: Obj | None) -> Obj | None:
+        """The cached run that controls the Job, if the Job's reference names it exactly."""
+        return resolve(self.runs, controller_key(job), RUN_KIND) if job else None
+
+    def job_of(self, child: Obj | None) -> Obj | None:
+        """The cached Job that controls a pod or a Workload, named exactly."""
+        return resolve(self.jobs, controller_key(child), JOB_KIND) if child else None
+
+    def job_of_event(self, event: Obj) -> Obj | None:
+        return resolve(self.jobs, involved_key(event), JOB_KIND)
+
+    def pod_of_event(self, event: Obj) -> Obj | None:
+        return resolve(self.pods, involved_key(event), POD_KIND)
+
+    def failed_create_message(self, job: Obj) -> str | None:
         """Why the Job controller cannot create the Job's pod: its latest FailedCreate."""
-        latest = latest_event(self.job_events.by("job", job_uid))
+        latest = latest_event(self.job_events.by("job", owner_key(job, JOB_KIND)))
         return None if latest is None else str(latest.get("message") or "")
 
     def pod_events_of(self, pod: Obj | None) -> list[Obj]:
         """The Events that say why `pod` cannot start (FailedMount, FailedAttachVolume)."""
         if pod is None:
             return []
-        uid = pod["metadata"].get("uid", "")
-        return [e for store in self.pod_events.values() for e in store.by("pod", uid)]
+        key = owner_key(pod, POD_KIND)
+        return [e for store in self.pod_events.values() for e in store.by("pod", key)]
 
     def pods_of_run(self, run: Obj, job: Obj | None) -> list[Obj]:
         """The pods that count for a run: its Job's, and those labelled as the run's whose
-        Job is gone (orphans still stopping: they hold the run's slot until they have)."""
-        pods = self.pods.by("owner", job["metadata"]["uid"]) if job else []
-        label = (run["metadata"]["namespace"], short_name(run["metadata"]["name"]))
+        Job, named as the run's Job is, is gone (orphans still stopping: they hold the
+        run's slot until they have)."""
+        meta = run["metadata"]
+        own_job = job_name(meta["name"])
         orphans = [
             p
-            for p in self.pods.by("run", label)
-            if self.jobs.one("uid", controller_uid(p) or "") is None
+            for p in self.pods.by("run", (meta["namespace"], short_name(meta["name"])))
+            if (key := controller_key(p)) is not None
+            and key[1:4] == (*JOB_KIND, own_job)
+            and self.job_of(p) is None
         ]
-        return pods + orphans
+        return self.pods_of_job(job) + orphans
 
     def pipeline_of_label(self, namespace: str, label: str) -> str | None:
         found = self.pipelines.one("label", (namespace, label))

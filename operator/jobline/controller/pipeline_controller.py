@@ -115,14 +115,14 @@ class PipelineController:
         if pipeline is not None and pipeline.spec.concurrency_policy != ConcurrencyPolicy.ALLOW:
             for run in runs:
                 uid = run["metadata"]["uid"]
-                job = self.cache.jobs.one("owner", uid)
+                job = self.cache.job_of_run(run)
                 pods = self.cache.pods_of_run(run, job)
                 candidates.append(candidate_of(run, job, pods, self.admissions.admitted(uid)))
                 shown[uid] = self._shown_position(run)
             # Jobs of runs not known yet (right after a restart) hold slots too.
             unknown = unknown_jobs(
                 self.cache.jobs.by("pipeline", (key[0], short_name(key[1]))),
-                lambda uid: self.cache.runs.one("uid", uid) is not None,
+                lambda job: self.cache.run_of(job) is not None,
             )
         written = self._status_written.get(key)
         return PipelineSeen(

@@ -41,7 +41,7 @@ from jobline.core.run_status import (
     Observed,
     decide_run,
 )
-from jobline.core.workload import controller_uid, ended, job_finished, newest
+from jobline.core.workload import ended, job_finished, newest
 from jobline.kube.request import FAILED_REQUEST, describe, error_message
 from jobline.models import (
     ENDED_BY_OPERATOR,
@@ -145,7 +145,7 @@ class RunController:
     def on_job(self, event: str, job: Obj, old: Obj | None) -> None:
         if event == "MODIFIED" and old is not None and _job_facts(job) == _job_facts(old):
             return  # counters the Job controller keeps; nothing a run's decision reads
-        run = self.cache.runs.one("uid", controller_uid(job) or "")
+        run = self.cache.run_of(job)
         if run is not None:
             self.queue.add(key_of(run))
             if event == "DELETED" or job_finished(job):
@@ -172,8 +172,8 @@ class RunController:
     def on_pod(self, event: str, pod: Obj, old: Obj | None) -> None:
         if event == "MODIFIED" and old is not None and _pod_facts(pod) == _pod_facts(old):
             return
-        job = self.cache.jobs.one("uid", controller_uid(pod) or "")
-        run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
+        job = self.cache.job_of(pod)
+        run = self.cache.run_of(job)
         if run is not None:
             self.queue.add(key_of(run))
             if event == "DELETED" or ended(pod):
@@ -197,29 +197,21 @@ class RunController:
 
     def on_job_event(self, event: str, job_event: Obj, old: Obj | None) -> None:
         """The Job controller could not create a Job's pod (a FailedCreate Event)."""
-        run = self._run_of_job((job_event.get("involvedObject") or {}).get("uid", ""))
+        run = self.cache.run_of(self.cache.job_of_event(job_event))
         if run is not None and event != "DELETED":
             self.queue.add(key_of(run))
 
     def on_pod_event(self, event: str, pod_event: Obj, old: Obj | None) -> None:
         """The kubelet cannot mount or attach a volume of a run's pod (its Events)."""
-        uid = (pod_event.get("involvedObject") or {}).get("uid", "")
-        pod = self.cache.pods.one("uid", uid)
-        job = self.cache.jobs.one("uid", controller_uid(pod) or "") if pod else None
-        run = self.cache.runs.one("uid", controller_uid(job) or "") if job else None
+        run = self.cache.run_of(self.cache.job_of(self.cache.pod_of_event(pod_event)))
         if run is not None and event != "DELETED":
             self.queue.add(key_of(run))
 
     def on_workload(self, event: str, workload: Obj, old: Obj | None) -> None:
         """Kueue's Workload of a run's Job changed: admitted, pending, evicted."""
-        run = self._run_of_job(controller_uid(workload) or "")
+        run = self.cache.run_of(self.cache.job_of(workload))
         if run is not None:
             self.queue.add(key_of(run))
-
-    def _run_of_job(self, job_uid: str) -> Obj | None:
-        """The run that controls the cached Job of this UID, if both are cached."""
-        job = self.cache.jobs.one("uid", job_uid)
-        return self.cache.runs.one("uid", controller_uid(job) or "") if job else None
 
     def _log_read(self, run_uid: str) -> None:
         run = self.cache.runs.one("uid", run_uid)
@@ -263,8 +255,8 @@ class RunController:
         pipeline = self._pipeline(run)
         # The schema let through what the operator cannot read: the run says which fields.
         pipeline_error = self.cache.pipeline_error(namespace, run.spec.pipeline_ref.name)
-        job = self.cache.jobs.one("owner", uid)
-        pods = self.cache.pods.by("owner", job["metadata"]["uid"]) if job else []
+        job = self.cache.job_of_run(raw)
+        pods = self.cache.pods_of_job(job)
         ended_already = bool(run.status.phase and run.status.phase.terminal)
         unwritten = self.logs.unwritten_tail(uid)  # after the end: the archive catching up
         with self._lock:
@@ -287,7 +279,7 @@ class RunController:
             log_done_for=self.logs.done_for(uid),
             archive_pending_for=self.logs.archive_pending_for(uid),
             log_tail=unwritten[0] if unwritten else None,
-            workload=self.cache.workloads.one("owner", job["metadata"]["uid"]) if job else None,
+            workload=self.cache.workload_of_job(job),
             kueue_installed=self.kueue_installed(),
         )
         return seen, unwritten[1] if unwritten else 0
@@ -368,7 +360,7 @@ class RunController:
         FailedCreate Event (a quota, Pod Security, a webhook), from the Event watch."""
         if job is None or pods or job["metadata"].get("deletionTimestamp"):
             return None
-        return self.cache.failed_create_message(job["metadata"]["uid"])
+        return self.cache.failed_create_message(job)
 
     # --- acting -----------------------------------------------------------------
 

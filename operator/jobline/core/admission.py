@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from jobline.core.workload import controller_ref, ended, job_finished
+from jobline.core.workload import RUN_KIND, controller_key, ended, job_finished
 from jobline.models import ENDED_BY_OPERATOR, TERMINAL_PHASES, ConcurrencyPolicy
 
 Obj = dict[str, Any]
@@ -120,16 +120,17 @@ def candidate_of(run: Obj, job: Obj | None, pods: list[Obj], admitted: bool) -> 
     )
 
 
-def unknown_jobs(jobs: list[Obj], run_known: Callable[[str], bool]) -> int:
+def unknown_jobs(jobs: list[Obj], run_known: Callable[[Obj], bool]) -> int:
     """How many of a Pipeline's Jobs hold a slot with no run known to hold it: unfinished
     Jobs whose controller is a PipelineJob not known (yet, right after a restart; or being
-    deleted). A Job that merely carries the Pipeline's label, with no PipelineJob as its
-    controller, holds none: the operator would never act on it."""
+    deleted). `run_known(job)` says whether the run its reference names is known. A Job
+    that merely carries the Pipeline's label, with no PipelineJob as its controller, holds
+    none: the operator would never act on it."""
     count = 0
     for job in jobs:
-        owner = controller_ref(job) or {}
-        if owner.get("kind") == "PipelineJob" and not job_finished(job):
-            count += not run_known(str(owner.get("uid") or ""))
+        owner = controller_key(job)
+        if owner is not None and owner[1:3] == RUN_KIND and not job_finished(job):
+            count += not run_known(job)
     return count
 
 

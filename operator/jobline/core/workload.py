@@ -68,6 +68,54 @@ def controller_ref(obj: Obj) -> Obj | None:
     return None
 
 
-def controller_uid(obj: Obj) -> str | None:
+# An owner as its children's controller references name it: (namespace, API group, kind,
+# name, UID). The namespace is the child's own: a namespaced object's owner lives in its
+# namespace, whatever else a reference claims.
+OwnerKey = tuple[str, str, str, str, str]
+GroupKind = tuple[str, str]
+RUN_KIND: GroupKind = ("jobline.dev", "PipelineJob")
+JOB_KIND: GroupKind = ("batch", "Job")
+POD_KIND: GroupKind = ("", "Pod")
+
+
+def api_group(api_version: str) -> str:
+    """The group of an apiVersion ("batch/v1" -> "batch", the core "v1" -> "")."""
+    return api_version.rpartition("/")[0]
+
+
+def owner_key(obj: Obj, kind: GroupKind) -> OwnerKey:
+    """The key under which `obj`, of this group and kind, is its children's controller."""
+    meta = obj["metadata"]
+    return (meta.get("namespace", ""), *kind, meta.get("name", ""), meta.get("uid", ""))
+
+
+def controller_key(obj: Obj) -> OwnerKey | None:
+    """The controller that `obj`'s controller reference names, in `obj`'s own namespace:
+    resolved only by an owner whose namespace, group, kind, name and UID all match (a
+    UID alone can be copied into a reference by anyone who can read it)."""
     ref = controller_ref(obj)
-    return str(ref["uid"]) if ref else None
+    if ref is None:
+        return None
+    return (
+        obj["metadata"].get("namespace", ""),
+        api_group(str(ref.get("apiVersion") or "")),
+        str(ref.get("kind") or ""),
+        str(ref.get("name") or ""),
+        str(ref.get("uid") or ""),
+    )
+
+
+def involved_key(event: Obj) -> OwnerKey | None:
+    """The object an Event is about, as an owner key; None when the Event claims an object
+    of another namespace than its own (Events live in their object's namespace)."""
+    involved = event.get("involvedObject") or {}
+    namespace = event["metadata"].get("namespace", "")
+    if involved.get("namespace", namespace) != namespace:
+        return None
+    return (
+        namespace,
+        api_group(str(involved.get("apiVersion") or "")),
+        str(involved.get("kind") or ""),
+        str(involved.get("name") or ""),
+        str(involved.get("uid") or ""),
+    )
