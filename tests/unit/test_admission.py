@@ -254,3 +254,35 @@ def test_new_runs_always_show_a_position_and_stale_ones_refresh_nearest_first() 
     assert positions_to_show(shown, actual, budget=1) == {"new": 4, "a": 1}
     assert positions_to_show(shown, actual, budget=0) == {"new": 4}
     assert positions_to_show({"a": 1}, {"a": 1}, budget=5) == {}
+
+
+def _run(phase: str, reason: str) -> dict[str, Any]:
+    return {
+        "metadata": {"uid": "old", "name": "old", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {},
+        "status": {"phase": phase, "reason": reason, "jobName": "old"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("phase", "reason"),
+    [
+        ("STOPPED", "DeadlineExceeded"),  # the Job controller's deadline, pod in its grace
+        ("ERROR", "Failed"),  # its Job deleted by someone else, its pod terminating
+        ("COMPLETE", "Completed"),
+        ("STOPPING", "DeadlineExceeded"),
+    ],
+)
+def test_a_run_whose_pod_has_not_ended_holds_its_slot_whatever_its_phase(
+    phase: str, reason: str
+) -> None:
+    finished = {"status": {"conditions": [{"type": "Failed", "status": "True"}]}}
+    pod = {
+        "metadata": {"deletionTimestamp": "2026-01-01T00:01:00Z"},
+        "status": {"phase": "Running"},
+    }
+    old = candidate_of(_run(phase, reason), finished, [pod], admitted=False)
+    assert plan(QUEUE, 1, [old, waiting("new", 5)]).start == []
+    pod["status"]["phase"] = "Failed"
+    old = candidate_of(_run(phase, reason), finished, [pod], admitted=False)
+    assert plan(QUEUE, 1, [old, waiting("new", 5)]).start == ["new"]

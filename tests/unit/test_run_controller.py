@@ -526,3 +526,60 @@ def test_a_failed_create_event_of_another_namespace_is_not_the_runs() -> None:
     w.sync()
     assert w.status()["reason"] == "Queued"
     assert "forged" not in w.status()["message"]
+
+
+def test_a_run_past_its_active_deadline_is_stopping_until_its_pod_has_ended() -> None:
+    # The Job controller marks the Job Failed/DeadlineExceeded and deletes the pod, which
+    # has its grace period to print its last lines: the run holds its slot till it ends.
+    w = World()
+    w.pipeline("Queue", activeDeadlineSeconds=60)
+    run = w.run(status={"phase": "RUNNING", "reason": "Running", "jobName": "sales-1"})
+    exceeded = {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}
+    job = w.job(run, conditions=[exceeded], startTime=STAMP)
+    pod = w.pod(job, "Running", RUNNING, deletionTimestamp=STAMP)
+    w.kube.log_lines[pod["metadata"]["name"]] = [b"working"]
+    w.clock.advance(61)
+    w.sync()
+    w.read_logs()
+    w.sync()
+    status = w.status()
+    assert (status["phase"], status["reason"]) == ("STOPPING", "DeadlineExceeded")
+    assert "remove_pod_finalizer" not in " ".join(w.writes())  # its log stays readable
+    assert "delete_job" not in " ".join(w.writes())  # the Job controller ends it
+    w.pod(job, "Failed", ended_with(143), deletionTimestamp=STAMP)
+    w.kube.log_lines[pod["metadata"]["name"]] = [b"working", b"got SIGTERM, saved state"]
+    w.sync()
+    w.read_logs()
+    w.sync()
+    status = w.status()
+    assert (status["phase"], status["reason"], status["exitCode"]) == (
+        "STOPPED",
+        "DeadlineExceeded",
+        143,
+    )
+    assert status["logs"]["lines"] == ["working", "got SIGTERM, saved state"]
+    assert f"remove_pod_finalizer {NS}/sales-1-abcde" in w.writes()
+
+
+def test_a_run_whose_job_someone_deleted_is_stopping_until_its_pod_has_ended() -> None:
+    w = World()
+    w.pipeline("Queue")
+    run = w.run(status={"phase": "RUNNING", "reason": "Running", "jobName": "sales-1"})
+    job = w.job(run)
+    pod = w.pod(job, "Running", RUNNING, deletionTimestamp=STAMP)
+    w.kube.log_lines[pod["metadata"]["name"]] = [b"working"]
+    w.cache.jobs.delete((NS, "sales-1"))  # deleted by someone else; its pod terminates
+    w.sync()
+    w.read_logs()
+    w.sync()
+    assert w.status()["phase"] == "STOPPING"
+    assert "remove_pod_finalizer" not in " ".join(w.writes())
+    w.pod(job, "Failed", ended_with(143), deletionTimestamp=STAMP)
+    w.kube.log_lines[pod["metadata"]["name"]] = [b"working", b"bye"]
+    w.sync()
+    w.read_logs()
+    w.sync()
+    status = w.status()
+    assert (status["phase"], status["reason"]) == ("ERROR", "Failed")
+    assert "deleted by someone else" in status["message"]
+    assert status["logs"]["lines"] == ["working", "bye"]
