@@ -213,8 +213,10 @@ DONE_POD = {"spec": {"containers": [{"name": "main"}]}, "status": {"phase": "Fai
             False,
             (False, False, False),
         ),
-        # Ended by its own pod: nothing to wait for.
-        (api_run("ERROR", "Failed", "r"), JOB, [RUNNING_POD], False, (False, False, False)),
+        # Ended by its own pod: nothing to wait for, once that pod has ended; a pod that
+        # has not may still run, whatever ended the run (a deadline, a Job deleted).
+        (api_run("ERROR", "Failed", "r"), JOB, [DONE_POD], False, (False, False, False)),
+        (api_run("ERROR", "Failed", "r"), JOB, [RUNNING_POD], False, (False, False, True)),
     ],
 )
 def test_slot_state_of_a_run(

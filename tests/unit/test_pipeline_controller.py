@@ -196,7 +196,7 @@ def test_a_run_the_operator_ended_holds_its_slot_until_its_pod_and_job_are_gone(
 def test_a_run_that_failed_by_itself_frees_its_slot_at_once() -> None:
     w = World("Queue", max_runs=1)
     failed = w.run("failed", "ERROR", "Failed")
-    w.job(failed, pod_phase="Running")  # its pod's end is being recorded
+    w.job(failed, pod_phase="Failed")  # the Job controller has not marked its Job yet
     w.run("next")
     assert w.sync()["next"] == (START, None)
 

@@ -14,7 +14,7 @@ from jobline.controller.run_controller import RunController
 from jobline.core.admission import Admission, Admissions, Verdict
 from jobline.core.jobs import pipeline_owner
 from jobline.core.run_status import QUEUED_WRITE_DELAY
-from jobline.models import LABEL_PIPELINE, POD_FINALIZER, SCHEDULING_GATE
+from jobline.models import LABEL_PIPELINE, LABEL_PIPELINEJOB, POD_FINALIZER, SCHEDULING_GATE
 from tests.unit.fakes import FakeClock, FakeKube, api_error
 
 Obj = dict[str, Any]
@@ -114,6 +114,7 @@ class World:
                 "resourceVersion": "30",
                 "creationTimestamp": STAMP,
                 "finalizers": [POD_FINALIZER],
+                "labels": {LABEL_PIPELINE: "sales", LABEL_PIPELINEJOB: job["metadata"]["name"]},
                 "ownerReferences": [
                     {**controller_of(job), "apiVersion": "batch/v1", "kind": "Job"}
                 ],
@@ -434,6 +435,11 @@ def test_the_pipeline_hears_at_once_when_a_run_the_operator_ended_lets_go_of_its
     w.told.clear()
     w.runs.on_job("DELETED", w.job(finished), None)  # ended by its pod: freed already
     assert w.told == []
+    # A run that ended while its pod still ran (a deadline's stop) holds the slot until
+    # the pod has ended, whatever ended it.
+    deadline = w.run("sales-3", {"phase": "STOPPED", "reason": "DeadlineExceeded"})
+    w.runs.on_pod("MODIFIED", w.pod(w.job(deadline), "Failed"), None)
+    assert w.told == [("sales", True)]
 
 
 def test_a_run_deleted_before_its_pipeline_owner_is_added_is_left_to_its_event() -> None:

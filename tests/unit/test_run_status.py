@@ -236,8 +236,9 @@ def test_pods_deleted_by_the_job_controller_past_the_deadline_are_a_timeout() ->
     target["status"]["conditions"] = [
         {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded"}
     ]
+    # Its pod has its grace period to end: the run is stopping (and holds its slot) till then.
     status = status_of(target, [pod("p1", "Running", state=RUNNING)])
-    assert (status.phase, status.reason) == (Phase.STOPPED, "DeadlineExceeded")
+    assert (status.phase, status.reason) == (Phase.STOPPING, "DeadlineExceeded")
 
 
 def test_a_complete_job_waits_for_its_pods_exit_code() -> None:

@@ -148,7 +148,7 @@ class RunController:
         run = self.cache.run_of(job)
         if run is not None:
             self.queue.add(key_of(run))
-            if event == "DELETED" or job_finished(job):
+            if (event == "DELETED" or job_finished(job)) and _ended_by_operator(run):
                 self._slot_may_be_free(run)
         else:  # a Job whose run is not known (yet) holds a slot of its Pipeline
             self._wake_pipeline_labelled(job)
@@ -163,9 +163,10 @@ class RunController:
             self.pipeline_changed(namespace, pipeline, True)
 
     def _slot_may_be_free(self, run: Obj) -> None:
-        """A Job or pod of `run` has stopped or gone: if the operator ended the run, it
-        held its slot until its pods stopped and its Job was gone (`candidate_of`)."""
-        if (run.get("status") or {}).get("reason") in ENDED_BY_OPERATOR:
+        """A Job or pod of `run` has stopped or gone: if the run has ended, it held its
+        slot until its pods stopped (and, if the operator ended it, until its Job was
+        gone: `candidate_of`)."""
+        if (run.get("status") or {}).get("phase") in TERMINAL_PHASES:
             namespace = run["metadata"]["namespace"]
             self.pipeline_changed(namespace, run["spec"]["pipelineRef"]["name"], True)
 
@@ -256,7 +257,9 @@ class RunController:
         # The schema let through what the operator cannot read: the run says which fields.
         pipeline_error = self.cache.pipeline_error(namespace, run.spec.pipeline_ref.name)
         job = self.cache.job_of_run(raw)
-        pods = self.cache.pods_of_job(job)
+        # A run whose Job is gone (deleted by someone else) waits for the pods it left.
+        had_job = job is None and bool(run.status.job_name)
+        pods = self.cache.pods_of_run(raw, None) if had_job else self.cache.pods_of_job(job)
         ended_already = bool(run.status.phase and run.status.phase.terminal)
         unwritten = self.logs.unwritten_tail(uid)  # after the end: the archive catching up
         with self._lock:
@@ -517,6 +520,11 @@ class RunController:
         if not job["metadata"].get("deletionTimestamp"):
             log.info("deleting Job %s", job["metadata"]["name"], extra=object_ref(job))
             self.kube.delete_job(*key_of(job), job["metadata"]["uid"])
+
+
+def _ended_by_operator(run: Obj) -> bool:
+    """The operator ended the run: it holds its slot until its Job is gone too."""
+    return (run.get("status") or {}).get("reason") in ENDED_BY_OPERATOR
 
 
 def _comparable(status: Obj) -> Obj:

@@ -105,18 +105,29 @@ def candidate_of(run: Obj, job: Obj | None, pods: list[Obj], admitted: bool) -> 
     meta, spec, status = run["metadata"], run["spec"], run.get("status") or {}
     terminal = status.get("phase") in TERMINAL_PHASES
     has_job = job is not None or bool(status.get("jobName"))
+    # A pod that has not ended may still run, whatever the run's phase says (a deadline's
+    # stop, a Job deleted by someone else, a restart): the slot is its until it has.
+    pods_live = any(not ended(p) for p in pods)
     return Candidate(
         uid=meta["uid"],
         name=meta["name"],
         created=meta["creationTimestamp"],
         priority=int(spec.get("priority", 0)),
-        holds_slot=not terminal and (admitted or (job is not None and not job_finished(job))),
+        holds_slot=not terminal
+        and (admitted or pods_live or (job is not None and not job_finished(job))),
         waiting=not terminal and not has_job and not admitted and not spec.get("stopped"),
-        # Its unfinished Job counts too: the Job is deleted in the foreground, so it goes
-        # only after its pods, and a pod the Job controller just made may not be cached yet.
+        # Ended by the operator, its unfinished Job counts too: the Job is deleted in the
+        # foreground, so it goes only after its pods, and a pod the Job controller just
+        # made may not be cached yet.
         ending=terminal
-        and status.get("reason") in ENDED_BY_OPERATOR
-        and ((job is not None and not job_finished(job)) or any(not ended(p) for p in pods)),
+        and (
+            pods_live
+            or (
+                status.get("reason") in ENDED_BY_OPERATOR
+                and job is not None
+                and not job_finished(job)
+            )
+        ),
     )
 
 

@@ -137,8 +137,10 @@ class Decision:
 class Observed:
     run: PipelineJob
     pipeline: Pipeline | None
-    job: Obj | None  # the Job controlled by this run (owner UID checked)
-    pods: list[Obj] = field(default_factory=list)  # pods controlled by that Job
+    job: Obj | None  # the Job controlled by this run (its reference checked)
+    # Pods controlled by that Job; with no Job, those its deleted Job left (by the run's
+    # label), for a run that had one.
+    pods: list[Obj] = field(default_factory=list)
     foreign_job: bool = False  # a Job of the run's Job name exists and is not the run's
     # Why the Job could not create a pod, as the Job controller said (its FailedCreate Event).
     pod_creation_error: str | None = None
@@ -315,14 +317,13 @@ def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) ->
         message = "the run was stopped" + (" before it started" if not status.job_name else "")
         return _end(seen, status, Phase.STOPPED, Reason.STOPPED, message, now)
     if status.job_name:
-        return _end(
-            seen,
-            status,
-            Phase.ERROR,
-            Reason.FAILED,
-            f"the run's Job {status.job_name} was deleted by someone else",
-            now,
-        )
+        # Its pods (found by the run's label) stop with their grace period: the run holds
+        # its slot, and waits for their last lines, until they have ended.
+        message = f"the run's Job {status.job_name} was deleted by someone else"
+        if not all(ended(p) for p in seen.pods):
+            message = f"stopping: {message}; its pod is stopping"
+            return _end(seen, status, Phase.STOPPING, Reason.FAILED, message, now)
+        return _end(seen, status, Phase.ERROR, Reason.FAILED, message, now)
     ref = run.spec.pipeline_ref.name
     if pipeline is None:
         message = (
@@ -441,7 +442,8 @@ def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> De
     if outcome.failure is not None:
         status.failure = outcome.failure
     finished = finish(status, outcome, seen.generation, now, terminated)
-    stopping = outcome.phase == Phase.STOPPING
+    # A stop deletes the Job; a deadline's stop is the Job controller's own doing.
+    stopping = outcome.phase == Phase.STOPPING and outcome.reason == Reason.STOPPED
     delete = (stopping or outcome.ends_job) and not job_finished(job)
     delete = delete and not job["metadata"].get("deletionTimestamp")
     return Decision(finished, delete_job=delete, recheck_after=recheck)
@@ -506,6 +508,11 @@ def observe(
     failed = job_condition(job, "Failed") or job_condition(job, "FailureTarget")
     if (failed and failed.get("reason") == "DeadlineExceeded") or _past_deadline(job, pods, now):
         deadline = job_spec.get("activeDeadlineSeconds")
+        if not all(ended(p) for p in pods):
+            # The Job controller stops the pod, which has its grace period to print its
+            # last lines: the run is stopping (and holds its slot) until it has ended.
+            message = f"stopping: activeDeadlineSeconds ({deadline} s) passed"
+            return Outcome(Phase.STOPPING, Reason.DEADLINE_EXCEEDED, message), None
         message = (
             f"the run was stopped after activeDeadlineSeconds ({deadline} s); "
             "raise it or speed the run up"
