@@ -78,17 +78,33 @@ def test_a_stopped_container_gets_sigterm_and_its_last_line_is_kept(jl: RealJobl
     assert status["logs"]["lines"] == ["working", "got SIGTERM, cleaning up"]
 
 
-def test_active_deadline_stops_the_run_with_its_last_lines(jl: RealJobline) -> None:
+def test_active_deadline_stops_the_run_with_its_last_lines_and_holds_its_slot_till_then(
+    jl: RealJobline,
+) -> None:
+    # The Job controller stops the pod at the deadline; the program prints on SIGTERM for
+    # 3 s more. Those lines are the run's, and the next run of a one-slot Pipeline starts
+    # only after the pod has ended.
     jl.real_pipeline(
-        "slow", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done",
+        "slow",
+        "trap 'echo got SIGTERM; sleep 3; echo saved; exit 143' TERM; "
+        "i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done",
+        pod={"terminationGracePeriodSeconds": 30},
         activeDeadlineSeconds=6,
-    )  # fmt: skip
+        concurrencyPolicy="Queue",
+        maxConcurrentRuns=1,
+    )
     jl.start("slow-1", "slow")
+    jl.pod_of("slow-1")
+    jl.start("slow-2", "slow")
     status = jl.wait_done("slow-1", timeout=120)
     assert (status["phase"], status["reason"]) == ("STOPPED", "DeadlineExceeded")
     lines = status["logs"]["lines"]
-    assert lines and lines[0] == "tick 0"
-    assert lines == [f"tick {i}" for i in range(len(lines))]  # every line, in order, none lost
+    assert lines[-2:] == ["got SIGTERM", "saved"]  # printed in its grace period
+    ticks = lines[:-2]
+    assert ticks and ticks == [f"tick {i}" for i in range(len(ticks))]  # in order, none lost
+    # The run ends once its pod has: the next one starts after that, never beside it.
+    started = wait_for("slow-2 to start", lambda: jl.status("slow-2").get("startTime"), 120)
+    assert seconds_between(status["endTime"], started) >= 0
 
 
 @pytest.mark.parametrize(
