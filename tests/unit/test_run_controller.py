@@ -589,3 +589,24 @@ def test_a_run_whose_job_someone_deleted_is_stopping_until_its_pod_has_ended() -
     assert (status["phase"], status["reason"]) == ("ERROR", "Failed")
     assert "deleted by someone else" in status["message"]
     assert status["logs"]["lines"] == ["working", "bye"]
+
+
+def test_a_pipeline_the_operator_cannot_read_leaves_runs_that_have_a_job_to_finish() -> None:
+    # After a `helm upgrade` (Helm never upgrades crds/), an older CRD's Pipeline must not
+    # end runs whose programs are running: they are followed to their own end.
+    w = World()
+    w.pipeline("Queue", maxConcurrentRuns=0)  # what only an older schema would let through
+    run = w.run(status={"phase": "RUNNING", "reason": "Running", "jobName": "sales-1"})
+    job = w.job(run)
+    pod = w.pod(job, "Running", RUNNING)
+    w.kube.log_lines[pod["metadata"]["name"]] = [b"working"]
+    w.sync()
+    w.read_logs()
+    w.sync()
+    assert w.status()["phase"] == "RUNNING"
+    assert "delete_job" not in " ".join(w.writes())
+    w.pod(job, "Succeeded", ended_with(0, "Completed"))
+    w.sync()
+    w.read_logs()
+    w.sync()
+    assert (w.status()["phase"], w.status()["exitCode"]) == ("COMPLETE", 0)
