@@ -266,7 +266,9 @@ def _decide(seen: Observed, now: dt.datetime) -> Decision:
         # and its pod kept until it is settled.
         _take_log_tail(seen, status, now)
         return Decision(status, delete_job=delete, release=_releasable(seen, seen.pods))
-    if seen.pipeline_error:
+    if seen.pipeline_error and seen.job is None and not status.job_name:
+        # Only a run that has no Job yet: one whose program runs is followed to its end
+        # (an older CRD after a `helm upgrade` must not end every running run).
         ref = run.spec.pipeline_ref.name
         message = f"Pipeline {ref} cannot be read: {seen.pipeline_error}; fix the Pipeline"
         return _end(seen, status, Phase.ERROR, Reason.INVALID_TEMPLATE, message, now)
