@@ -39,6 +39,7 @@ MESSAGE_MAX_BYTES = 1024  # status.message and condition messages
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 VALUE_MAX = 4096  # bounds CEL cost and status size
+MAX_VARIABLES = 100  # declared by a Pipeline, or given to a run
 
 
 def to_json(model: BaseModel, **options: Any) -> dict[str, Any]:
@@ -349,7 +350,7 @@ class PipelineSpec(schema.BaseModel):
     variables: Annotated[
         list[Variable],
         Field(
-            max_length=100,
+            max_length=MAX_VARIABLES,
             # Names are unique: the apiserver rejects a duplicate key of a map-type list.
             json_schema_extra={
                 "x-kubernetes-list-type": "map",
@@ -495,7 +496,8 @@ class PipelineJobSpec(
         Field(json_schema_extra=cel("self == oldSelf", "spec.pipelineRef is immutable")),
     ] = Field(description="The Pipeline this is a run of.")
     variables: Annotated[
-        dict[str, Annotated[str, StringConstraints(max_length=VALUE_MAX)]], Field(max_length=100)
+        dict[str, Annotated[str, StringConstraints(max_length=VALUE_MAX)]],
+        Field(max_length=MAX_VARIABLES),
     ] = Field(default_factory=dict, description="Values for the Pipeline's declared variables.")
     priority: int = Field(0, description="Higher runs first when queued.")
     kueue: schema.Optional[RunKueueSpec] = Field(

@@ -25,7 +25,8 @@ from jobline import __version__
 from jobline.archive import Archive
 from jobline.client.runs import UserError
 from jobline.server.followers import Followers
-from jobline.server.identity import Identities
+from jobline.server.identity import Credentials, Identities
+from jobline.server.limits import BodyLimit
 from jobline.server.problems import problem
 from jobline.server.routes import jobs, logs, pipelines, session
 from jobline.server.run_index import RunIndex
@@ -67,6 +68,12 @@ def create_app(
     app.state.run_index = index
     app.state.followers = Followers(max_followers)
     app.state.archive = archive
+
+    # Inside the guard below (added later, so it runs first): a foreign Host or a
+    # cross-site write is refused before this reads any body.
+    app.add_middleware(
+        BodyLimit, token_required=lambda: identities.credentials == Credentials.TOKEN
+    )
 
     @app.middleware("http")
     async def guard(

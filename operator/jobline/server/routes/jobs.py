@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from jobline.client.runs import UserError
 from jobline.core.clock import parse_time
-from jobline.models import VALUE_MAX, Phase
+from jobline.models import MAX_VARIABLES, VALUE_MAX, Phase
 from jobline.server import resources
 from jobline.server.parameters import Authorization, Caller, Name
 from jobline.server.problems import ERRORS, Problem
@@ -22,7 +22,9 @@ router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["jobs"], respo
 
 class StartRequest(BaseModel, extra="forbid"):
     variables: dict[str, Annotated[str, Field(max_length=VALUE_MAX)]] = Field(
-        default_factory=dict, description="Values for the Pipeline's declared variables."
+        default_factory=dict,
+        max_length=MAX_VARIABLES,
+        description="Values for the Pipeline's declared variables.",
     )
     priority: int = Field(0, description="Higher runs first when queued.")
 
