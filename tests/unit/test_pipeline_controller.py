@@ -11,7 +11,7 @@ from jobline.controller.cache import Cache
 from jobline.controller.pipeline_controller import PipelineController
 from jobline.core.admission import Admission, Admissions
 from jobline.models import LABEL_PIPELINE, LABEL_PIPELINEJOB
-from tests.unit.fakes import FakeClock, FakeKube
+from tests.unit.fakes import FakeClock, FakeKube, api_error
 
 Obj = dict[str, Any]
 NS = "data"
@@ -320,3 +320,38 @@ def test_verdicts_already_given_wake_nobody() -> None:
     w.woken.clear()
     assert w.sync() == {"waiting": (WAIT, 1)}
     assert w.woken == []
+
+
+def test_a_scheduled_run_the_apiserver_refuses_is_recorded_and_the_rest_of_the_sync_goes_on() -> (
+    None
+):
+    # A quota on PipelineJobs filled with finished runs: the refusal must not stop
+    # admission or history (whose deletions free the quota).
+    w = World(
+        "Queue", max_runs=1, schedule="*/5 * * * *", history={"successfulRuns": 1, "failedRuns": 1}
+    )
+    for name in ("ok-1", "ok-2", "ok-3"):
+        w.run(name, "COMPLETE", "Completed")
+    w.run("waiting")
+    refusal = 'pipelinejobs.jobline.dev "sales-x" is forbidden: exceeded quota: runs'
+    w.kube.fail["create_run"] = api_error(403, refusal)
+    w.clock.advance(5 * 60 + 30)  # the 00:05 run is due
+    assert w.sync()["waiting"] == (START, None)
+    assert w.kube.made("delete_run") == [f"delete_run {NS}/ok-1", f"delete_run {NS}/ok-2"]
+    status = w.kube.pipelines[(NS, "sales")]["status"]
+    assert status.get("lastScheduleTime") is None  # not made: tried again later
+    blocked = {c["type"]: c for c in status["conditions"]}["ScheduleBlocked"]
+    assert (blocked["status"], blocked["reason"]) == ("True", "RunRefused")
+    assert "exceeded quota" in blocked["message"]
+    assert ("sales", "Warning", "RunRefused") in w.kube.events
+    # Tried again later (not at once), and made: the condition clears.
+    w.kube.calls.clear()
+    w.sync()
+    assert w.kube.made("create_run") == []
+    w.clock.advance(31)
+    w.sync()
+    assert len(w.kube.made("create_run")) == 1
+    status = w.kube.pipelines[(NS, "sales")]["status"]
+    assert status["lastScheduleTime"] == "2026-01-01T00:05:00Z"
+    blocked = {c["type"]: c for c in status["conditions"]}["ScheduleBlocked"]
+    assert blocked["status"] == "False"
