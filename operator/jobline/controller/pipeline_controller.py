@@ -12,6 +12,7 @@ the cron time.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -27,13 +28,15 @@ from jobline.core.clock import SYSTEM_CLOCK, Clock, format_time
 from jobline.core.jobs import build_run, short_name
 from jobline.core.pipeline_status import (
     POSITION_REFRESH_RATE,
+    RUN_RETRY_SECONDS,
     STATUS_INTERVAL,
     PipelineDecision,
     PipelineSeen,
+    RunRefusal,
     decide_pipeline,
 )
 from jobline.core.schedule import run_name
-from jobline.kube.request import FAILED_REQUEST, describe
+from jobline.kube.request import FAILED_REQUEST, describe, error_message
 from jobline.models import ANNOTATION_SCHEDULED_TIME, ConcurrencyPolicy
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,8 @@ class PipelineController:
         self._skipped_reported: dict[Key, dt.datetime] = {}
         self._status_written: dict[Key, float] = {}
         self._position_budget: dict[Key, TokenBucket] = {}
+        # The latest scheduled run refused per Pipeline: (due time, why, monotonic when).
+        self._refusals: dict[Key, tuple[dt.datetime, str, float]] = {}
 
     def start(self, workers: int) -> None:
         self.queue.run_workers(workers, self.sync, failure_logger("Pipeline"), "pipeline")
@@ -84,6 +89,7 @@ class PipelineController:
         self._skipped_reported.pop(key, None)
         self._status_written.pop(key, None)
         self._position_budget.pop(key, None)
+        self._refusals.pop(key, None)
         self.wake_runs_of(*key)  # waiting runs now wait for it to exist again
 
     def run_changed(self, namespace: str, pipeline: str, urgent: bool) -> None:
@@ -105,7 +111,18 @@ class PipelineController:
         if raw is None:
             return
         seen = self._observe(key, raw)
-        decision = decide_pipeline(seen, self.clock.now())
+        now = self.clock.now()
+        decision = decide_pipeline(seen, now)
+        if decision.create_run_for is not None:
+            refused = self._create_scheduled_run(raw, decision.create_run_for)
+            if refused is not None:
+                # Decided again with the refusal seen: the run stays due (retried later),
+                # and admission, history and the status go on.
+                seen = dataclasses.replace(seen, refusal=self._refused_now(key, refused))
+                decision = decide_pipeline(seen, now)
+                assert decision.create_run_for is None
+            else:
+                self._refusals.pop(key, None)
         self._act(key, raw, seen, decision)
 
     def _observe(self, key: Key, raw: Obj) -> PipelineSeen:
@@ -136,11 +153,30 @@ class PipelineController:
             position_refresh=self._budget(key).available(),
             skipped_reported=self._skipped_reported.get(key),
             status_written_ago=None if written is None else self.clock.monotonic() - written,
+            refusal=self._refusal(key),
         )
 
+    def _refused_now(self, key: Key, refused: tuple[dt.datetime, str]) -> RunRefusal:
+        """Records a refusal of the scheduled run just tried; a Warning Event when it is
+        news (another run, or other words)."""
+        scheduled, message = refused
+        before = self._refusals.get(key)
+        self._refusals[key] = (scheduled, message, self.clock.monotonic())
+        if before is None or before[:2] != (scheduled, message):
+            pipeline = self.cache.pipelines.get(*key)
+            if pipeline is not None:
+                text = f"the run due at {format_time(scheduled)} was refused: {message}"
+                self.kube.post_event(pipeline, "Warning", "RunRefused", text, self.clock.now())
+        return RunRefusal(scheduled, message, RUN_RETRY_SECONDS)
+
+    def _refusal(self, key: Key) -> RunRefusal | None:
+        refused = self._refusals.get(key)
+        if refused is None:
+            return None
+        scheduled, message, at = refused
+        return RunRefusal(scheduled, message, RUN_RETRY_SECONDS - (self.clock.monotonic() - at))
+
     def _act(self, key: Key, raw: Obj, seen: PipelineSeen, decision: PipelineDecision) -> None:
-        if decision.create_run_for is not None:
-            self._create_scheduled_run(raw, decision.create_run_for)
         if decision.skipped is not None and seen.pipeline is not None:
             self._skipped_reported[key] = decision.skipped
             self.kube.post_event(
@@ -201,7 +237,11 @@ class PipelineController:
 
     # --- schedules ------------------------------------------------------------------
 
-    def _create_scheduled_run(self, pipeline: Obj, scheduled: dt.datetime) -> None:
+    def _create_scheduled_run(
+        self, pipeline: Obj, scheduled: dt.datetime
+    ) -> tuple[dt.datetime, str] | None:
+        """Creates the run due at `scheduled`; the apiserver's refusal when it refuses it
+        (a quota, a policy webhook), for the sync to record and retry later."""
         meta = pipeline["metadata"]
         name = run_name(meta["name"], scheduled)
         stamp = format_time(scheduled)
@@ -214,7 +254,11 @@ class PipelineController:
             self.kube.create_run(meta["namespace"], body)
         except ApiException as e:
             if e.status != 409:
-                raise
+                log.warning(
+                    "the apiserver refused the scheduled run %s: %s", name, error_message(e),
+                    extra=object_ref(pipeline),
+                )  # fmt: skip
+                return scheduled, error_message(e)
             # Created before a restart, or by someone else under the name it would have:
             # used only if it is what the operator would have created.
             existing = self.kube.read_run(meta["namespace"], name)
@@ -227,11 +271,12 @@ class PipelineController:
                     "the scheduled run the operator would have created; delete or rename it",
                     self.clock.now(),
                 )
-            return
+            return None
         self.kube.post_event(
             pipeline, "Normal", "RunCreated", f"created {name} for {stamp}", self.clock.now()
         )
         log.info("created scheduled run %s for %s", name, stamp, extra=object_ref(pipeline))
+        return None
 
     # --- status -----------------------------------------------------------------------
 

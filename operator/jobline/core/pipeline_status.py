@@ -16,7 +16,7 @@ from jobline.core.admission import (
     plan,
     positions_to_show,
 )
-from jobline.core.clock import parse_time
+from jobline.core.clock import format_time, parse_time
 from jobline.core.schedule import InvalidSchedule, InvalidTimeZone, decide, parse_schedule
 from jobline.models import (
     ConcurrencyPolicy,
@@ -94,6 +94,22 @@ POSITION_REFRESH_RATE = 0.2
 ACTIVE = (Phase.RUNNING.value, Phase.STOPPING.value)
 
 
+# A scheduled run the apiserver refused (a quota, a policy webhook) is tried again this
+# long after; meanwhile the rest of the Pipeline's sync goes on.
+RUN_RETRY_SECONDS = 30.0
+SCHEDULE_BLOCKED = "ScheduleBlocked"
+
+
+@dataclass(frozen=True)
+class RunRefusal:
+    """The apiserver refused the scheduled run due at `scheduled`, saying `message`; it is
+    tried again in `retry_in` seconds."""
+
+    scheduled: dt.datetime
+    message: str
+    retry_in: float
+
+
 @dataclass(frozen=True)
 class PipelineSeen:
     """What a Pipeline's sync observes: the Pipeline as stored (and as a model, or why
@@ -110,6 +126,7 @@ class PipelineSeen:
     position_refresh: bool = True  # the budget allows rewriting one stale position now
     skipped_reported: dt.datetime | None = None  # the missed run last reported
     status_written_ago: float | None = None  # seconds since this process wrote its status
+    refusal: RunRefusal | None = None  # the latest scheduled run the apiserver refused
 
 
 @dataclass
@@ -134,6 +151,7 @@ def decide_pipeline(seen: PipelineSeen, now: dt.datetime) -> PipelineDecision:
     decision = PipelineDecision(status={}, write=False)
     later: list[float] = []
     runs = seen.runs
+    blocked: Condition | None = None
     if pipeline is None:
         error = seen.pipeline_error or "the spec cannot be read"
         reason = "InvalidTemplate" if error.startswith("spec.template") else "InvalidSpec"
@@ -143,7 +161,7 @@ def decide_pipeline(seen: PipelineSeen, now: dt.datetime) -> PipelineDecision:
         status.next_schedule_time = None
     else:
         spec = pipeline.spec
-        ready = _schedule(seen, status, decision, later, now)
+        ready, blocked = _schedule(seen, status, decision, later, now)
         decision.delete = history_to_delete(
             runs, spec.history.successful_runs, spec.history.failed_runs
         )
@@ -154,7 +172,7 @@ def decide_pipeline(seen: PipelineSeen, now: dt.datetime) -> PipelineDecision:
             _admit(seen, spec.concurrency_policy, spec.max_concurrent_runs, candidates, decision)
             if decision.look_again_in is not None:
                 later.append(decision.look_again_in)
-    _summarise(raw, current, status, ready, runs, now)
+    _summarise(raw, current, status, ready, blocked, runs, now)
     decision.status = to_json(status)
     if drop_empty(decision.status) != drop_empty(raw.get("status") or {}):
         at_once = (
@@ -178,30 +196,44 @@ def _schedule(
     decision: PipelineDecision,
     later: list[float],
     now: dt.datetime,
-) -> Condition:
+) -> tuple[Condition, Condition | None]:
     """The run due now on the schedule, if any, and a missed one to report; returns the
-    Ready condition."""
+    Ready condition, and ScheduleBlocked when a due run was refused (True) or is being
+    made again (False)."""
     assert seen.pipeline is not None
     spec = seen.pipeline.spec
     ready = Condition(type="Ready", status="True", reason="Valid", message="the spec is valid")
     status.next_schedule_time = None
     if not spec.schedule:
-        return ready
+        return ready, None
     try:
         schedule = parse_schedule(spec.schedule, spec.time_zone)
     except (InvalidSchedule, InvalidTimeZone) as e:
-        return Condition(type="Ready", status="False", reason=e.reason, message=str(e))
+        return Condition(type="Ready", status="False", reason=e.reason, message=str(e)), None
     created = parse_time(seen.raw["metadata"]["creationTimestamp"]) or now
     due = decide(schedule, now, status.last_schedule_time, created, spec.starting_deadline_seconds)
     if spec.suspend:
-        return ready
+        return ready, None
     status.next_schedule_time = due.next_time
-    if due.create:
+    blocked = None
+    refused = seen.refusal
+    if due.create and refused and refused.scheduled == due.create and refused.retry_in > 0:
+        # Still due, not recorded as made: tried again once the retry is due.
+        blocked = Condition(
+            type=SCHEDULE_BLOCKED,
+            status="True",
+            reason="RunRefused",
+            message=f"the run due at {format_time(due.create)} was refused: {refused.message}"
+            f"; tried again every {RUN_RETRY_SECONDS:.0f} s",
+        )
+        later.append(max(1.0, refused.retry_in))
+    elif due.create:
         decision.create_run_for = status.last_schedule_time = due.create
+        blocked = Condition(type=SCHEDULE_BLOCKED, status="False", reason="RunCreated")
     elif due.skipped and seen.skipped_reported != due.skipped:
         decision.skipped = due.skipped
     later.append(max(1.0, (due.next_time - now).total_seconds()))
-    return ready
+    return ready, blocked
 
 
 def _admit(
@@ -234,6 +266,7 @@ def _summarise(
     current: PipelineStatus,
     status: PipelineStatus,
     ready: Condition,
+    blocked: Condition | None,
     runs: list[Run],
     now: dt.datetime,
 ) -> None:
@@ -250,6 +283,13 @@ def _summarise(
         ready.transitioned_from(current.conditions, now),
         stalled.transitioned_from(current.conditions, now),
     ]
+    # Shown once a scheduled run was refused, and kept (False) after: a refusal that comes
+    # and goes is history worth a glance.
+    shown_before = next((c for c in current.conditions if c.type == SCHEDULE_BLOCKED), None)
+    if blocked is not None and (blocked.status == "True" or shown_before is not None):
+        status.conditions.append(blocked.transitioned_from(current.conditions, now))
+    elif shown_before is not None:
+        status.conditions.append(shown_before)
     status.active_runs = sorted(r["metadata"]["name"] for r in runs if phase_of(r) in ACTIVE)
     status.active_count = len(status.active_runs)
     status.queued_runs = sum(1 for r in runs if phase_of(r) in (None, Phase.QUEUED.value))
