@@ -277,3 +277,19 @@ def wait_until(probe: Any, timeout: float = 5.0) -> None:
     while not probe():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.005)
+
+
+def test_a_job_a_preempted_pod_completed_is_deleted_by_every_later_sync_till_it_goes() -> None:
+    # The delete after the status write failed, or the operator restarted between the two:
+    # the run is COMPLETE already, its pod (kept by the operator's finalizer until the
+    # Job is deleted) still shows why the Job must go.
+    done = deleted_before_resume("Succeeded", 0)
+    first = decide(kueue_job(False, RESUMED), [done])
+    assert first.delete_job
+    completed = run()
+    completed.status = first.status
+    later = decide(kueue_job(False, RESUMED), [done], the_run=completed)
+    assert later.delete_job  # its pod is let go after the deletion (RunController._act)
+    # An ordinary completion's Job is left to the Job controller, after the end too.
+    ordinary = pod("p1", "Succeeded", state={"terminated": {"exitCode": 0, "reason": "Completed"}})
+    assert not decide(kueue_job(False, RESUMED), [ordinary], the_run=completed).delete_job
