@@ -256,11 +256,12 @@ def _decide(seen: Observed, now: dt.datetime) -> Decision:
     if status.phase and status.phase.terminal:
         # Terminal phases never change; a Job the operator ended is deleted (again, after
         # a restart between the two steps).
+        job = seen.job
         delete = (
-            seen.job is not None
-            and status.reason in ENDED_BY_OPERATOR
-            and not job_finished(seen.job)
-            and not seen.job["metadata"].get("deletionTimestamp")
+            job is not None
+            and (status.reason in ENDED_BY_OPERATOR or _uncounted_success(job, seen.pods, now))
+            and not job_finished(job)
+            and not job["metadata"].get("deletionTimestamp")
         )
         # The log archive may still be catching up after the end: its news is written,
         # and its pod kept until it is settled.
@@ -493,9 +494,7 @@ def observe(
     failed_pods = [p for p in failed_pods if not deleted_by_suspension(p, job, now)]
 
     if latest and pod_phase(latest) == "Succeeded":
-        # A pod a preemption deleted that still finished its work within its grace period:
-        # the Job controller does not count it and would run the program again: end it.
-        uncounted = deleted_by_suspension(latest, job, now) and not job_finished(job)
+        uncounted = _uncounted_success(job, [latest], now) and not job_finished(job)
         message = "the run completed successfully"
         return Outcome(Phase.COMPLETE, Reason.COMPLETED, message, ends_job=uncounted), None
     if job_condition(job, "Complete"):
@@ -549,6 +548,14 @@ def observe(
         message = f"attempt {len(pods)} {_how_it_failed(latest)}; retrying"
         return Outcome(Phase.RUNNING, Reason.RUNNING, message), None
     return Outcome(Phase.RUNNING, Reason.RUNNING, "the run is running"), None
+
+
+def _uncounted_success(job: Obj, pods: list[Obj], now: dt.datetime) -> bool:
+    """A pod a preemption deleted still finished its work within its grace period: the
+    Job controller does not count it and would run the program again, so the run's end
+    ends its Job. Read again by every sync after the end (a failed delete, a restart):
+    the pod keeps the operator's finalizer until the Job is deleted."""
+    return any(pod_phase(p) == "Succeeded" and deleted_by_suspension(p, job, now) for p in pods)
 
 
 def _no_pod(
