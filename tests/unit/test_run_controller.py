@@ -610,3 +610,29 @@ def test_a_pipeline_the_operator_cannot_read_leaves_runs_that_have_a_job_to_fini
     w.read_logs()
     w.sync()
     assert (w.status()["phase"], w.status()["exitCode"]) == ("COMPLETE", 0)
+
+
+def test_a_run_made_again_under_its_name_waits_for_its_predecessors_job_to_go() -> None:
+    # `kubectl delete pj sales-1 && kubectl apply -f sales-1.yaml` (or a GitOps replace):
+    # the garbage collector has not yet removed the deleted run's Job of the same name.
+    w = World()
+    w.pipeline("Allow")
+    w.run()
+    predecessor = {"metadata": {"name": "sales-1", "namespace": NS, "uid": "old-run-uid"}}
+    predecessor.update(apiVersion="jobline.dev/v1alpha1", kind="PipelineJob")
+    old_job = w.job(predecessor)
+    w.cache.jobs.delete((NS, "sales-1"))  # not cached yet: the create finds it (409)
+    w.sync()
+    w.sync()
+    assert w.status().get("phase") in (None, "QUEUED")
+    assert w.status().get("reason") != "JobRejected"
+    assert w.kube.made("create_job") == [f"create_job {NS}/sales-1"]
+    # Its Job goes: the run is woken, and gets a Job of its own.
+    del w.kube.jobs[(NS, "sales-1")]
+    w.cache.jobs.delete((NS, "sales-1"))
+    w.restart()  # an empty work queue, to see what wakes the run
+    w.runs.on_job("DELETED", old_job, None)
+    assert len(w.runs.queue) == 1
+    w.sync()
+    assert w.kube.made("create_job") == [f"create_job {NS}/sales-1"] * 2
+    assert w.kube.jobs[(NS, "sales-1")]["metadata"]["ownerReferences"][0]["uid"] == "sales-1-uid"
