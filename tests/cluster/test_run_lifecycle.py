@@ -192,6 +192,23 @@ def test_delete_while_running_removes_job_and_pods(jl: Jobline) -> None:
     eventually_gone("the pods", lambda: jl.pods("doomed-1"))
 
 
+def test_a_run_deleted_and_made_again_under_its_name_runs_once_the_old_job_is_gone(
+    jl: Jobline,
+) -> None:
+    # `kubectl delete pj X && kubectl apply -f X.yaml`, or a GitOps replace: the garbage
+    # collector removes the old run's Job (same name) after the new run is created.
+    jl.pipeline("again", {"sim.jobline.dev/duration": "300s"})
+    jl.start("again-1", "again")
+    jl.wait_phase("again-1", "RUNNING")
+    jl.delete("again-1")
+    jl.start("again-1", "again")
+    uid = jl.run("again-1")["metadata"]["uid"]
+    status = jl.wait_phase("again-1", "RUNNING", "ERROR", timeout=120)
+    assert status["phase"] == "RUNNING", status
+    [job] = jl.jobs()
+    assert job.metadata.owner_references[0].uid == uid
+
+
 def test_pod_deleted_by_someone_else(jl: Jobline) -> None:
     jl.pipeline("victim", {"sim.jobline.dev/duration": "300s"})
     jl.start("victim-1", "victim")

@@ -275,6 +275,26 @@ class Cache:
         """The cached run that controls the Job, if the Job's reference names it exactly."""
         return resolve(self.runs, controller_key(job), RUN_KIND) if job else None
 
+    def predecessor_of(self, run: Obj, job: Obj) -> bool:
+        """Whether `job`, holding the run's Job name, is a predecessor's: controlled by a
+        run of the same name and namespace with another UID (deleted, its Job not yet
+        collected), not by something else."""
+        key = controller_key(job)
+        meta = run["metadata"]
+        return (
+            key is not None
+            and key[:4] == (meta["namespace"], *RUN_KIND, meta["name"])
+            and key[4] != meta["uid"]
+        )
+
+    def successor_of(self, job: Obj) -> Obj | None:
+        """The cached run whose Job name a predecessor's Job holds (see predecessor_of)."""
+        key = controller_key(job)
+        if key is None or key[1:3] != RUN_KIND:
+            return None
+        run = self.runs.get(key[0], key[3])
+        return run if run is not None and self.predecessor_of(run, job) else None
+
     def job_of(self, child: Obj | None) -> Obj | None:
         """The cached Job that controls a pod or a Workload, named exactly."""
         return resolve(self.jobs, controller_key(child), JOB_KIND) if child else None

@@ -152,6 +152,9 @@ class RunController:
                 self._slot_may_be_free(run)
         else:  # a Job whose run is not known (yet) holds a slot of its Pipeline
             self._wake_pipeline_labelled(job)
+            successor = self.cache.successor_of(job)
+            if successor is not None and event == "DELETED":  # its name is free now
+                self.queue.add(key_of(successor))
 
     def _wake_pipeline_labelled(self, obj: Obj) -> None:
         """Tells the Pipeline named by the object's jobline.dev/pipeline label that a slot
@@ -265,13 +268,15 @@ class RunController:
         with self._lock:
             acted = self._acted.get(uid) or _Acted()
         created = acted.job_created
+        namesake = None if job else self.cache.jobs.get(namespace, job_name(run.metadata.name))
+        predecessor = namesake is not None and self.cache.predecessor_of(raw, namesake)
         seen = Observed(
             run=run,
             pipeline=pipeline,
             job=job,
             pods=pods,
-            foreign_job=job is None
-            and self.cache.jobs.get(namespace, job_name(run.metadata.name)) is not None,
+            predecessor_job=predecessor,
+            foreign_job=namesake is not None and not predecessor,
             pod_creation_error=None if ended_already else self._pod_creation_error(job, pods),
             pod_events=[] if ended_already else self.cache.pod_events_of(newest(pods)),
             verdict=self.admissions.get(uid),

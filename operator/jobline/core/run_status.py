@@ -141,7 +141,11 @@ class Observed:
     # Pods controlled by that Job; with no Job, those its deleted Job left (by the run's
     # label), for a run that had one.
     pods: list[Obj] = field(default_factory=list)
-    foreign_job: bool = False  # a Job of the run's Job name exists and is not the run's
+    # A Job of the run's Job name exists and is not the run's: a predecessor's (a run of
+    # the same name, deleted, whose Job the garbage collector has not removed yet), or
+    # something else's.
+    predecessor_job: bool = False
+    foreign_job: bool = False
     # Why the Job could not create a pod, as the Job controller said (its FailedCreate Event).
     pod_creation_error: str | None = None
     # The latest pod's Events that say why it cannot start (FailedMount, FailedAttachVolume).
@@ -361,6 +365,13 @@ def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) ->
     if seen.job_rejected:
         message = f"the apiserver rejected the Job: {seen.job_rejected}"
         return _end(seen, status, Phase.ERROR, Reason.JOB_REJECTED, message, now)
+    if seen.predecessor_job:
+        # Its Job's deletion wakes the run (RunController.on_job).
+        message = (
+            f"waiting for the Job of a deleted run named {run.metadata.name} to be removed "
+            "by the garbage collector"
+        )
+        return _end(seen, status, Phase.QUEUED, Reason.QUEUED, message, now)
     if spec.kueue is not None and not seen.kueue_installed:
         return _without_kueue(seen, status, now)
     # Written once its pod has had a moment to start (see _hold_queued).
