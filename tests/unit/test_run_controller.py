@@ -636,3 +636,26 @@ def test_a_run_made_again_under_its_name_waits_for_its_predecessors_job_to_go() 
     w.sync()
     assert w.kube.made("create_job") == [f"create_job {NS}/sales-1"] * 2
     assert w.kube.jobs[(NS, "sales-1")]["metadata"]["ownerReferences"][0]["uid"] == "sales-1-uid"
+
+
+def test_the_pending_deadline_counts_from_when_the_operator_lifts_its_gate() -> None:
+    # Pods made while the operator was down (or without its Lease) wait behind its
+    # scheduling gate: on its return they are let go, not ended for having waited.
+    w = World()
+    w.pipeline("Allow", pendingDeadlineSeconds=60)
+    run = w.run(status={"phase": "QUEUED", "reason": "Queued", "jobName": "sales-1"})
+    pod = w.pod(w.job(run), "Pending")
+    pod["spec"]["schedulingGates"] = [{"name": SCHEDULING_GATE}]
+    w.kube.pods[(NS, pod["metadata"]["name"])] = copy.deepcopy(pod)
+    w.cache.pods.put(pod)
+    w.clock.advance(600)  # the operator was away for ten minutes
+    w.sync()
+    assert (w.status()["phase"], w.status()["reason"]) == ("QUEUED", "Queued")
+    assert f"remove_scheduling_gate {NS}/sales-1-abcde" in w.writes()
+    w.cache.pods.put(copy.deepcopy(w.kube.pods[(NS, pod["metadata"]["name"])]))  # its event
+    w.clock.advance(30)
+    w.sync()
+    assert w.status()["phase"] == "QUEUED"  # 30 s of its 60 since the gate went
+    w.clock.advance(31)
+    w.sync()
+    assert (w.status()["phase"], w.status()["reason"]) == ("ERROR", "PendingDeadlineExceeded")
