@@ -17,10 +17,11 @@ Only this controller writes a run's status, one worker per run at a time.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -84,6 +85,7 @@ class _Acted:
     first_seen: float | None = None  # monotonic, for the Job creation latency metric
     job_created: float | None = None  # monotonic
     job_rejected: str | None = None  # the apiserver's answer to the Job it refused
+    gate_lifted: dict[str, dt.datetime] = field(default_factory=dict)  # by pod UID
 
 
 class RunController:
@@ -289,6 +291,9 @@ class RunController:
             log_tail=unwritten[0] if unwritten else None,
             workload=self.cache.workload_of_job(job),
             kueue_installed=self.kueue_installed(),
+            gate_lifted_at=acted.gate_lifted.get(
+                (newest(pods) or {}).get("metadata", {}).get("uid", "")
+            ),
         )
         return seen, unwritten[1] if unwritten else 0
 
@@ -316,6 +321,9 @@ class RunController:
             return
         for pod in decision.ungate:  # before anything waits: the pod may start now
             self.kube.remove_scheduling_gate(*key_of(pod), SCHEDULING_GATE)
+            with self._lock:  # its pending deadline counts from now
+                acted = self._acted.setdefault(uid, _Acted())
+                acted.gate_lifted[pod["metadata"]["uid"]] = self.clock.now()
         if decision.read_log is not None:
             read = decision.read_log
             logs = seen.pipeline.spec.logs if seen.pipeline else LogsSpec()

@@ -168,6 +168,9 @@ class Observed:
     workload: Obj | None = None
     # Whether Kueue's Workload API is served (a Pipeline may name a Kueue LocalQueue).
     kueue_installed: bool = False
+    # When this operator lifted its scheduling gate from the newest pod, if it did: its
+    # pending deadline counts from then (a restart since: from the pod's creation).
+    gate_lifted_at: dt.datetime | None = None
 
 
 def decide_run(seen: Observed, now: dt.datetime) -> Decision:
@@ -427,6 +430,7 @@ def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> De
         seen.pod_creation_error,
         seen.pod_events,
         seen.workload,
+        seen.gate_lifted_at,
     )
     if seen.workload is not None or status.kueue is not None:
         status.kueue = status_of(seen.workload, status.kueue)
@@ -493,6 +497,7 @@ def observe(
     pod_creation_error: str | None = None,
     pod_events: list[Obj] | None = None,
     workload: Obj | None = None,
+    gate_lifted_at: dt.datetime | None = None,
 ) -> tuple[Outcome, float | None]:
     """The phase, reason and message that the Job and its pods (oldest first) show, and
     when to look again if nothing changes (a pending deadline)."""
@@ -554,7 +559,7 @@ def observe(
     if latest is None:
         return _no_pod(job, now, pending_deadline_seconds, pod_creation_error)
     if pod_phase(latest) == "Pending":
-        return _pending(latest, now, pending_deadline_seconds, pod_events or [])
+        return _pending(latest, now, pending_deadline_seconds, pod_events or [], gate_lifted_at)
     if pod_phase(latest) == "Failed":  # the Job controller will start another pod
         message = f"attempt {len(pods)} {_how_it_failed(latest)}; retrying"
         return Outcome(Phase.RUNNING, Reason.RUNNING, message), None
@@ -596,13 +601,21 @@ def _no_pod(
 
 
 def _pending(
-    pod: Obj, now: dt.datetime, pending_deadline_seconds: int, events: list[Obj]
+    pod: Obj,
+    now: dt.datetime,
+    pending_deadline_seconds: int,
+    events: list[Obj],
+    gate_lifted_at: dt.datetime | None = None,
 ) -> tuple[Outcome, float | None]:
     """A pod not started yet: QUEUED, with why when it is stuck (updated as the kubelet's
     words change), until pendingDeadlineSeconds; then ERROR with that reason. A cause
-    that cannot go away (an invalid image name) ends the run at once."""
+    that cannot go away (an invalid image name) ends the run at once. Time behind the
+    operator's own scheduling gate does not count: the clock starts when it is lifted."""
+    if gated(pod):  # lifted by this sync (decide_run's ungate)
+        return Outcome(Phase.QUEUED, Reason.QUEUED, STARTING), None
     problem = stuck(pod, events)
     created = parse_time(pod["metadata"]["creationTimestamp"]) or now
+    created = max(created, gate_lifted_at or created)
     waited = (now - created).total_seconds()
     if problem is not None and problem.hopeless:
         return Outcome(Phase.ERROR, problem.reason, problem.message, ends_job=True), None
