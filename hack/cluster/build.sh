@@ -102,6 +102,8 @@ build_group "kueue $KUEUE_VERSION" "$here/kueue" "$kueue_bin_dir" \
 # snapshotter (cgo) is left out, as the node uses overlayfs. The shim keeps gRPC
 # (upstream drops it with no_grpc, which containerd in the same `go build` cannot take).
 if [[ "$(uname -s)" == Linux ]]; then
+  # Before runc's build: on a fresh machine gcc, pkg-config and libseccomp-dev come from here.
+  "$here/node.sh" packages
   GROUP_TAGS=urfave_cli_no_docs build_group "containerd $CONTAINERD_VERSION" "$here/runtime" "$runtime_bin_dir" \
     "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
     containerd=github.com/containerd/containerd/v2/cmd/containerd \

@@ -5,6 +5,7 @@
 # cluster.sh runs it; by hand:
 #
 #   node.sh supported          exit 0 when this machine can run it; else says why (one line)
+#   node.sh packages           install the Debian packages it needs (and that build.sh's runc needs)
 #   node.sh prepare            the namespace, its addresses, the host's blackhole routes
 #   node.sh up KUBECONFIG      start netbridge, containerd, the kubelet, kube-proxy; wait for Ready
 #   node.sh import ARCHIVE...  import OCI image archives into the node's containerd
@@ -62,17 +63,30 @@ missing_tools() {
   echo "${missing[*]}"
 }
 
+# Installs $NODE_PACKAGES from Debian where something is missing, on Linux as root.
+# build.sh runs it before building runc, which needs gcc, pkg-config and libseccomp-dev:
+# on a fresh machine the first `make run` must build runc, not skip it.
+install_packages() {
+  [[ "${JOBLINE_REAL_NODE:-1}" != 0 && "$(uname -s)" == Linux && "$(id -u)" == 0 ]] || return 0
+  command -v apt-get >/dev/null || return 0
+  local package missing=()
+  # shellcheck disable=SC2086
+  for package in $NODE_PACKAGES; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  ((${#missing[@]})) || return 0
+  say "installing the real node's packages from Debian: ${missing[*]}"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1 ||
+    say "could not install ${missing[*]} (apt-get failed); the real node needs them"
+}
+
 supported() {
   [[ "${JOBLINE_REAL_NODE:-1}" != 0 ]] || { echo "JOBLINE_REAL_NODE=0"; return 1; }
   [[ "$(uname -s)" == Linux ]] || { echo "not Linux"; return 1; }
   [[ "$(id -u)" == 0 ]] || { echo "not root (the kubelet and containerd need root)"; return 1; }
   [[ -d /sys/fs/cgroup/memory || -f /sys/fs/cgroup/cgroup.controllers ]] ||
     { echo "no memory cgroup"; return 1; }
-  if [[ -n "$(missing_tools)" ]] && command -v apt-get >/dev/null; then
-    say "installing the real node's packages from Debian: $NODE_PACKAGES"
-    # shellcheck disable=SC2086
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $NODE_PACKAGES; } >/dev/null 2>&1 || true
-  fi
+  install_packages
   local missing
   missing="$(missing_tools)"
   [[ -z "$missing" ]] || { echo "missing: $missing"; return 1; }
@@ -304,6 +318,7 @@ down() {
 
 case "${1:-}" in
 supported) supported ;;
+packages) install_packages ;;
 prepare) prepare ;;
 up) up "$2" ;;
 import) shift; import_images "$@" ;;
