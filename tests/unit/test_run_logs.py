@@ -135,3 +135,78 @@ def test_who_may_not_read_the_pods_log_reads_the_tail_the_status_keeps() -> None
     assert [n for n, _ in found.lines] == list(range(95, 100))
     with pytest.raises(UserError, match="permission denied for the log of pod"):
         read_log(runs, "etl-1", 10, False, archive=FakeArchive(100))  # type: ignore[arg-type]
+
+
+# --- a pod that still runs ---------------------------------------------------------------
+
+
+class FakeStream:
+    """A pod log response as urllib3 hands it over: chunks, then the connection back."""
+
+    def __init__(self, data: bytes, chunk: int = 1024) -> None:
+        self.data, self.chunk, self.read = data, chunk, 0
+
+    def stream(self, amount: int, decode_content: bool = True) -> Iterator[bytes]:
+        for i in range(0, len(self.data), self.chunk):
+            self.read += len(self.data[i : i + self.chunk])
+            yield self.data[i : i + self.chunk]
+
+    def release_conn(self) -> None:
+        pass
+
+
+def stamped(second: int, text: bytes) -> bytes:
+    return b"2026-01-01T00:00:%02d.000000001Z %s\n" % (second, text)
+
+
+class LivePodRuns(FakeRuns):
+    """A run whose pod runs: its log, as the apiserver serves it with timestamps, from
+    `since_time` (whole seconds) on; each read is recorded."""
+
+    def __init__(self, log: list[tuple[int, bytes]], phases: list[str]) -> None:
+        super().__init__(0, 0, 0, True)
+        self.log, self.phases = log, phases
+        self.run["status"] = {"phase": "RUNNING", "podName": "etl-1-abcde"}
+        self.reads: list[tuple[bool, str | None]] = []
+        self.streams: list[FakeStream] = []
+
+    def get(self, name: str) -> dict[str, Any]:
+        if self.reads:  # asked again after a read: the run may have moved on
+            self.run["status"]["phase"] = self.phases[min(len(self.reads), len(self.phases)) - 1]
+        return self.run
+
+    def pod_log(  # type: ignore[override]
+        self, pod: str, container: str | None, follow: bool, since_time: str | None = None
+    ) -> FakeStream:
+        self.reads.append((follow, since_time))
+        since = int(since_time[-3:-1]) if since_time else 0
+        stream = FakeStream(b"".join(stamped(s, t) for s, t in self.log if s >= since))
+        self.streams.append(stream)
+        return stream
+
+
+def test_a_long_line_without_newline_is_cut_as_the_archive_cuts_it() -> None:
+    runs = LivePodRuns([(1, b"x" * (8 * 1024 * 1024))], ["COMPLETE"])
+    runs.log.append((2, b"after"))
+    found = list(read_log(runs, "etl-1", 0, False).lines)  # type: ignore[arg-type]
+    assert [n for n, _ in found] == [0, 1]
+    assert len(found[0][1]) == 1024 * 1024  # 1 MiB, as the operator archives it
+    assert found[1][1] == "after"
+
+
+def test_a_followed_log_resumes_where_it_was_not_from_its_first_line() -> None:
+    # A follow stream that goes quiet (every few seconds) is asked again: from the time
+    # of the last line read, not from line 0, and no line twice.
+    runs = LivePodRuns([(s, b"line %d" % s) for s in range(0, 40)], ["RUNNING", "COMPLETE"])
+    lines = read_log(runs, "etl-1", 0, True).lines  # type: ignore[arg-type]
+    first = [next(lines) for _ in range(40)]
+    runs.log += [(40, b"line 40"), (40, b"line 41")]
+    rest = list(lines)
+    assert [line for _, line in first + rest] == [f"line {i}" for i in range(42)]
+    assert [n for n, _ in first + rest] == list(range(42))
+    assert runs.reads == [
+        (True, None),
+        (True, "2026-01-01T00:00:39Z"),  # from the second of the last line read
+        (False, "2026-01-01T00:00:40Z"),  # the run has ended: the last read
+    ]
+    assert sum(s.read for s in runs.streams[1:]) < runs.streams[0].read  # not re-read
