@@ -19,10 +19,19 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from jobline.archive import Archive, ArchiveError, PodLog
 from jobline.client.runs import Runs, UserError
+from jobline.core.logtail import (
+    ARCHIVE_LINE_MAX_BYTES,
+    LineSplitter,
+    Stamp,
+    line_text,
+    parse_stamp,
+    since_time,
+)
 from jobline.models import TERMINAL_PHASES
 
 LOG_READY = frozenset({"RUNNING", *TERMINAL_PHASES})  # phases whose log can be followed
 STOP_CHECK_SECONDS = 5  # how soon a followed log notices that its reader has gone
+_STAMP_BYTES = 40  # a line's RFC 3339 time and the space after it
 
 
 def log_line_json(number: int, line: str) -> str:
@@ -189,42 +198,75 @@ def _from_pod(
     follow: bool,
     stop: threading.Event | None,
 ) -> Iterator[tuple[int, str]]:
-    seen = 0  # lines of the pod's log already read (given or skipped)
+    """The pod's lines from `sequence` on. A followed stream that goes quiet is asked
+    again from the time of the last line read (`sinceTime`), not from the first line."""
+    where = _Position()
     while True:
-        read = 0
-        for number, line in enumerate(_lines(stream)):
-            read = number + 1
-            if number >= max(seen, sequence):
-                yield number, line
-        seen = max(seen, read)
+        yield from ((n, line) for n, line in _numbered(stream, where) if n >= sequence)
         if not follow or (stop and stop.is_set()):
             return
         # The stream ended or went quiet: the run may be over (kwok never ends a follow
         # stream on its own), else read on from where we were.
         if (runs.get(name).get("status") or {}).get("phase") in TERMINAL_PHASES:
-            final = runs.pod_log(pod, container, follow=False)
-            for number, line in enumerate(_lines(final) if final else ()):
-                if number >= max(seen, sequence):
-                    yield number, line
+            final = runs.pod_log(pod, container, follow=False, since_time=where.since())
+            if final is not None:
+                yield from ((n, line) for n, line in _numbered(final, where) if n >= sequence)
             return
-        stream = runs.pod_log(pod, container, follow=True)
+        stream = runs.pod_log(pod, container, follow=True, since_time=where.since())
         if stream is None:
             return
 
 
-def _lines(stream: Any) -> Iterator[str]:
-    """The stream's lines, the last one even without a newline. A stream that goes quiet
-    ends without its unfinished line, which the next read of the log gives in full."""
-    buffer = b""
+class _Position:
+    """How far a reader of a pod's log is: lines counted, the time of the last one, and
+    how many lines had that very time (a read from its second gives them again)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.last_stamp: Stamp | None = None
+        self.at_last_stamp = 0
+        self._skip = 0
+
+    def since(self) -> str | None:
+        self._skip = self.at_last_stamp
+        return since_time(self.last_stamp) if self.last_stamp else None
+
+    def count(self, raw: bytes) -> str | None:
+        """The line's text if it is new, else None (given by an earlier read)."""
+        raw_stamp, _, text = raw.partition(b" ")
+        stamp = parse_stamp(raw_stamp)
+        if stamp is not None and self.last_stamp is not None:
+            if stamp < self.last_stamp:
+                return None
+            if stamp == self.last_stamp and self._skip > 0:
+                self._skip -= 1
+                return None
+        self._skip = 0
+        if stamp is None:  # not stamped: counted, but no place to resume from
+            text = raw
+        elif stamp == self.last_stamp:
+            self.at_last_stamp += 1
+        else:
+            self.last_stamp, self.at_last_stamp = stamp, 1
+        self.total += 1
+        return line_text(text[:ARCHIVE_LINE_MAX_BYTES])
+
+
+def _numbered(stream: Any, where: _Position) -> Iterator[tuple[int, str]]:
+    """The stream's new lines, numbered from where the reader was; the last one even
+    without a newline. A stream that goes quiet ends without its unfinished line, which
+    the next read of the log gives in full. Lines are cut as the log archive cuts them."""
+    splitter = LineSplitter(_STAMP_BYTES + ARCHIVE_LINE_MAX_BYTES)
     try:
-        for chunk in stream.stream(1024, decode_content=True):
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for raw in lines:
-                yield raw.decode("utf-8", errors="replace")
+        for chunk in stream.stream(64 * 1024, decode_content=True):
+            for raw in splitter.feed(chunk):
+                text = where.count(raw)
+                if text is not None:
+                    yield where.total - 1, text
     except (ReadTimeoutError, ProtocolError):
-        buffer = b""
+        splitter.rest()
     finally:
         stream.release_conn()
-    if buffer:
-        yield buffer.decode("utf-8", errors="replace")
+    rest = splitter.rest()
+    if rest and (text := where.count(rest)) is not None:
+        yield where.total - 1, text

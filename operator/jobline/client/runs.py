@@ -383,20 +383,29 @@ class Runs:
         except ApiException as e:
             raise explain(e, f"run {name!r}") from None
 
-    def pod_log(self, pod: str, container: str | None, follow: bool) -> Any:
-        """The pod's log as a stream of bytes, or None when the pod is gone. A followed log
-        that sends nothing within the read timeout is an empty stream: the reader checks
-        on the run, then asks again."""
+    def pod_log(
+        self, pod: str, container: str | None, follow: bool, since_time: str | None = None
+    ) -> Any:
+        """The pod's log as a stream of bytes, each line prefixed by its time, from
+        `since_time` (whole seconds) on; None when the pod is gone. A followed log that
+        sends nothing within the read timeout is an empty stream: the reader checks on the
+        run, then asks again from where it was."""
+        query = [("timestamps", "true")]
+        query += [("container", container)] if container else []
+        query += [("follow", "true")] if follow else []
+        query += [("sinceTime", since_time)] if since_time else []  # the client has no such
         try:
-            return self.core.read_namespaced_pod_log(
-                pod,
-                self.namespace,
-                container=container,
-                follow=follow,
-                _preload_content=False,
+            return call(
+                self.api,
+                "GET",
+                "/api/v1/namespaces/{namespace}/pods/{name}/log",
+                params={"namespace": self.namespace, "name": pod},
+                query=query,
+                accept="*/*",
                 # A quiet follow stream times out now and then, so the caller can check
                 # whether the run has ended.
-                _request_timeout=(10, 3) if follow else 60,
+                timeout=(10, 3) if follow else 60,
+                stream=True,
             )
         except ApiException as e:
             if e.status in (400, 404):

@@ -298,6 +298,37 @@ class LogReader:
         return _Position(self.total, self.last_stamp, self._last_raw_stamp, self._at_last_stamp)
 
 
+class LineSplitter:
+    """Cuts a stream's bytes into lines, looking only at the bytes each chunk brings: a
+    line longer than `max_bytes` is cut there and the rest of it dropped (a log without
+    newlines costs its length once, and never more memory than one line)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._buffer = bytearray()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        lines, start = [], 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            self._hold(chunk, start, end)
+            lines.append(bytes(self._buffer))
+            self._buffer.clear()
+            start = end + 1
+        self._hold(chunk, start, len(chunk))
+        return lines
+
+    def rest(self) -> bytes:
+        """The unfinished last line (empty if none), which the splitter then forgets."""
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        return rest
+
+    def _hold(self, chunk: bytes, start: int, end: int) -> None:
+        room = self.max_bytes - len(self._buffer)
+        if room > 0:
+            self._buffer += chunk[start : min(end, start + room)]
+
+
 def line_text(raw: bytes) -> str:
     """A line as the status and the archive keep it: bad UTF-8 replaced, no \\r."""
     return raw.decode("utf-8", errors="replace").rstrip("\r")
