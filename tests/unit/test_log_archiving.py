@@ -24,6 +24,8 @@ class FakeArchive:
         self.pieces_of: dict[PodLog, list[tuple[Piece, bytes]]] = {}
         self.refuse: str | None = None
         self.writes = 0  # attempted
+        self.installation: str | None = "this-cluster"  # what `put` tags pieces with
+        self.writers: dict[tuple[str, str], str | None] = {}  # by (namespace, run UID)
 
     def location(self, log: PodLog) -> str:
         return f"s3://logs/{log.namespace}/{log.run_uid}/{log.pod}/"
@@ -37,7 +39,11 @@ class FakeArchive:
             raise ArchiveError(self.refuse)
         piece = Piece(first, lines, len(data), f"{first}-{first + lines}")
         self.pieces_of.setdefault(log, []).append((piece, data))
+        self.writers.setdefault((log.namespace, log.run_uid), self.installation)
         return piece
+
+    def written_by(self, namespace: str, run_uid: str) -> str | None:
+        return self.writers.get((namespace, run_uid))
 
     def delete_run(self, namespace: str, run_uid: str) -> int:
         logs = [k for k in self.pieces_of if (k.namespace, k.run_uid) == (namespace, run_uid)]
@@ -209,14 +215,49 @@ def test_a_deleted_runs_archive_is_deleted_on_its_own_queue() -> None:
     assert archive.pieces_of == {}
 
 
+def uid(n: int) -> str:
+    return f"5f0c7e42-0000-4000-8000-{n:012d}"
+
+
 def test_logs_of_runs_deleted_while_no_operator_ran_are_deleted_at_start() -> None:
     archive = FakeArchive()
-    for namespace, run_uid in (("data", "kept"), ("data", "deleted"), ("other", "elsewhere")):
+    kept, deleted, elsewhere = uid(1), uid(2), uid(3)
+    for namespace, run_uid in (("data", kept), ("data", deleted), ("other", elsewhere)):
         archive.put(PodLog(namespace, run_uid, "pod"), 0, 1, b"one\n")
     logs, _ = tails(archive)
-    existing = {"kept"}
-    queued = logs.delete_orphans(["data"], lambda namespace, uid: uid in existing)
+    existing = {("data", kept), ("other", elsewhere)}
+    queued = logs.delete_orphans(["data"], lambda namespace, uid: (namespace, uid) in existing)
     assert queued == 1  # the namespace this operator does not watch is not its business
     logs.process_deletion(logs.deletions.get(block=False))
-    assert archive.runs() == [("data", "kept"), ("other", "elsewhere")]
-    assert logs.delete_orphans(None, lambda namespace, uid: uid in existing) == 1
+    assert archive.runs() == [("data", kept), ("other", elsewhere)]
+    existing.remove(("other", elsewhere))
+    assert logs.delete_orphans(None, lambda namespace, uid: (namespace, uid) in existing) == 1
+
+
+def test_the_sweep_deletes_only_what_this_installation_provably_wrote() -> None:
+    # A shared bucket (the chart's default prefix is empty): another cluster's runs, files
+    # that are not run logs, and logs written before pieces were tagged are not ours.
+    archive = FakeArchive()
+    cases = {
+        ("data", uid(1)): "this-cluster",  # ours, its run deleted: swept
+        ("data", uid(2)): "another-cluster",  # a second installation's
+        ("data", uid(3)): None,  # written by an older Jobline, or not Jobline at all
+        ("data", "backups"): "this-cluster",  # not a run's folder
+        ("data", uid(4)): "this-cluster",  # its run exists
+        ("data", uid(5)): "this-cluster",  # a run of that UID exists, in another namespace
+    }
+    for (namespace, run_uid), writer in cases.items():
+        archive.installation = writer
+        archive.put(PodLog(namespace, run_uid, "pod"), 0, 1, b"one\n")
+    archive.installation = "this-cluster"
+    logs, _ = tails(archive)
+    existing = {("data", uid(4)), ("other", uid(5))}
+    logs.delete_orphans(["data"], lambda namespace, uid: (namespace, uid) in existing)
+    queued = []
+    while (key := logs.deletions.get(block=False)) is not None:
+        queued.append(key)
+        logs.deletions.done(key)
+    assert sorted(queued) == [("data", uid(1)), ("data", uid(5))]
+    # An installation that cannot tell who it is sweeps nothing.
+    archive.installation = None
+    assert logs.delete_orphans(["data"], lambda namespace, uid: False) == 0
