@@ -44,6 +44,11 @@ TIMEOUT = urllib3.Timeout(connect=5, read=30)
 # What a call to the store raises when it refuses or cannot be reached.
 _STORE_ERRORS = (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError)
 _PIECE = re.compile(r"(\d{12})-(\d{12})\.log")
+# The user metadata every piece carries: which installation wrote it (the UID of the
+# operator's namespace, or JOBLINE_INSTALLATION). Only pieces of its own are ever swept.
+INSTALLATION_METADATA = "jobline-installation"
+# A run's folder is named by its UID: anything else under the prefix is not a run's.
+RUN_UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class ArchiveError(Exception):
@@ -106,6 +111,9 @@ class Archive:
                 f"JOBLINE_ARCHIVE_ENDPOINT must be an http(s) URL, not {settings.endpoint!r}"
             )
         self.settings = settings
+        # Who writes: tagged on every piece (see INSTALLATION_METADATA); None until the
+        # operator knows, and then nothing it writes may ever be swept.
+        self.installation: str | None = None
         # One quick retry at most: a store that refuses is retried by the caller's own
         # backoff, per run, not by a storm of immediate retries here.
         http = urllib3.PoolManager(
@@ -168,6 +176,7 @@ class Archive:
                 io.BytesIO(data),
                 len(data),
                 content_type="text/plain; charset=utf-8",
+                metadata={INSTALLATION_METADATA: self.installation} if self.installation else None,
             )
         except _STORE_ERRORS as e:
             raise self._error(e) from None
@@ -229,6 +238,23 @@ class Archive:
         if errors:
             raise ArchiveError(f"cannot delete {errors[0].name}: {errors[0].message}")
         return len(keys)
+
+    def written_by(self, namespace: str, run_uid: str) -> str | None:
+        """The installation that wrote the run's first piece, as its metadata says; None
+        when it says none (written before pieces were tagged, or not by Jobline)."""
+        try:
+            for obj in self._client.list_objects(
+                self.settings.bucket, prefix=self._run_prefix(namespace, run_uid), recursive=True
+            ):
+                key = obj.object_name or ""
+                if _PIECE.fullmatch(key.rsplit("/", 1)[-1]):
+                    found = self._client.stat_object(self.settings.bucket, key)
+                    meta = found.metadata or {}
+                    writer = meta.get(f"x-amz-meta-{INSTALLATION_METADATA}")
+                    return str(writer) if writer else None
+        except _STORE_ERRORS as e:
+            raise self._error(e) from None
+        return None
 
     def runs(self) -> Iterator[tuple[str, str]]:
         """The (namespace, run UID) of every run with an archived log."""

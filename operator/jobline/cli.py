@@ -118,7 +118,8 @@ def main(
     envvar="POD_NAMESPACE",
     default="default",
     show_default=True,
-    help="Namespace of the Lease (default: $POD_NAMESPACE, else default).",
+    help="Namespace of the Lease, and whose UID names this installation in the log archive "
+    "(default: $POD_NAMESPACE, else default).",
 )
 def operator(
     namespaces: tuple[str, ...],
@@ -163,6 +164,8 @@ def operator(
             namespaces=list(namespaces),
             health_address=health_address,
             leader_election_namespace=leader_election_namespace if leader_elect else None,
+            # Whose UID names this installation in the log archive.
+            own_namespace=leader_election_namespace,
             identity=identity,
         ),
     )

@@ -52,7 +52,13 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         )
         memo["election"] = election
     may_write = election.may_act if election else lambda: True
-    manager = Manager(api, memo.get("namespaces") or None, may_write, log_archive())
+    manager = Manager(
+        api,
+        memo.get("namespaces") or None,
+        may_write,
+        log_archive(),
+        installation_namespace=memo.get("own_namespace") or "default",
+    )
     memo["manager"] = manager
     if memo.get("health_address"):
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from kubernetes.client.exceptions import ApiException
 
-from jobline.archive import Archive, ArchiveError, PodLog
+from jobline.archive import RUN_UID, Archive, ArchiveError, PodLog
 from jobline.controller.cache import Obj
 from jobline.controller.kube import Kube
 from jobline.controller.workqueue import WorkQueue, failure_logger
@@ -127,16 +127,25 @@ class LogTails:
     def delete_orphans(
         self, namespaces: list[str] | None, run_exists: Callable[[str, str], bool]
     ) -> int:
-        """Queues the deletion of every archived log (in `namespaces`, or all) whose run no
-        longer exists: runs deleted while no operator ran. Called with the caches synced:
-        a run is archived only once it is cached, so the archive never holds a run the
-        caches have not seen yet. How many are queued."""
-        if self.archive is None:
+        """Queues the deletion of the archived logs of runs deleted while no operator ran.
+        Called with the caches synced: a run is archived only once it is cached, so the
+        archive never holds a run the caches have not seen yet. How many are queued.
+
+        Only what this installation provably wrote goes (a shared bucket, a second
+        cluster's installation under the same prefix, files that are not run logs stay):
+        a folder named by a run UID, in a watched namespace, with no run of that
+        namespace and UID, whose pieces carry this installation's tag. A retention of
+        deleted runs' logs would add one more condition here."""
+        archive = self.archive
+        if archive is None or not archive.installation:
             return 0
         queued = 0
-        for namespace, run_uid in self.archive.runs():
-            if (namespaces is None or namespace in namespaces) and not run_exists(
-                namespace, run_uid
+        for namespace, run_uid in archive.runs():
+            if (
+                RUN_UID.fullmatch(run_uid)
+                and (namespaces is None or namespace in namespaces)
+                and not run_exists(namespace, run_uid)
+                and archive.written_by(namespace, run_uid) == archive.installation
             ):
                 self.deletions.add((namespace, run_uid))
                 queued += 1

@@ -8,10 +8,12 @@ replica leads, so a standby holds no cache and makes no request but its Lease's.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from kubernetes import client
 
 from jobline.archive import Archive, ArchiveError
@@ -47,9 +49,11 @@ class Manager:
         namespaces: list[str] | None,
         may_write: Callable[[], bool] = lambda: True,
         archive: Archive | None = None,
+        installation_namespace: str = "default",
     ) -> None:
         self.namespaces = namespaces
         self.archive = archive
+        self.installation_namespace = installation_namespace  # the operator's own
         self._stopping = threading.Event()
         kube = Kube(api, may_write)
         self.cache = Cache()
@@ -142,8 +146,25 @@ class Manager:
         register_run_gauges(self.cache.runs.items)
         threading.Thread(target=self._look_for_kueue, name="kueue", daemon=True).start()
         if self.archive is not None:
+            # Before any piece is written: each carries who wrote it.
+            self.archive.installation = self._installation()
             threading.Thread(target=self._delete_orphans, name="orphans", daemon=True).start()
         self.started = True
+
+    def _installation(self) -> str | None:
+        """Who this installation is, for the log archive: JOBLINE_INSTALLATION, else the
+        UID of the operator's namespace (unique per cluster, stable across restarts and
+        upgrades); None when neither can be had."""
+        configured = os.environ.get("JOBLINE_INSTALLATION")
+        if configured:
+            return configured
+        path = f"/api/v1/namespaces/{self.installation_namespace}"
+        try:
+            found = orjson.loads(call(self.api, "GET", path, timeout=(5, 10)))
+        except FAILED_REQUEST as e:
+            log.warning("cannot read namespace %s: %s", self.installation_namespace, describe(e))
+            return None
+        return str(found["metadata"]["uid"])
 
     def kueue_served(self) -> bool:
         """Whether the apiserver serves Kueue's Workloads (kueue.x-k8s.io/v1beta2)."""
@@ -187,14 +208,23 @@ class Manager:
 
     def _delete_orphans(self) -> None:
         """Once every watch has listed: the archived logs of runs deleted while no operator
-        ran go too."""
+        ran go too (those this installation wrote: `LogTails.delete_orphans`)."""
         while not self.ready():
             if self._stopping.wait(1.0):
                 return
+        if self.archive is not None and not self.archive.installation:
+            log.warning(
+                "the archived logs of runs deleted while no operator ran are kept: this "
+                "installation cannot tell who it is (set JOBLINE_INSTALLATION, or let it "
+                "get its own namespace, %s)", self.installation_namespace,
+            )  # fmt: skip
+            return
         try:
             queued = self.runs.logs.delete_orphans(
                 self.namespaces,
-                lambda namespace, uid: bool(self.cache.runs.by("uid", uid)),
+                lambda namespace, uid: any(
+                    r["metadata"]["namespace"] == namespace for r in self.cache.runs.by("uid", uid)
+                ),
             )
         except ArchiveError as e:
             log.warning("cannot look for the archived logs of deleted runs: %s", e)
