@@ -123,3 +123,15 @@ def test_a_relist_reports_what_vanished_and_only_what_changed() -> None:
         ("new", True),
     ]
     assert store.get("other", "elsewhere") is not None  # another namespace's watch owns it
+
+
+def test_a_relist_reports_an_object_made_again_under_its_name_as_gone_then_new() -> None:
+    # Deleted and made again while the watch was away (410): another object, not a change
+    # of the old one, whose state must go with it.
+    store = Store({"owner": by_controller})
+    store.put(pod("again", "job-1"))
+    made_again = pod("again", "job-1", version="2")
+    made_again["metadata"]["uid"] = "uid-again-2"
+    vanished, changed = store.replace([made_again], "ns")
+    assert [o["metadata"]["uid"] for o in vanished] == ["uid-again"]
+    assert [(o["metadata"]["uid"], old) for o, old in changed] == [("uid-again-2", None)]

@@ -659,3 +659,64 @@ def test_the_pending_deadline_counts_from_when_the_operator_lifts_its_gate() -> 
     w.clock.advance(31)
     w.sync()
     assert (w.status()["phase"], w.status()["reason"]) == ("ERROR", "PendingDeadlineExceeded")
+
+
+def state_left(w: World) -> dict[str, int]:
+    """What the operator keeps per run, in memory: nothing once the run is gone."""
+    return {
+        "acted": len(w.runs._acted),
+        "models": len(w.cache._run_models),
+        "log follows": len(w.runs.logs._follows),
+        "verdicts": len(w.admissions._verdicts),
+    }
+
+
+def test_a_run_deleted_while_its_sync_is_in_flight_leaves_no_state_behind() -> None:
+    # The DELETED event is handled while the run's sync is between its look and its act:
+    # what that sync then records must not outlive the run.
+    w = World()
+    w.pipeline("Queue")
+    original_create, original_patch = w.kube.create_job, w.kube.patch_run_status
+
+    def deleted_meanwhile(name: str) -> None:
+        raw = w.cache.runs.get(NS, name)
+        if raw is None:
+            return  # gone already
+        w.cache.runs.delete((NS, name))
+        w.runs.on_run("DELETED", raw, None)
+
+    def create_job(body: Obj) -> Obj:
+        created = original_create(body)
+        deleted_meanwhile(body["metadata"]["name"])
+        return created
+
+    def patch_run_status(namespace: str, name: str, version: str, status: Obj) -> Obj:
+        patched = original_patch(namespace, name, version, status)
+        deleted_meanwhile(name)
+        return patched
+
+    original_ungate = w.kube.remove_scheduling_gate
+
+    def remove_scheduling_gate(namespace: str, name: str, gate: str) -> None:
+        original_ungate(namespace, name, gate)
+        deleted_meanwhile(name.removesuffix("-abcde"))
+
+    w.kube.create_job = create_job  # type: ignore[method-assign]
+    w.kube.patch_run_status = patch_run_status  # type: ignore[method-assign]
+    w.kube.remove_scheduling_gate = remove_scheduling_gate  # type: ignore[method-assign]
+    for i in range(20):
+        gated = w.run(f"gated-{i}", status={"phase": "RUNNING", "jobName": f"gated-{i}"})
+        pod = w.pod(w.job(gated), "Running", RUNNING)  # deleted as its pod is let go
+        pod["spec"]["schedulingGates"] = [{"name": SCHEDULING_GATE}]
+        w.kube.pods[(NS, pod["metadata"]["name"])] = copy.deepcopy(pod)
+        w.cache.pods.put(pod)
+        w.sync(f"gated-{i}")
+        fresh = w.run(f"new-{i}")  # deleted as its Job is created
+        w.admissions.set(fresh["metadata"]["uid"], Verdict(Admission.START))
+        w.runs.on_run("ADDED", fresh, None)
+        w.sync(f"new-{i}")
+        running = w.run(f"run-{i}", status={"phase": "QUEUED", "jobName": f"run-{i}"})
+        w.pod(w.job(running), "Running", RUNNING)  # deleted as it is written RUNNING
+        w.admissions.set(running["metadata"]["uid"], Verdict(Admission.START))
+        w.sync(f"run-{i}")
+    assert state_left(w) == {"acted": 0, "models": 0, "log follows": 0, "verdicts": 0}
