@@ -663,11 +663,12 @@ def test_the_pending_deadline_counts_from_when_the_operator_lifts_its_gate() -> 
 
 def state_left(w: World) -> dict[str, int]:
     """What the operator keeps per run, in memory: nothing once the run is gone."""
+    tracked = w.runs.tracked()
     return {
-        "acted": len(w.runs._acted),
-        "models": len(w.cache._run_models),
-        "log follows": len(w.runs.logs._follows),
-        "verdicts": len(w.admissions._verdicts),
+        "acted": tracked["acted"],
+        "models": tracked["parsed"],
+        "log follows": tracked["log_follows"],
+        "verdicts": tracked["verdicts"],
     }
 
 

@@ -249,9 +249,16 @@ class Cache:
             self._run_models[key] = (version, model)
         return model
 
-    def forget_run_model(self, key: Key) -> None:
+    def run_models_kept(self) -> int:
         with self._lock:
-            self._run_models.pop(key, None)
+            return len(self._run_models)
+
+    def forget_run_model(self, key: Key, uid: str) -> None:
+        """Forgets the parsed run of that UID (not a newer run of the same name)."""
+        with self._lock:
+            cached = self._run_models.get(key)
+            if cached is not None and cached[1].metadata.uid == uid:
+                del self._run_models[key]
 
     def forget_pipeline(self, namespace: str, name: str) -> None:
         self.pipelines.delete((namespace, name))

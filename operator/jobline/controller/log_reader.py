@@ -402,6 +402,11 @@ class LogTails:
                 if follow.forgotten and not follow.archive_pending:
                     del self._follows[run_uid]
 
+    def following(self) -> int:
+        """How many runs' logs are followed (or kept for their archive to catch up)."""
+        with self._lock:
+            return len(self._follows)
+
     def forget(self, run_uid: str, deleted: bool = False) -> None:
         """The run has ended (or is `deleted`): its pod is read no more. One whose archive
         is catching up is kept until that is settled and written."""

@@ -19,7 +19,7 @@ from kubernetes import client
 from jobline.archive import Archive, ArchiveError
 from jobline.controller.cache import Cache
 from jobline.controller.kube import Kube
-from jobline.controller.metrics import register_run_gauges
+from jobline.controller.metrics import register_run_gauges, register_tracked_runs
 from jobline.controller.pipeline_controller import PipelineController
 from jobline.controller.run_controller import RunController
 from jobline.controller.workqueue import WorkQueue
@@ -144,6 +144,7 @@ class Manager:
         self.runs.start(RUN_WORKERS)
         self.pipelines.start(PIPELINE_WORKERS)
         register_run_gauges(self.cache.runs.items)
+        register_tracked_runs(self.runs.tracked)
         threading.Thread(target=self._look_for_kueue, name="kueue", daemon=True).start()
         if self.archive is not None:
             # Before any piece is written: each carries who wrote it.

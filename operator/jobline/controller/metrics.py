@@ -65,3 +65,23 @@ class RunsByPhase(Collector):
 
 def register_run_gauges(runs: Callable[[], list[dict[str, Any]]]) -> None:
     REGISTRY.register(RunsByPhase(runs))
+
+
+class TrackedRuns(Collector):
+    """What the operator keeps in memory per run, by kind, at scrape time: each falls back
+    as runs end and go (a leak of per-run state shows here)."""
+
+    def __init__(self, tracked: Callable[[], dict[str, int]]) -> None:
+        self.tracked = tracked
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "jobline_tracked_runs", "Per-run state held in memory, by kind.", labels=["kind"]
+        )
+        for kind, count in sorted(self.tracked().items()):
+            gauge.add_metric([kind], count)
+        yield gauge
+
+
+def register_tracked_runs(tracked: Callable[[], dict[str, int]]) -> None:
+    REGISTRY.register(TrackedRuns(tracked))

@@ -232,8 +232,14 @@ class PipelineController:
         return written
 
     def _tell(self, run: Obj, verdict: Verdict) -> None:
-        if self.admissions.set(run["metadata"]["uid"], verdict):
-            self.wake_run((run["metadata"]["namespace"], run["metadata"]["name"]))
+        meta = run["metadata"]
+        if self.admissions.set(meta["uid"], verdict):
+            current = self.cache.runs.get(meta["namespace"], meta["name"])
+            if current is None or current["metadata"]["uid"] != meta["uid"]:
+                # Deleted since this sync looked: its DELETED event may have come first.
+                self.admissions.forget(meta["uid"])
+                return
+            self.wake_run((meta["namespace"], meta["name"]))
 
     # --- schedules ------------------------------------------------------------------
 
@@ -299,7 +305,7 @@ class PipelineController:
             raise
         metrics.STATUS_WRITES.labels("Pipeline").inc()
         self._status_written[key] = self.clock.monotonic()
-        self.cache.pipelines.put(updated)
+        self.cache.pipelines.update(updated)
         return True
 
 

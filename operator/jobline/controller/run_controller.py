@@ -120,7 +120,7 @@ class RunController:
         pipeline = run["spec"]["pipelineRef"]["name"]
         uid = run["metadata"]["uid"]
         if event == "DELETED":
-            self.cache.forget_run_model((namespace, name))
+            self.cache.forget_run_model((namespace, name), uid)
             self._forget(uid, deleted=True)
             self.logs.delete_archived(namespace, uid)
             self.pipeline_changed(namespace, pipeline, True)
@@ -231,6 +231,19 @@ class RunController:
         with self._lock:
             self._acted.pop(uid, None)
 
+    def tracked(self) -> dict[str, int]:
+        """What is kept in memory per run, by kind: every count falls back once runs are
+        gone (a leak shows here first; jobline_tracked_runs)."""
+        with self._lock:
+            acted = len(self._acted)
+        return {
+            "cached": len(self.cache.runs),
+            "parsed": self.cache.run_models_kept(),
+            "acted": acted,
+            "log_follows": self.logs.following(),
+            "verdicts": len(self.admissions),
+        }
+
     # --- sync -----------------------------------------------------------------
 
     def start(self, workers: int) -> None:
@@ -249,9 +262,18 @@ class RunController:
         raw = self.cache.runs.get(*key)
         if raw is None:
             return
-        seen, tail_version = self._observe(raw)
-        decision = decide_run(seen, self.clock.now())
-        self._act(raw, seen, decision, tail_version)
+        uid = raw["metadata"]["uid"]
+        try:
+            seen, tail_version = self._observe(raw)
+            decision = decide_run(seen, self.clock.now())
+            self._act(raw, seen, decision, tail_version)
+        finally:
+            # Deleted while this sync ran: its DELETED event may have forgotten the run
+            # before this sync recorded more of it (a log follow, a parsed model).
+            current = self.cache.runs.get(*key)
+            if current is None or current["metadata"]["uid"] != uid:
+                self.cache.forget_run_model(key, uid)
+                self._forget(uid, deleted=True)
 
     def _observe(self, raw: Obj) -> tuple[Observed, int]:
         """The run's whole picture, from the caches and what this process did; and the
@@ -413,7 +435,7 @@ class RunController:
             if POD_FINALIZER in (pod["metadata"].get("finalizers") or []):
                 updated = self.kube.remove_pod_finalizer(*key_of(pod), POD_FINALIZER)
                 if updated is not None:  # syncs before its watch event must not ask again
-                    self.cache.pods.put(updated)
+                    self.cache.pods.update(updated)
 
     def _ensure_owned_by_pipeline(self, raw: Obj, pipeline: Pipeline) -> Obj | None:
         """Gives the run an ownerReference to its Pipeline (deleting the Pipeline deletes
@@ -437,8 +459,7 @@ class RunController:
             if e.status == 404:
                 return None
             raise
-        stored, _ = self.cache.runs.put(updated)
-        return stored
+        return self.cache.runs.update(updated)  # None: deleted meanwhile
 
     def _write(self, raw: Obj, status: PipelineJobStatus, tail_version: int) -> bool:
         """Patches the status once, and only when it changed (or new log lines were read);
@@ -469,7 +490,7 @@ class RunController:
         metrics.STATUS_WRITES.labels("PipelineJob").inc()
         if tail is not None:
             self.logs.written(uid, tail_version)
-        self.cache.runs.put(updated)
+        self.cache.runs.update(updated)
         self._announce(updated, old, status)
         self._announce_archive(updated, old, status)
         # Our own write's watch event will look replayed: tell the Pipeline now. A run that

@@ -55,6 +55,10 @@ class Admissions:
         self._lock = threading.Lock()
         self._verdicts: dict[str, Verdict] = {}
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._verdicts)
+
     def get(self, uid: str) -> Verdict | None:
         with self._lock:
             return self._verdicts.get(uid)

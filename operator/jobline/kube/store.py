@@ -67,6 +67,18 @@ class Store:
         with self._lock:
             return self._put(key_of(obj), obj)
 
+    def update(self, obj: Obj) -> Obj | None:
+        """Stores what a controller's own write returned, only over the same object (its
+        UID) still stored: a write answered just before the object's deletion must not
+        bring it back after its DELETED event. The stored object, or None."""
+        obj = self._strip(obj)
+        key = key_of(obj)
+        with self._lock:
+            current = self._objects.get(key)
+            if current is None or current["metadata"].get("uid") != obj["metadata"].get("uid"):
+                return None
+            return self._put(key, obj)[0]
+
     def _put(self, key: Key, obj: Obj) -> tuple[Obj, Obj | None]:
         old = self._objects.get(key)
         if old is not None and _older(obj, old):
@@ -118,6 +130,15 @@ class Store:
                 current = self._objects.get(key)
                 if same_version(obj, current):
                     continue
+                if (
+                    current is not None
+                    and current["metadata"].get("uid") != obj["metadata"].get("uid")
+                    and not _newer_than(current, version)
+                ):
+                    # Deleted and made again under its name while the watch was away:
+                    # another object, and the old one's state goes with the old one.
+                    vanished.append(current)
+                    self._delete(key)
                 stored, old = self._put(key, obj)
                 if stored is obj:
                     changed.append((stored, old))
