@@ -157,3 +157,38 @@ def test_stop_gives_the_lease_up_even_when_the_apiserver_is_gone() -> None:
     leases.failing = transport_errors()[0]
     replica.election.stop()  # must not raise
     assert not replica.lost.is_set()
+
+
+def test_the_write_window_counts_from_when_the_renewal_was_sent_not_answered() -> None:
+    # A slow answer, then a partition: another replica may take the Lease `duration` after
+    # the renew time it saw, which was written when the request was sent. Counting this
+    # replica's window from the answer would let both write for as long as it was slow.
+    now = [100.0]
+    leases = FakeLeases()
+    slow = leases.create_lease
+
+    def create_lease(namespace: str, name: str, spec: Obj, timeout: float | None = None) -> Obj:
+        created = slow(namespace, name, spec, timeout)
+        now[0] += 0.3  # the answer comes 0.3 s after the request left
+        return created
+
+    leases.create_lease = create_lease  # type: ignore[method-assign]
+    election = LeaderElection(
+        leases,  # type: ignore[arg-type]
+        "ns",
+        "lease",
+        "a",
+        duration=0.6,
+        renew_deadline=0.4,
+        retry=60.0,  # no renewal during the test
+        clock=lambda: now[0],
+    )
+    started = threading.Event()
+    election.start(started.set, lambda: None)
+    try:
+        assert started.wait(5)
+        assert election.may_act()
+        now[0] = 100.0 + 0.4 + 0.05  # the renew deadline, from the request's departure
+        assert not election.may_act()
+    finally:
+        election.stop()
