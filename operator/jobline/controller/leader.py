@@ -7,6 +7,11 @@ seconds, or finds another replica holding it (after a freeze, say), stops acting
 (`on_lost`: the process exits, and Kubernetes restarts it as a standby); one that stops
 cleanly gives the Lease up so the next takes over without waiting for it to expire.
 
+The write window (`may_act`) counts from when a renewal's first request was sent, not
+from when it was answered: stricter than client-go, which counts from the answer. A slow
+answer then shortens this replica's window instead of overlapping the next leader's.
+Nothing more fences a write (the apiserver knows no Lease): see docs/reliability.md.
+
 As client-go's: every failure of a try is a failed try, whatever its type (the network's
 errors included); each request of a renewal is bounded by what is left of the renew
 deadline, so a hung read cannot hold renewal past it; and every way out of the loop
@@ -62,7 +67,10 @@ class LeaderElection:
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0  # when it last changed, by our clock
         self._taken = False  # the last try found another replica holding the Lease
-        self._renewed = 0.0  # when this replica last renewed the Lease, by our clock
+        # When this replica last renewed the Lease, by our clock: when that renewal's first
+        # request was sent (the renew time it wrote is from then), not when it was answered.
+        self._renewed = 0.0
+        self._sent = 0.0  # when the latest try's first request was sent
         self._thread: threading.Thread | None = None
 
     def start(self, on_started: Callable[[], None], on_lost: Callable[[], None]) -> None:
@@ -114,12 +122,12 @@ class LeaderElection:
         if self._stopped.is_set():
             return True
         log.info("leading (Lease %s/%s)", self.namespace, self.name)
-        self._renewed = self.clock()
+        self._renewed = self._sent
         self.leading.set()
         on_started()
         while not self._stopped.wait(self.retry):
             if self._try(self._renewed + self.renew_deadline):
-                self._renewed = self.clock()
+                self._renewed = self._sent
             elif self._taken or self.clock() - self._renewed > self.renew_deadline:
                 log.error("lost the leader Lease %s/%s: stopping", self.namespace, self.name)
                 return False
@@ -128,6 +136,7 @@ class LeaderElection:
     def _try(self, deadline: float) -> bool:
         """Acquires or renews the Lease, each request ending by `deadline` (by our clock);
         True when this replica holds it now. Any failure is a failed try."""
+        self._sent = self.clock()  # before any request: the window starts here
         now = dt.datetime.now(dt.UTC)
         self._taken = False
         try:
