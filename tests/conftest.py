@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER_SH = REPO / "hack" / "cluster" / "cluster.sh"
@@ -99,7 +99,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
             pytest.exit(f"the local control plane did not start: {CLUSTER_SH} up failed", 3)
         kubeconfig = up.stdout.strip().splitlines()[-1]
         started_here = not already_running
-    api = config.new_client_from_config(config_file=kubeconfig)
+    api = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
     try:
         yield Cluster(kubeconfig, api, simulated=_is_local_plane(api))
     finally:
@@ -176,6 +176,6 @@ def wait_for(
     while time.monotonic() < deadline:
         last = probe()
         if last:
-            return last
+            return last  # type: ignore[no-any-return]
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout} s waiting for {what} (last seen: {last!r})")

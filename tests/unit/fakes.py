@@ -45,7 +45,8 @@ def transport_errors() -> list[Exception]:
     none an OSError but the last)."""
     url = "/apis/coordination.k8s.io/v1/namespaces/default/leases/jobline-operator"
     refused = NewConnectionError(
-        None, "Failed to establish a new connection: [Errno 111] Connection refused"
+        None,  # type: ignore[arg-type]
+        "Failed to establish a new connection: [Errno 111] Connection refused",
     )
     return [
         MaxRetryError(None, url, refused),  # type: ignore[arg-type]

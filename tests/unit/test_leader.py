@@ -16,7 +16,7 @@ from tests.conftest import wait_for
 from tests.unit.fakes import api_error, transport_errors
 
 Obj = dict[str, Any]
-FAST = {"duration": 0.6, "renew_deadline": 0.4, "retry": 0.02}
+FAST: dict[str, Any] = {"duration": 0.6, "renew_deadline": 0.4, "retry": 0.02}
 
 
 class FakeLeases:
@@ -64,7 +64,7 @@ class FakeLeases:
 
 class Replica:
     def __init__(self, leases: FakeLeases, identity: str = "a") -> None:
-        self.election = LeaderElection(leases, "ns", "lease", identity, **FAST)  # type: ignore[arg-type]
+        self.election = LeaderElection(leases, "ns", "lease", identity, **FAST)
         self.started = threading.Event()
         self.lost = threading.Event()
 
@@ -174,7 +174,7 @@ def test_the_write_window_counts_from_when_the_renewal_was_sent_not_answered() -
 
     leases.create_lease = create_lease  # type: ignore[method-assign]
     election = LeaderElection(
-        leases,  # type: ignore[arg-type]
+        leases,
         "ns",
         "lease",
         "a",

@@ -14,8 +14,8 @@ POD = {
 
 def tails() -> tuple[LogTails, FakeKube, FakeClock, list[str]]:
     clock = FakeClock()
-    kube, told = FakeKube(clock), []
-    return LogTails(kube, told.append, clock), kube, clock, told  # type: ignore[arg-type]
+    kube, told = FakeKube(clock), list[str]()
+    return LogTails(kube, told.append, clock), kube, clock, told
 
 
 def test_a_request_is_read_on_the_readers_queue_and_the_run_is_told() -> None:

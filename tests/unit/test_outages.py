@@ -33,8 +33,8 @@ POD = {
 @pytest.mark.parametrize("error", ERRORS, ids=IDS)
 def test_a_log_stream_cut_midway_is_a_failed_read_with_its_reason(error: Exception) -> None:
     clock = FakeClock()
-    kube, told = FakeKube(clock), []
-    logs = LogTails(kube, told.append, clock)  # type: ignore[arg-type]
+    kube, told = FakeKube(clock), list[str]()
+    logs = LogTails(kube, told.append, clock)
     kube.log_lines["run-1-abc"] = [b"one", b"two"]
     kube.log_cut["run-1-abc"] = error
     logs.request("run-1", POD, 100, final=False, at_once=True)

@@ -31,7 +31,7 @@ class World:
         self.admissions = Admissions()
         self.woken: list[str] = []
         self.controller = PipelineController(
-            self.kube,  # type: ignore[arg-type]
+            self.kube,
             self.cache,
             self.admissions,
             lambda namespace: True,
@@ -89,7 +89,7 @@ class World:
         """The run's Job (run None: a Job whose run is not known yet), with one pod."""
         name = run["metadata"]["name"] if run else "unknown-run"
         conditions = [{"type": "Complete", "status": "True"}] if finished else []
-        job = {
+        job: Obj = {
             "metadata": {
                 "name": name,
                 "namespace": NS,
@@ -225,7 +225,7 @@ def test_a_pod_made_as_the_replaced_runs_job_was_deleted_holds_the_slot_until_it
     w = World("Replace", max_runs=1)
     w.run("old", "STOPPED", "Replaced")
     w.run("new")
-    orphan = {
+    orphan: Obj = {
         "metadata": {
             "name": "old-xyz",
             "namespace": NS,

@@ -37,7 +37,7 @@ class World:
         """A new operator process: what it kept in memory is gone, the API is not."""
         self.admissions = Admissions()
         self.runs = RunController(
-            self.kube,  # type: ignore[arg-type]
+            self.kube,
             self.cache,
             self.admissions,
             lambda namespace: True,
@@ -47,7 +47,7 @@ class World:
         return self.runs
 
     def pipeline(self, policy: str = "Allow", **spec: Any) -> Obj:
-        raw = {
+        raw: Obj = {
             "apiVersion": "jobline.dev/v1alpha1",
             "kind": "Pipeline",
             "metadata": {"name": "sales", "namespace": NS, "uid": "pl-uid", "generation": 1},
@@ -618,7 +618,7 @@ def test_a_run_made_again_under_its_name_waits_for_its_predecessors_job_to_go() 
     w = World()
     w.pipeline("Allow")
     w.run()
-    predecessor = {"metadata": {"name": "sales-1", "namespace": NS, "uid": "old-run-uid"}}
+    predecessor: Obj = {"metadata": {"name": "sales-1", "namespace": NS, "uid": "old-run-uid"}}
     predecessor.update(apiVersion="jobline.dev/v1alpha1", kind="PipelineJob")
     old_job = w.job(predecessor)
     w.cache.jobs.delete((NS, "sales-1"))  # not cached yet: the create finds it (409)

@@ -30,7 +30,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from jobline.controller.kube import TIMEOUT, Kube
+from jobline.controller.kube import TIMEOUT, LeaseAPI
 from jobline.kube.request import FAILED_REQUEST, describe
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def micro_time(now: dt.datetime) -> str:
 class LeaderElection:
     def __init__(
         self,
-        kube: Kube,
+        kube: LeaseAPI,
         namespace: str,
         name: str,
         identity: str,

@@ -36,7 +36,7 @@ from kubernetes.client.exceptions import ApiException
 
 from jobline.archive import RUN_UID, Archive, ArchiveError, PodLog
 from jobline.controller.cache import Obj
-from jobline.controller.kube import Kube
+from jobline.controller.kube import KubeAPI
 from jobline.controller.workqueue import WorkQueue, failure_logger
 from jobline.core.clock import SYSTEM_CLOCK, Clock
 from jobline.core.logtail import LogReader
@@ -94,7 +94,7 @@ class _Follow:
 class LogTails:
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeAPI,
         on_read: Callable[[str], None] = lambda run_uid: None,
         clock: Clock = SYSTEM_CLOCK,
         archive: Archive | None = None,

@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from jobline.controller import metrics
 from jobline.controller.cache import Cache, Key, Obj, object_ref
-from jobline.controller.kube import Kube
+from jobline.controller.kube import KubeAPI
 from jobline.controller.workqueue import TokenBucket, WorkQueue, failure_logger
 from jobline.core.admission import Admission, Admissions, Verdict, candidate_of, unknown_jobs
 from jobline.core.clock import SYSTEM_CLOCK, Clock, format_time
@@ -46,7 +46,7 @@ HISTORY_RETRY_SECONDS = 30.0
 class PipelineController:
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeAPI,
         cache: Cache,
         admissions: Admissions,
         synced: Callable[[str], bool],

@@ -29,7 +29,7 @@ from kubernetes.client.exceptions import ApiException
 from jobline.archive import Archive
 from jobline.controller import metrics
 from jobline.controller.cache import Cache, Key, Obj, key_of, object_ref
-from jobline.controller.kube import Kube
+from jobline.controller.kube import KubeAPI
 from jobline.controller.log_reader import LogTails
 from jobline.controller.workqueue import WorkQueue, failure_logger
 from jobline.core.admission import Admissions
@@ -91,7 +91,7 @@ class _Acted:
 class RunController:
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeAPI,
         cache: Cache,
         admissions: Admissions,
         synced: Callable[[str], bool],
