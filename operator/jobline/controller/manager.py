@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,9 +25,9 @@ from jobline.controller.pipeline_controller import PipelineController
 from jobline.controller.run_controller import RunController
 from jobline.controller.workqueue import WorkQueue
 from jobline.core.admission import Admissions
-from jobline.kube.informer import READ_TIMEOUT, Informer, pod_events
+from jobline.kube.informer import JOB_FAILED_CREATE, READ_TIMEOUT, Handler, Informer, pod_events
 from jobline.kube.request import FAILED_REQUEST, call, describe
-from jobline.kube.store import key_of
+from jobline.kube.store import Store, key_of
 from jobline.models import KUEUE_GROUP, KUEUE_VERSION
 
 RUN_WORKERS = 8  # API calls dominate a sync: threads wait on the network, not the GIL
@@ -40,6 +41,17 @@ WATCH_SILENT_AFTER = READ_TIMEOUT + 60.0
 # a Pipeline names a Kueue LocalQueue: Kueue may be installed after the operator started.
 KUEUE_LOOK_EVERY = 10.0
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One kind the operator watches: into which store, to which handler, and (Events) the
+    field selector the apiserver filters them by."""
+
+    kind: str
+    store: Store
+    handler: Handler
+    field_selector: str = ""
 
 
 class Manager:
@@ -58,17 +70,6 @@ class Manager:
         kube = Kube(api, may_write)
         self.cache = Cache()
         admissions = Admissions()
-        self.informers = [
-            Informer(api, "Pipeline", namespaces, self.cache.pipelines),
-            Informer(api, "PipelineJob", namespaces, self.cache.runs),
-            Informer(api, "Job", namespaces, self.cache.jobs),
-            Informer(api, "Pod", namespaces, self.cache.pods),
-            Informer(api, "Event", namespaces, self.cache.job_events),
-            *(
-                Informer(api, "Event", namespaces, store, field_selector=pod_events(reason))
-                for reason, store in self.cache.pod_events.items()
-            ),
-        ]
         # Kueue's Workloads are watched once the apiserver serves them (asked at start and
         # every KUEUE_LOOK_EVERY s until then); runs wait for the first answer.
         self.api = api
@@ -94,26 +95,36 @@ class Manager:
             wake_run=self.runs.queue.add,
             wake_runs_of=self.runs.on_pipeline,
         )
-        handlers = (
-            self.pipelines.on_pipeline,
-            self.runs.on_run,
-            self.runs.on_job,
-            self.runs.on_pod,
-            self.runs.on_job_event,
-            *(self.runs.on_pod_event for _ in self.cache.pod_events),
-        )
-        for informer, handler in zip(self.informers, handlers, strict=True):
-            informer.on_event = handler
-            informer.on_recovered = self._apiserver_back
-        self.workloads = Informer(
-            api,
-            "Workload",
-            namespaces,
-            self.cache.workloads,
-            on_event=self.runs.on_workload,
-            on_recovered=self._apiserver_back,
+        # What is watched, each kind into its store and to its handler, in one list
+        # (Informer filters Jobs and pods by our label, Events by their field selector).
+        watches: list[Watch] = [
+            Watch("Pipeline", self.cache.pipelines, self.pipelines.on_pipeline),
+            Watch("PipelineJob", self.cache.runs, self.runs.on_run),
+            Watch("Job", self.cache.jobs, self.runs.on_job),
+            Watch("Pod", self.cache.pods, self.runs.on_pod),
+            Watch("Event", self.cache.job_events, self.runs.on_job_event, JOB_FAILED_CREATE),
+            *(
+                Watch("Event", store, self.runs.on_pod_event, pod_events(reason))
+                for reason, store in self.cache.pod_events.items()
+            ),
+        ]
+        self.informers = [self._informer(watch) for watch in watches]
+        # Started only once the apiserver serves Workloads (see above).
+        self.workloads = self._informer(
+            Watch("Workload", self.cache.workloads, self.runs.on_workload)
         )
         self.started = False
+
+    def _informer(self, watch: Watch) -> Informer:
+        return Informer(
+            self.api,
+            watch.kind,
+            self.namespaces,
+            watch.store,
+            on_event=watch.handler,
+            on_recovered=self._apiserver_back,
+            field_selector=watch.field_selector,
+        )
 
     def _queues(self) -> list[tuple[str, WorkQueue[Any]]]:
         return [
