@@ -112,7 +112,8 @@ e2e-test: install ## End-to-end: the image installed by the chart, real containe
 	JOBLINE_E2E_IMAGE=$(IMAGE) $(BIN)/pytest -m e2e
 
 .PHONY: test
-test: lint typecheck unit cluster-test fault-test e2e-test ## Everything CI runs: lint, typecheck, unit, cluster, fault and end-to-end tests
+test: ## Everything CI runs: lint, typecheck, unit, cluster, fault and end-to-end tests (time per tier at the end)
+	@hack/tiers.sh lint typecheck unit cluster-test fault-test e2e-test
 
 .PHONY: test-kind
 test-kind: install ## The cluster and end-to-end suites on a throwaway kind cluster (needs Docker and kind)
