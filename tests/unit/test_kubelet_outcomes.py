@@ -231,3 +231,16 @@ def test_a_pod_failure_policy_rule_that_fails_the_job_is_named() -> None:
     assert rule in (status.message or "")
     assert "the warehouse refused the load" in (status.message or "")
     assert status.failure is not None and status.failure.exit_code == 3
+
+
+def test_a_run_whose_init_container_runs_is_running_and_its_pending_clock_stopped() -> None:
+    # On the real node: the first init container has finished, the second one runs
+    # (the kubelet's Init:1/2). A long init (fetching data, waiting for a database) is
+    # work, not a pod that never started: past pendingDeadlineSeconds it goes on.
+    decision = decide("init_running", after=900)  # pendingDeadlineSeconds is 600
+    status = decision.status
+    assert (status.phase, status.reason) == (Phase.RUNNING, "Initializing")
+    assert status.pod_name is not None
+    assert status.message is not None
+    assert "wait-for-db" in status.message and "Init:1/2" in status.message
+    assert status.start_time is None  # the main container has not started

@@ -167,6 +167,21 @@ SCENARIOS: dict[str, tuple[Obj, Callable[[Obj, list[Obj]], bool], str | None]] =
         phase("Failed"),
         None,
     ),
+    "init_running": (
+        {
+            "initContainers": [
+                container("fetch", "echo fetched the inputs"),
+                container("wait-for-db", "echo waiting for the warehouse; sleep 3600"),
+            ],
+            "containers": [container("main", "echo loading")],
+            "terminationGracePeriodSeconds": 1,
+        },
+        lambda pod, events: any(
+            s["name"] == "wait-for-db" and "running" in s.get("state", {})
+            for s in pod["status"].get("initContainerStatuses") or []
+        ),
+        None,
+    ),
     "evicted": (
         {
             "containers": [container("main", "echo loading; sleep 3600")],
