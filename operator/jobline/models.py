@@ -118,6 +118,7 @@ class Reason(enum.StrEnum):
     WAITING_FOR_ADMISSION = "WaitingForAdmission"  # Kueue holds the Job: no quota yet
     INADMISSIBLE = "Inadmissible"  # Kueue cannot admit it: its LocalQueue or ClusterQueue
     KUEUE_NOT_INSTALLED = "KueueNotInstalled"  # the Pipeline names a queue; no Kueue here
+    INITIALIZING = "Initializing"  # an init container of the pod runs; the main one waits
     RUNNING = "Running"
     COMPLETED = "Completed"
     FAILED = "Failed"

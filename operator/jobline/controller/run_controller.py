@@ -238,6 +238,8 @@ class RunController:
             acted = len(self._acted)
         return {
             "cached": len(self.cache.runs),
+            "jobs": len(self.cache.jobs),  # fall back as the garbage collector deletes them
+            "pods": len(self.cache.pods),
             "parsed": self.cache.run_models_kept(),
             "acted": acted,
             "log_follows": self.logs.following(),

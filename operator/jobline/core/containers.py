@@ -86,6 +86,36 @@ def containers(pod: Obj) -> Iterator[Container]:
         yield Container(c["name"], kind, c.get("image"), statuses.get(c["name"]) or {})
 
 
+@dataclass(frozen=True)
+class Initializing:
+    """The pod runs its init containers: which one now, and the kubelet's Init:N/M."""
+
+    container: str
+    done: int  # init containers completed (a sidecar: started)
+    total: int
+
+    def message(self) -> str:
+        return f'init container "{self.container}" is running (Init:{self.done}/{self.total})'
+
+
+def initializing(pod: Obj) -> Initializing | None:
+    """The init container that runs, while the pod's main container has not started; None
+    before any has started (the pod has not started: its pending deadline runs on)."""
+    inits = [c for c in containers(pod) if c.kind in (ContainerKind.INIT, ContainerKind.SIDECAR)]
+    done = sum(1 for c in inits if _completed(c))
+    running = next((c for c in inits if c.state.get("running") and not _completed(c)), None)
+    if running is None:
+        return None
+    return Initializing(running.name, done, len(inits))
+
+
+def _completed(container: Container) -> bool:
+    """An init container that ended with 0, or a sidecar that has started."""
+    if container.kind == ContainerKind.SIDECAR:
+        return bool(container.status.get("started"))
+    return (container.state.get("terminated") or {}).get("exitCode") == 0
+
+
 def failed_container(pod: Obj) -> Container | None:
     """The container whose end failed the pod: the first init container that failed (the
     rest never ran), else the main container, else another one; a sidecar only when no

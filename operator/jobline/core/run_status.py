@@ -23,6 +23,7 @@ from jobline.core.containers import (
     failed_container,
     failure_message,
     failure_of,
+    initializing,
     never_ran,
     stuck,
 )
@@ -614,6 +615,11 @@ def _pending(
     if gated(pod):  # lifted by this sync (decide_run's ungate)
         return Outcome(Phase.QUEUED, Reason.QUEUED, STARTING), None
     problem = stuck(pod, events)
+    init = initializing(pod)
+    if init is not None and problem is None:
+        # The pod has started: its init containers' time (fetching data, waiting for a
+        # database) is work, not a wait, and the pending deadline no longer runs.
+        return Outcome(Phase.RUNNING, Reason.INITIALIZING, init.message()), None
     created = parse_time(pod["metadata"]["creationTimestamp"]) or now
     created = max(created, gate_lifted_at or created)
     waited = (now - created).total_seconds()
