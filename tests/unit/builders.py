@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobline.controller.cache import strip_job, strip_pod
 from jobline.models import Pipeline, PipelineJob
 
 
@@ -45,11 +46,14 @@ def run(name: str = "sales-1", pipeline_name: str = "sales", **spec: Any) -> Pip
 
 
 def job(conditions: list[dict[str, Any]] | None = None, **spec: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "sales-1", "namespace": "data"},
-        "spec": spec,
-        "status": {"conditions": conditions or []},
-    }
+    """A Job as the operator's cache keeps it (strip_job: the decisions see no more)."""
+    return strip_job(
+        {
+            "metadata": {"name": "sales-1", "namespace": "data"},
+            "spec": spec,
+            "status": {"conditions": conditions or []},
+        }
+    )
 
 
 def pod(
@@ -60,8 +64,14 @@ def pod(
     conditions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     statuses = [{"name": "main", "state": state}] if state else []
-    return {
-        "metadata": {"name": name, "creationTimestamp": created},
-        "spec": {"containers": [{"name": "main", "image": "meltano:3"}]},
-        "status": {"phase": phase, "containerStatuses": statuses, "conditions": conditions or []},
-    }
+    return strip_pod(
+        {
+            "metadata": {"name": name, "creationTimestamp": created},
+            "spec": {"containers": [{"name": "main", "image": "meltano:3"}]},
+            "status": {
+                "phase": phase,
+                "containerStatuses": statuses,
+                "conditions": conditions or [],
+            },
+        }
+    )

@@ -2,7 +2,10 @@
 
 from typing import Any
 
+import pytest
+
 from jobline.controller.cache import (
+    JOB_FIELDS,
     Store,
     by_controller,
     by_pipeline_ref,
@@ -11,6 +14,7 @@ from jobline.controller.cache import (
     strip_pod,
     strip_run,
 )
+from jobline.kube.fields import Fields
 
 
 def pod(name: str, owner: str, version: str = "1") -> dict[str, Any]:
@@ -135,3 +139,16 @@ def test_a_relist_reports_an_object_made_again_under_its_name_as_gone_then_new()
     vanished, changed = store.replace([made_again], "ns")
     assert [o["metadata"]["uid"] for o in vanished] == ["uid-again"]
     assert [(o["metadata"]["uid"], old) for o, old in changed] == [("uid-again-2", None)]
+
+
+def test_what_wakes_a_run_is_what_the_cache_keeps_and_nothing_else_of_it() -> None:
+    with pytest.raises(ValueError, match=r"status\.startTime wakes a run but is not kept"):
+        Fields(kept=("metadata", "status.conditions"), wakes=("status.startTime",))
+    job = {"metadata": {"name": "j", "managedFields": [1]}, "status": {"active": 1}}
+    stored = strip_job(job)
+    assert "managedFields" not in stored["metadata"]
+    assert job["metadata"]["managedFields"] == [1]  # the event's object is not changed
+    counted = {**job, "status": {"active": 0, "ready": 1}}  # counters: no decision reads them
+    assert JOB_FIELDS.facts(counted) == JOB_FIELDS.facts(job)
+    started = {**job, "status": {"active": 1, "startTime": "2026-01-01T00:00:00Z"}}
+    assert JOB_FIELDS.facts(started) != JOB_FIELDS.facts(job)  # its active deadline runs

@@ -30,6 +30,7 @@ from jobline.core.workload import (
     latest_event,
     owner_key,
 )
+from jobline.kube.fields import Fields
 from jobline.kube.store import (
     IndexFn,
     Key,
@@ -106,25 +107,64 @@ def strip_run(run: Obj) -> Obj:
     return stripped
 
 
+# What the operator reads of a Job: the cache keeps these fields, and a change of those
+# that can change a run's decision wakes the run (RunController.on_job).
+JOB_FIELDS = Fields(
+    kept=(
+        "metadata",
+        "spec.backoffLimit",
+        "spec.activeDeadlineSeconds",
+        "spec.suspend",  # Kueue admits or preempts it
+        # With a podFailurePolicy, only the Job controller knows which pods count.
+        "spec.podFailurePolicy",
+        # Of the pod template, only which containers it has (the first is the run's).
+        "spec.template.spec.containers[].name",
+        "status",
+    ),
+    wakes=(
+        "metadata.deletionTimestamp",
+        "spec.suspend",
+        "status.conditions",
+        "status.startTime",  # activeDeadlineSeconds counts from it
+    ),
+    dropped=("metadata.managedFields",),
+)
+
+# What the operator reads of a pod: each container's name and image, which init
+# containers are sidecars, where it runs, its scheduling gates, and its status.
+POD_FIELDS = Fields(
+    kept=(
+        "metadata",
+        "spec.initContainers[].name",
+        "spec.initContainers[].image",
+        "spec.initContainers[].restartPolicy",
+        "spec.containers[].name",
+        "spec.containers[].image",
+        "spec.nodeName",
+        "spec.schedulingGates",
+        "status",
+    ),
+    wakes=(
+        "metadata.deletionTimestamp",
+        "spec.schedulingGates",
+        "status.phase",
+        "status.conditions",
+        "status.initContainerStatuses[].name",
+        "status.initContainerStatuses[].state",
+        "status.containerStatuses[].name",
+        "status.containerStatuses[].state",
+    ),
+    dropped=("metadata.managedFields", "metadata.annotations", "metadata.generateName"),
+)
+
+
 def strip_job(job: Obj) -> Obj:
-    spec = job.get("spec") or {}
-    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
-    return {
-        "apiVersion": job.get("apiVersion", "batch/v1"),
-        "kind": job.get("kind", "Job"),
-        "metadata": strip_metadata(job)["metadata"],
-        "spec": {
-            **{
-                k: spec[k]
-                # With a podFailurePolicy, only the Job controller knows which pods count.
-                for k in ("backoffLimit", "activeDeadlineSeconds", "suspend", "podFailurePolicy")
-                if k in spec
-            },
-            # Of the pod template, only which containers it has (the first is the run's).
-            "template": {"spec": {"containers": [{"name": c.get("name")} for c in containers]}},
-        },
-        "status": job.get("status") or {},
-    }
+    stripped = JOB_FIELDS.pick(job)
+    spec = stripped.setdefault("spec", {})
+    spec.setdefault("template", {"spec": {"containers": []}})
+    stripped.setdefault("status", {})
+    return {"apiVersion": job.get("apiVersion", "batch/v1"), "kind": job.get("kind", "Job"),
+            **stripped}  # fmt: skip
 
 
 def strip_workload(workload: Obj) -> Obj:
@@ -149,34 +189,14 @@ def strip_event(event: Obj) -> Obj:
 
 
 def strip_pod(pod: Obj) -> Obj:
-    meta = {
-        k: v
-        for k, v in pod["metadata"].items()
-        if k not in ("managedFields", "annotations", "generateName")
-    }
-    spec = pod.get("spec") or {}
-    return {
-        "metadata": meta,
-        "spec": {
-            # What the run's outcome reads: each container's name and image, and which
-            # init containers are sidecars.
-            "initContainers": [
-                {
-                    "name": c.get("name"),
-                    "image": c.get("image"),
-                    "restartPolicy": c.get("restartPolicy"),
-                }
-                for c in spec.get("initContainers") or []
-            ],
-            "containers": [
-                {"name": c.get("name"), "image": c.get("image")}
-                for c in spec.get("containers") or []
-            ],
-            "nodeName": spec.get("nodeName"),
-            "schedulingGates": spec.get("schedulingGates") or [],
-        },
-        "status": pod.get("status") or {},
-    }
+    stripped = POD_FIELDS.pick(pod)
+    spec = stripped.setdefault("spec", {})
+    spec.setdefault("initContainers", [])
+    spec.setdefault("containers", [])
+    spec.setdefault("nodeName", None)
+    spec.setdefault("schedulingGates", [])
+    stripped.setdefault("status", {})
+    return stripped
 
 
 class Cache:

@@ -22,13 +22,12 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from jobline.archive import Archive
 from jobline.controller import metrics
-from jobline.controller.cache import Cache, Key, Obj, key_of, object_ref
+from jobline.controller.cache import JOB_FIELDS, POD_FIELDS, Cache, Key, Obj, key_of, object_ref
 from jobline.controller.kube import KubeAPI
 from jobline.controller.log_reader import LogTails
 from jobline.controller.workqueue import WorkQueue, failure_logger
@@ -145,7 +144,11 @@ class RunController:
             self.queue.add(key_of(run))
 
     def on_job(self, event: str, job: Obj, old: Obj | None) -> None:
-        if event == "MODIFIED" and old is not None and _job_facts(job) == _job_facts(old):
+        if (
+            event == "MODIFIED"
+            and old is not None
+            and JOB_FIELDS.facts(job) == JOB_FIELDS.facts(old)
+        ):
             return  # counters the Job controller keeps; nothing a run's decision reads
         run = self.cache.run_of(job)
         if run is not None:
@@ -176,7 +179,11 @@ class RunController:
             self.pipeline_changed(namespace, run["spec"]["pipelineRef"]["name"], True)
 
     def on_pod(self, event: str, pod: Obj, old: Obj | None) -> None:
-        if event == "MODIFIED" and old is not None and _pod_facts(pod) == _pod_facts(old):
+        if (
+            event == "MODIFIED"
+            and old is not None
+            and POD_FIELDS.facts(pod) == POD_FIELDS.facts(old)
+        ):
             return
         job = self.cache.job_of(pod)
         run = self.cache.run_of(job)
@@ -566,33 +573,6 @@ def _ended_by_operator(run: Obj) -> bool:
 def _comparable(status: Obj) -> Obj:
     """The status without empty fields and its log tail."""
     return drop_empty({k: v for k, v in status.items() if k != "logs"})  # type: ignore[no-any-return]
-
-
-def _job_facts(job: Obj) -> Any:
-    """What a run's decision reads of its Job."""
-    return (
-        job["metadata"].get("deletionTimestamp"),
-        (job.get("spec") or {}).get("suspend"),  # Kueue admits or preempts it
-        (job.get("status") or {}).get("conditions"),
-    )
-
-
-def _pod_facts(pod: Obj) -> Any:
-    """What a run's decision reads of a pod."""
-    status = pod.get("status") or {}
-    return (
-        pod["metadata"].get("deletionTimestamp"),
-        len((pod.get("spec") or {}).get("schedulingGates") or []),
-        status.get("phase"),
-        status.get("conditions"),
-        [
-            (c.get("name"), c.get("state"))
-            for c in [
-                *(status.get("initContainerStatuses") or []),
-                *(status.get("containerStatuses") or []),
-            ]
-        ],
-    )
 
 
 def _too_large(error: ApiException) -> bool:
