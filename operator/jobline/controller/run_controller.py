@@ -274,8 +274,10 @@ class RunController:
         uid = raw["metadata"]["uid"]
         try:
             seen, tail_version = self._observe(raw)
-            decision = decide_run(seen, self.clock.now())
-            self._act(raw, seen, decision, tail_version)
+            if self._act(raw, seen, decide_run(seen, self.clock.now()), tail_version):
+                # The apiserver refused the Job for good: the run ends now, saying why.
+                seen, tail_version = self._observe(raw)
+                self._act(raw, seen, decide_run(seen, self.clock.now()), tail_version)
         finally:
             # Deleted while this sync ran: its DELETED event may have forgotten the run
             # before this sync recorded more of it (a log follow, a parsed model).
@@ -328,28 +330,29 @@ class RunController:
         )
         return seen, unwritten[1] if unwritten else 0
 
-    def _act(self, raw: Obj, seen: Observed, decision: Decision, tail_version: int) -> None:
+    def _act(self, raw: Obj, seen: Observed, decision: Decision, tail_version: int) -> bool:
         """Carries out the decision: the log read it asks for, the status write, then the
         Job's creation or deletion and the pods' release; queues the run again for what
-        time alone will change."""
+        time alone will change. True when the apiserver refused the Job for good (the run
+        is decided again at once)."""
         key, uid = key_of(raw), raw["metadata"]["uid"]
         if seen.run.status.phase and seen.run.status.phase.terminal:
             if decision.status.logs is not None and not self._write(
                 raw, decision.status, tail_version
             ):
-                return  # the archive's news after the end: written before its pod goes
+                return False  # the archive's news after the end: written before its pod goes
             if decision.delete_job and seen.job is not None:
                 self._delete_job(seen.job)  # again: a restart came between write and delete
             self._release(decision.release)  # recorded: the API may let them go
-            return
+            return False
         if seen.pipeline is not None:
             owned = self._ensure_owned_by_pipeline(raw, seen.pipeline)
             if owned is None:
-                return  # deleted meanwhile: its DELETED event forgets it
+                return False  # deleted meanwhile: its DELETED event forgets it
             raw = owned
         if decision.awaiting_admission:
             self.pipeline_changed(key[0], seen.run.spec.pipeline_ref.name, True)
-            return
+            return False
         for pod in decision.ungate:  # before anything waits: the pod may start now
             self.kube.remove_scheduling_gate(*key_of(pod), SCHEDULING_GATE)
             with self._lock:  # its pending deadline counts from now
@@ -368,13 +371,12 @@ class RunController:
                 read.container,
             )
         if decision.wait_for_log:
-            return  # the read, once done, queues the run again
+            return False  # the read, once done, queues the run again
         if decision.job_to_create is not None:
-            self._create_job(key, uid, decision.job_to_create, decision.write_after)
-            return
+            return self._create_job(key, uid, decision.job_to_create, decision.write_after)
         if decision.write_after is not None:
             self.queue.add_after(key, decision.write_after)
-            return
+            return False
         if self._write(raw, decision.status, tail_version):
             if decision.delete_job and seen.job is not None:
                 self._delete_job(seen.job)
@@ -385,6 +387,7 @@ class RunController:
             due = self.logs.due_in(uid)
             if due is not None:
                 self.queue.add_after(key, max(0.2, due))
+        return False
 
     # --- observing --------------------------------------------------------------
 
@@ -411,7 +414,8 @@ class RunController:
 
     # --- acting -----------------------------------------------------------------
 
-    def _create_job(self, key: Key, uid: str, body: Obj, write_after: float | None) -> None:
+    def _create_job(self, key: Key, uid: str, body: Obj, write_after: float | None) -> bool:
+        """Creates the Job; True when the apiserver refused it for good."""
         try:
             created = self.kube.create_job(body)
         except ApiException as e:
@@ -420,12 +424,11 @@ class RunController:
                 if existing is not None:
                     self.cache.jobs.put(existing)
                 self.queue.add(key)
-                return
+                return False
             if e.status in (400, 403, 413, 422) or _too_large(e):
-                with self._lock:  # the next sync ends the run, saying why
+                with self._lock:  # observed by the decision that ends the run, saying why
                     self._acted.setdefault(uid, _Acted()).job_rejected = error_message(e)
-                self.queue.add(key)
-                return
+                return True
             raise
         self.cache.jobs.put(created)
         now = self.clock.monotonic()
@@ -436,6 +439,7 @@ class RunController:
             metrics.JOB_CREATION_LATENCY.observe(now - acted.first_seen)
         log.info("created Job %s", created["metadata"]["name"], extra=object_ref(body))
         self.queue.add_after(key, write_after or QUEUED_WRITE_DELAY)
+        return False
 
     def _release(self, pods: list[Obj]) -> None:
         """Removes the operator's finalizer from pods whose end is recorded (or no longer
