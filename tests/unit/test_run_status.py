@@ -10,6 +10,7 @@ from jobline.core.run_status import (
     Admission,
     Observed,
     Outcome,
+    Step,
     Verdict,
     conditions_for,
     decide_run,
@@ -597,3 +598,19 @@ def test_a_run_that_ends_or_stops_lets_no_pod_be_scheduled() -> None:
     assert decide_run(replaced, NOW).ungate == []
     stopping = Observed(run(stopped=True), pipeline(), job(), [gated_pod()], generation=1)
     assert decide_run(stopping, NOW).ungate == []
+
+
+def test_a_pod_that_ended_is_read_a_last_time_before_the_one_write_that_ends_the_run() -> None:
+    # The decision's layout: requests (a log read), then one step. The run's end waits
+    # for its last lines (AWAIT_LOG); once they are in, one WRITE, then the pod goes.
+    running = run()
+    running.status = PipelineJobStatus(phase=Phase.RUNNING, reason="Running", job_name="sales-1")
+    the_pod = pod("p1", "Failed", state=terminated(3))
+    the_pod["metadata"]["uid"] = "pod-uid"
+    first = decide_run(Observed(running, pipeline(), job(backoffLimit=0), [the_pod]), NOW)
+    assert first.step == Step.AWAIT_LOG
+    assert first.read_log is not None and first.read_log.final
+    assert (first.status.phase, first.status.exit_code) == (Phase.ERROR, 3)
+    read = Observed(running, pipeline(), job(backoffLimit=0), [the_pod], log_done_for="pod-uid")
+    second = decide_run(read, NOW)
+    assert (second.step, second.read_log, second.release) == (Step.WRITE, None, [the_pod])

@@ -39,6 +39,7 @@ from jobline.core.run_status import (
     QUEUED_WRITE_DELAY,
     Decision,
     Observed,
+    Step,
     decide_run,
 )
 from jobline.core.workload import ended, job_finished, newest
@@ -331,12 +332,11 @@ class RunController:
         return seen, unwritten[1] if unwritten else 0
 
     def _act(self, raw: Obj, seen: Observed, decision: Decision, tail_version: int) -> bool:
-        """Carries out the decision: the log read it asks for, the status write, then the
-        Job's creation or deletion and the pods' release; queues the run again for what
-        time alone will change. True when the apiserver refused the Job for good (the run
-        is decided again at once)."""
+        """Makes the decision's requests (pods let go, a log read), then takes its step;
+        queues the run again for what time alone will change. True when the apiserver
+        refused the Job for good (the run is decided again at once)."""
         key, uid = key_of(raw), raw["metadata"]["uid"]
-        if seen.run.status.phase and seen.run.status.phase.terminal:
+        if decision.step == Step.SETTLE:
             if decision.status.logs is not None and not self._write(
                 raw, decision.status, tail_version
             ):
@@ -350,44 +350,45 @@ class RunController:
             if owned is None:
                 return False  # deleted meanwhile: its DELETED event forgets it
             raw = owned
-        if decision.awaiting_admission:
-            self.pipeline_changed(key[0], seen.run.spec.pipeline_ref.name, True)
-            return False
-        for pod in decision.ungate:  # before anything waits: the pod may start now
+        self._request(uid, seen, decision)
+        match decision.step:
+            case Step.AWAIT_ADMISSION:
+                self.pipeline_changed(key[0], seen.run.spec.pipeline_ref.name, True)
+            case Step.AWAIT_LOG:
+                pass  # the read, once done, queues the run again
+            case Step.CREATE_JOB:
+                assert decision.job_to_create is not None
+                return self._create_job(key, uid, decision.job_to_create, decision.hold_for)
+            case Step.HOLD_WRITE:
+                self.queue.add_after(key, decision.hold_for or QUEUED_WRITE_DELAY)
+            case Step.WRITE:
+                if self._write(raw, decision.status, tail_version):
+                    if decision.delete_job and seen.job is not None:
+                        self._delete_job(seen.job)
+                    self._release(decision.release)
+                if decision.recheck_after is not None:
+                    self.queue.add_after(key, decision.recheck_after)
+                if decision.status.phase in (Phase.RUNNING, Phase.STOPPING):
+                    due = self.logs.due_in(uid)
+                    if due is not None:
+                        self.queue.add_after(key, max(0.2, due))
+        return False
+
+    def _request(self, uid: str, seen: Observed, decision: Decision) -> None:
+        """What comes before any step: pods of the run's own Job let go (they may start
+        now), and the log read asked for."""
+        for pod in decision.ungate:
             self.kube.remove_scheduling_gate(*key_of(pod), SCHEDULING_GATE)
             with self._lock:  # its pending deadline counts from now
                 acted = self._acted.setdefault(uid, _Acted())
                 acted.gate_lifted[pod["metadata"]["uid"]] = self.clock.now()
-        if decision.read_log is not None:
-            read = decision.read_log
+        read = decision.read_log
+        if read is not None:
             logs = seen.pipeline.spec.logs if seen.pipeline else LogsSpec()
             self.logs.request(
-                uid,
-                read.pod,
-                logs.tail_lines,
-                read.final,
-                read.at_once,
-                logs.archive,
+                uid, read.pod, logs.tail_lines, read.final, read.at_once, logs.archive,
                 read.container,
-            )
-        if decision.wait_for_log:
-            return False  # the read, once done, queues the run again
-        if decision.job_to_create is not None:
-            return self._create_job(key, uid, decision.job_to_create, decision.write_after)
-        if decision.write_after is not None:
-            self.queue.add_after(key, decision.write_after)
-            return False
-        if self._write(raw, decision.status, tail_version):
-            if decision.delete_job and seen.job is not None:
-                self._delete_job(seen.job)
-            self._release(decision.release)
-        if decision.recheck_after is not None:
-            self.queue.add_after(key, decision.recheck_after)
-        if decision.status.phase in (Phase.RUNNING, Phase.STOPPING):
-            due = self.logs.due_in(uid)
-            if due is not None:
-                self.queue.add_after(key, max(0.2, due))
-        return False
+            )  # fmt: skip
 
     # --- observing --------------------------------------------------------------
 

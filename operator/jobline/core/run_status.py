@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import enum
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jobline.core.admission import Admission, Verdict, verdict_without_plan
@@ -108,30 +109,47 @@ class LogRead:
     container: str | None = None  # None: the main one; else the one that failed before it
 
 
-@dataclass
-class Decision:
-    """The run's next status and what to do, in order: read the log, write the status
-    (before any deletion, so that an operator killed in between never mistakes its own
-    deletion for someone else's), then create or delete the Job and release pods."""
+class Step(enum.Enum):
+    """What a sync does next with its run: exactly one of these (`decide_run` chooses, in
+    this order of precedence; RunController._act does it)."""
 
-    status: PipelineJobStatus
-    job_to_create: Obj | None = None
-    delete_job: bool = False
-    read_log: LogRead | None = None
+    # Its Pipeline's admission pass decides first: nothing to write until then.
+    AWAIT_ADMISSION = "await admission"
     # The status says the run has ended (or is being ended): nothing is written or deleted
     # until its last log read is in, so that the run's last lines come in the same write.
-    wait_for_log: bool = False
-    # The status write waits this long, in seconds (a pod about to start: one write then).
-    write_after: float | None = None
+    AWAIT_LOG = "await the log"
+    CREATE_JOB = "create the Job"  # then look again after `hold_for`
+    HOLD_WRITE = "hold the write"  # a pod about to start: one write, after `hold_for`
+    # Write the status, then (and only then, so that an operator killed in between never
+    # mistakes its own deletion for someone else's) delete the Job and release pods.
+    WRITE = "write"
+    # An ended run: write what the log archive caught up since, delete the Job again (a
+    # restart came between write and delete), release pods.
+    SETTLE = "settle"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The run's next status and its next step. Whatever the step, the requests come
+    first: pods to let the scheduler place (`ungate`) and the log read (`read_log`)."""
+
+    status: PipelineJobStatus
+    step: Step = Step.WRITE
+    job_to_create: Obj | None = None  # CREATE_JOB
+    hold_for: float | None = None  # seconds: HOLD_WRITE's delay; after CREATE_JOB, the look
+    delete_job: bool = False  # after WRITE or SETTLE
     # Pods whose finalizer goes once the status is written: their end is recorded.
     release: list[Obj] = field(default_factory=list)
     # Pods of the run's Job to let the scheduler place (their scheduling gate removed),
     # at once: the run goes on, and they are its own.
     ungate: list[Obj] = field(default_factory=list)
+    read_log: LogRead | None = None
     # When to look again though nothing changes (a deadline), in seconds from now.
     recheck_after: float | None = None
-    # The run waits for its Pipeline's admission to decide: nothing to write until then.
-    awaiting_admission: bool = False
+
+    @property
+    def awaiting_admission(self) -> bool:
+        return self.step == Step.AWAIT_ADMISSION
 
 
 @dataclass(frozen=True)
@@ -175,15 +193,33 @@ class Observed:
 
 
 def decide_run(seen: Observed, now: dt.datetime) -> Decision:
-    """The run's next status and the actions that lead to it."""
+    """The run's next status, its next step and the requests that come before it."""
     decision = _decide(seen, now)
-    if decision.status.phase and not (seen.run.status.phase and seen.run.status.phase.terminal):
-        _log_step(seen, decision, now)
-        _hold_queued(seen, decision)
-        decision.release = _releasable(seen, _to_release(seen.pods, decision.status))
-        if decision.status.phase in (Phase.QUEUED, Phase.RUNNING) and not seen.run.spec.stopped:
-            decision.ungate = [p for p in seen.pods if gated(p)]
-    return decision
+    if decision.step in (Step.AWAIT_ADMISSION, Step.SETTLE):
+        return decision
+    status = decision.status
+    read_log = _log_read(seen, status, decision.delete_job, now)
+    ending = bool(status.phase and status.phase.terminal)
+    hold = _queued_hold(seen, status)
+    if read_log is not None and ending:
+        step, hold_for = Step.AWAIT_LOG, None
+    elif decision.job_to_create is not None:
+        step, hold_for = Step.CREATE_JOB, decision.hold_for
+    elif hold is not None:
+        step, hold_for = Step.HOLD_WRITE, hold
+    else:
+        step, hold_for = Step.WRITE, None
+    ungate = []
+    if status.phase in (Phase.QUEUED, Phase.RUNNING) and not seen.run.spec.stopped:
+        ungate = [p for p in seen.pods if gated(p)]
+    return replace(
+        decision,
+        step=step,
+        hold_for=hold_for,
+        read_log=read_log,
+        release=_releasable(seen, _to_release(seen.pods, status)),
+        ungate=ungate,
+    )
 
 
 def gated(pod: Obj) -> bool:
@@ -199,24 +235,26 @@ def _releasable(seen: Observed, pods: list[Obj]) -> list[Obj]:
     return [p for p in pods if p["metadata"].get("uid") != seen.archive_pending_for]
 
 
-def _log_step(seen: Observed, decision: Decision, now: dt.datetime) -> None:
-    """Keeps the current pod's log read; a run that ends waits for its last read."""
-    _take_log_tail(seen, decision.status, now)
+def _log_read(
+    seen: Observed, status: PipelineJobStatus, stopping: bool, now: dt.datetime
+) -> LogRead | None:
+    """The read of the current pod's log, if one is due (the status takes the reader's
+    news first); a run that ends waits for its last read (Step.AWAIT_LOG)."""
+    _take_log_tail(seen, status, now)
     pod = newest([p for p in seen.pods if started(p) or _failed_early(p)])
     if pod is None or pod["metadata"].get("uid") == seen.log_done_for:
-        return
-    ending = bool(decision.status.phase and decision.status.phase.terminal)
+        return None
+    ending = bool(status.phase and status.phase.terminal)
     early = _failed_early(pod)
     # The last read waits for the container's end: a stopped container has its grace
     # period to print its last lines (the pod finalizer keeps its log readable till then).
     # A stop reads at once too, so what was printed before it is kept however it ends.
-    decision.read_log = LogRead(
+    return LogRead(
         pod,
         final=ended(pod) or ending,
-        at_once=decision.delete_job,
+        at_once=stopping,
         container=early.name if early else None,
     )
-    decision.wait_for_log = ending
 
 
 def _failed_early(pod: Obj) -> Container | None:
@@ -234,17 +272,17 @@ def _take_log_tail(seen: Observed, status: PipelineJobStatus, now: dt.datetime) 
         status.conditions = archive_condition(status.conditions, seen.log_tail, now)
 
 
-def _hold_queued(seen: Observed, decision: Decision) -> None:
-    """Holds back QUEUED/Queued for a run whose Job was just created: if its pod starts
-    soon, one write says RUNNING (a waiting run shows WaitingForRun a moment longer)."""
+def _queued_hold(seen: Observed, status: PipelineJobStatus) -> float | None:
+    """How long to hold back QUEUED/Queued for a run whose Job was just created: if its
+    pod starts soon, one write says RUNNING (a waiting run shows WaitingForRun a moment
+    longer). None: no hold."""
     shown = seen.run.status.phase
-    if seen.job_created_ago is None or decision.status.reason != Reason.QUEUED:
-        return
+    if seen.job_created_ago is None or status.reason != Reason.QUEUED:
+        return None
     if shown not in (None, Phase.QUEUED):
-        return
+        return None
     delay = QUEUED_WRITE_DELAY if shown is None else REQUEUED_WRITE_DELAY
-    if seen.job_created_ago < delay:
-        decision.write_after = delay - seen.job_created_ago
+    return delay - seen.job_created_ago if seen.job_created_ago < delay else None
 
 
 def _to_release(pods: list[Obj], status: PipelineJobStatus) -> list[Obj]:
@@ -274,7 +312,9 @@ def _decide(seen: Observed, now: dt.datetime) -> Decision:
         # The log archive may still be catching up after the end: its news is written,
         # and its pod kept until it is settled.
         _take_log_tail(seen, status, now)
-        return Decision(status, delete_job=delete, release=_releasable(seen, seen.pods))
+        return Decision(
+            status, Step.SETTLE, delete_job=delete, release=_releasable(seen, seen.pods)
+        )
     if seen.pipeline_error and seen.job is None and not status.job_name:
         # Only a run that has no Job yet: one whose program runs is followed to its end
         # (an older CRD after a `helm upgrade` must not end every running run).
@@ -350,7 +390,7 @@ def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) ->
     spec = pipeline.spec
     verdict = verdict_without_plan(spec.concurrency_policy) or seen.verdict
     if verdict is None:
-        return Decision(status, awaiting_admission=True)
+        return Decision(status, Step.AWAIT_ADMISSION)
     if verdict.admission == Admission.FORBID:
         message = (
             f"the {spec.max_concurrent_runs} slot(s) of {ref} were taken and its "
@@ -387,7 +427,7 @@ def _without_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) ->
         STARTING,
         now,
         job_to_create=build_job(pipeline, run, variables, status.trigger),
-        write_after=QUEUED_WRITE_DELAY,
+        hold_for=QUEUED_WRITE_DELAY,
     )
 
 
@@ -409,9 +449,11 @@ def _without_kueue(seen: Observed, status: PipelineJobStatus, now: dt.datetime) 
     if waited >= spec.pending_deadline_seconds:
         message += f" (waited pendingDeadlineSeconds, {spec.pending_deadline_seconds} s)"
         return _end(seen, status, Phase.ERROR, Reason.KUEUE_NOT_INSTALLED, message, now)
-    decision = _end(seen, status, Phase.QUEUED, Reason.KUEUE_NOT_INSTALLED, message, now)
-    decision.recheck_after = spec.pending_deadline_seconds - waited + 1
-    return decision
+    recheck = spec.pending_deadline_seconds - waited + 1
+    return _end(
+        seen, status, Phase.QUEUED, Reason.KUEUE_NOT_INSTALLED, message, now,
+        recheck_after=recheck,
+    )  # fmt: skip
 
 
 def _with_job(seen: Observed, status: PipelineJobStatus, now: dt.datetime) -> Decision:
