@@ -152,3 +152,17 @@ def test_what_wakes_a_run_is_what_the_cache_keeps_and_nothing_else_of_it() -> No
     assert JOB_FIELDS.facts(counted) == JOB_FIELDS.facts(job)
     started = {**job, "status": {"active": 1, "startTime": "2026-01-01T00:00:00Z"}}
     assert JOB_FIELDS.facts(started) != JOB_FIELDS.facts(job)  # its active deadline runs
+
+
+def test_a_created_object_whose_deletion_was_seen_first_is_not_brought_back() -> None:
+    # The garbage collector deleted a Job whose run was gone before the create's answer
+    # reached the operator: its DELETED event came first.
+    store = Store({"owner": by_controller}, strip=strip_job)
+    created = pod("j", "run-1")
+    store.put(created)  # the watch's ADDED
+    store.delete(("ns", "j"))  # the watch's DELETED
+    assert store.add_created(created) is None
+    assert store.get("ns", "j") is None
+    again = pod("j", "run-1")
+    again["metadata"]["uid"] = "uid-j-2"  # a new Job of the same name is another object
+    assert store.add_created(again) is not None

@@ -619,7 +619,7 @@ def test_a_run_made_again_under_its_name_waits_for_its_predecessors_job_to_go() 
     predecessor: Obj = {"metadata": {"name": "sales-1", "namespace": NS, "uid": "old-run-uid"}}
     predecessor.update(apiVersion="jobline.dev/v1alpha1", kind="PipelineJob")
     old_job = w.job(predecessor)
-    w.cache.jobs.delete((NS, "sales-1"))  # not cached yet: the create finds it (409)
+    w.cache.jobs.restore((NS, "sales-1"), None)  # not cached yet: the create finds it (409)
     w.sync()
     w.sync()
     assert w.status().get("phase") in (None, "QUEUED")

@@ -403,7 +403,7 @@ class RunController:
         raw = self.kube.read_pipeline(namespace, name)
         if raw is None:
             return None
-        self.cache.pipelines.put(raw)
+        self.cache.pipelines.add_created(raw)
         return self.cache.pipeline(namespace, name)
 
     def _pod_creation_error(self, job: Obj | None, pods: list[Obj]) -> str | None:
@@ -423,7 +423,7 @@ class RunController:
             if e.status == 409:  # created before a restart: adopted when its owner is this run
                 existing = self.kube.read_job(*key_of(body))
                 if existing is not None:
-                    self.cache.jobs.put(existing)
+                    self.cache.jobs.add_created(existing)
                 self.queue.add(key)
                 return False
             if e.status in (400, 403, 413, 422) or _too_large(e):
@@ -431,7 +431,7 @@ class RunController:
                     self._acted.setdefault(uid, _Acted()).job_rejected = error_message(e)
                 return True
             raise
-        self.cache.jobs.put(created)
+        self.cache.jobs.add_created(created)  # not if already deleted (its run is gone)
         now = self.clock.monotonic()
         with self._lock:
             acted = self._acted.setdefault(uid, _Acted())

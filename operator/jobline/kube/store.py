@@ -5,11 +5,13 @@ stored stripped to the fields their readers use, as client-go's transforms do.""
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
+GONE_KEPT = 10_000  # deleted UIDs remembered per store: a few hundred KiB at most
 IndexFn = Callable[[Obj], Iterable[Hashable]]
 
 
@@ -32,6 +34,11 @@ class Store:
         self._indexers = indexers or {}
         self._indexes: dict[str, dict[Hashable, set[Key]]] = {n: {} for n in self._indexers}
         self._strip = strip or strip_metadata
+        # UIDs of objects whose deletion this store has seen, the latest GONE_KEPT: a
+        # controller's own create answered after its object's DELETED event must not
+        # bring it back (`add_created`).
+        self._gone: deque[str] = deque(maxlen=GONE_KEPT)
+        self._gone_set: set[str] = set()
 
     def strip(self, obj: Obj) -> Obj:
         """The object as this store keeps it (stripping again what is stripped changes
@@ -91,8 +98,30 @@ class Store:
         return obj, old
 
     def delete(self, key: Key) -> Obj | None:
+        """Removes the object: it is gone (its DELETED event)."""
         with self._lock:
-            return self._delete(key)
+            old = self._delete(key)
+            self._bury(old)
+            return old
+
+    def add_created(self, obj: Obj) -> Obj | None:
+        """Stores what a controller just created (or read), unless its deletion has been
+        seen already: the garbage collector can delete a Job whose run is gone before the
+        create's answer arrives. The stored object, or None."""
+        obj = self._strip(obj)
+        with self._lock:
+            if obj["metadata"].get("uid") in self._gone_set:
+                return None
+            return self._put(key_of(obj), obj)[0]
+
+    def _bury(self, old: Obj | None) -> None:
+        uid = (old or {}).get("metadata", {}).get("uid")
+        if not uid or uid in self._gone_set:
+            return
+        if len(self._gone) == self._gone.maxlen:
+            self._gone_set.discard(self._gone[0])
+        self._gone.append(uid)
+        self._gone_set.add(uid)
 
     def _delete(self, key: Key) -> Obj | None:
         old = self._objects.pop(key, None)
@@ -125,6 +154,8 @@ class Store:
                 and not _newer_than(self._objects[k], version)
             ]
             vanished = [old for k in gone if (old := self._delete(k)) is not None]
+            for old in vanished:
+                self._bury(old)
             changed = []
             for key, obj in fresh.items():
                 current = self._objects.get(key)
@@ -139,6 +170,7 @@ class Store:
                     # another object, and the old one's state goes with the old one.
                     vanished.append(current)
                     self._delete(key)
+                    self._bury(current)
                 stored, old = self._put(key, obj)
                 if stored is obj:
                     changed.append((stored, old))
