@@ -157,7 +157,7 @@ def test_what_wakes_a_run_is_what_the_cache_keeps_and_nothing_else_of_it() -> No
 def test_a_created_object_whose_deletion_was_seen_first_is_not_brought_back() -> None:
     # The garbage collector deleted a Job whose run was gone before the create's answer
     # reached the operator: its DELETED event came first.
-    store = Store({"owner": by_controller}, strip=strip_job)
+    store = Store({"owner": by_controller}, strip=strip_job, remember_deletions=True)
     created = pod("j", "run-1")
     store.put(created)  # the watch's ADDED
     store.delete(("ns", "j"))  # the watch's DELETED

@@ -205,10 +205,13 @@ class Cache:
 
     def __init__(self) -> None:
         self.runs = Store({"uid": by_uid, "pipeline": by_pipeline_ref}, strip=strip_run)
-        self.pipelines = Store({"label": _pipeline_label})
+        # Pipelines and Jobs may be read or created by the operator itself: their deletions
+        # are remembered, so that an answer that comes after one never brings them back.
+        self.pipelines = Store({"label": _pipeline_label}, remember_deletions=True)
         self.jobs = Store(
             {"owner": by_controller, "pipeline": by_label(LABEL_PIPELINE)},
             strip=strip_job,
+            remember_deletions=True,
         )
         # Pods by their Job, and by their run's label: a pod whose Job is gone still
         # runs until it stops (the Job controller can make one as its Job is deleted).

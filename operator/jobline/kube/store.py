@@ -11,7 +11,10 @@ from typing import Any
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
-GONE_KEPT = 10_000  # deleted UIDs remembered per store: a few hundred KiB at most
+# Deleted UIDs remembered by a store that asks (`remember_deletions`): a create's answer
+# comes within seconds, and 4,096 deletions between a create and its answer is past any
+# churn (about 400 KiB at most).
+GONE_KEPT = 4096
 IndexFn = Callable[[Obj], Iterable[Hashable]]
 
 
@@ -27,7 +30,10 @@ class Store:
     """Objects by (namespace, name), with secondary indexes kept up to date on each change."""
 
     def __init__(
-        self, indexers: dict[str, IndexFn] | None = None, strip: Callable[[Obj], Obj] | None = None
+        self,
+        indexers: dict[str, IndexFn] | None = None,
+        strip: Callable[[Obj], Obj] | None = None,
+        remember_deletions: bool = False,
     ) -> None:
         self._lock = threading.Lock()
         self._objects: dict[Key, Obj] = {}
@@ -37,7 +43,7 @@ class Store:
         # UIDs of objects whose deletion this store has seen, the latest GONE_KEPT: a
         # controller's own create answered after its object's DELETED event must not
         # bring it back (`add_created`).
-        self._gone: deque[str] = deque(maxlen=GONE_KEPT)
+        self._gone: deque[str] = deque(maxlen=GONE_KEPT if remember_deletions else 0)
         self._gone_set: set[str] = set()
 
     def strip(self, obj: Obj) -> Obj:
@@ -116,7 +122,7 @@ class Store:
 
     def _bury(self, old: Obj | None) -> None:
         uid = (old or {}).get("metadata", {}).get("uid")
-        if not uid or uid in self._gone_set:
+        if not uid or uid in self._gone_set or not self._gone.maxlen:
             return
         if len(self._gone) == self._gone.maxlen:
             self._gone_set.discard(self._gone[0])
