@@ -115,6 +115,10 @@ e2e-test: install ## End-to-end: the image installed by the chart, real containe
 test: ## Everything CI runs: lint, typecheck, unit, cluster, fault and end-to-end tests (time per tier at the end)
 	@hack/tiers.sh lint typecheck unit cluster-test fault-test e2e-test
 
+.PHONY: soak
+soak: install ## By hand, before changing the decisions or the API link: 5,000 runs created and deleted; per-run state and RSS (15-20 min)
+	$(PY) benchmarks/soak.py --cycles 5000 --checkpoints 500 5000
+
 .PHONY: test-kind
 test-kind: install ## The cluster and end-to-end suites on a throwaway kind cluster (needs Docker and kind)
 	docker build -t $(IMAGE) .
