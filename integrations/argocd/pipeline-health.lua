@@ -14,6 +14,13 @@ for _, condition in ipairs(obj.status.conditions) do
       hs.message = (condition.reason or "") .. ": " .. (condition.message or "")
       return hs
     end
+    for _, blocked in ipairs(obj.status.conditions) do
+      if blocked.type == "ScheduleBlocked" and blocked.status == "True" then
+        hs.status = "Degraded"
+        hs.message = (blocked.reason or "") .. ": " .. (blocked.message or "")
+        return hs
+      end
+    end
     if obj.spec ~= nil and obj.spec.suspend == true and obj.spec.schedule ~= nil then
       hs.status = "Suspended"
       hs.message = "the schedule is suspended"

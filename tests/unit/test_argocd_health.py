@@ -72,12 +72,16 @@ def test_pipelinejob_health(obj: dict[str, Any], expected: str) -> None:
         assert obj["status"]["phase"] in message
 
 
-def pipeline(ready: str | None, generation: int = 1, observed: int = 1, **spec: Any) -> Any:
+def pipeline(
+    ready: str | None, generation: int = 1, observed: int = 1, blocked: str = "", **spec: Any
+) -> Any:
     conditions = (
         [{"type": "Ready", "status": ready, "reason": "InvalidSchedule", "message": "bad cron"}]
         if ready
         else None
     )
+    if conditions and blocked:
+        conditions.append({"type": "ScheduleBlocked", "status": blocked, "reason": "RunRefused"})
     status = {"observedGeneration": observed, "conditions": conditions} if ready else None
     return {"metadata": {"generation": generation}, "spec": spec, "status": status}
 
@@ -90,6 +94,8 @@ def pipeline(ready: str | None, generation: int = 1, observed: int = 1, **spec: 
         (pipeline("True", generation=2, observed=1), "Progressing"),
         (pipeline("False"), "Degraded"),
         (pipeline("True", schedule="0 2 * * *", suspend=True), "Suspended"),
+        (pipeline("True", blocked="True"), "Degraded"),  # its scheduled run is refused
+        (pipeline("True", blocked="False"), "Healthy"),
     ],
 )
 def test_pipeline_health(obj: dict[str, Any], expected: str) -> None:

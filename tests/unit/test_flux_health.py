@@ -114,8 +114,10 @@ def test_pipelinejob(celcheck: str, obj: dict[str, Any], expected: str) -> None:
     assert flux_status(celcheck, "PipelineJob", obj) == expected
 
 
-def pipeline(ready: str | None, observed: int | None = 1) -> dict[str, Any]:
+def pipeline(ready: str | None, observed: int | None = 1, blocked: str = "") -> dict[str, Any]:
     status: dict[str, Any] = {"conditions": [{"type": "Ready", "status": ready}] if ready else []}
+    if blocked:
+        status["conditions"].append({"type": "ScheduleBlocked", "status": blocked})
     if observed is not None:
         status["observedGeneration"] = observed
     return {"metadata": {"name": "p", "generation": 1}, "spec": {}, "status": status}
@@ -131,6 +133,8 @@ def pipeline(ready: str | None, observed: int | None = 1) -> dict[str, Any]:
         (pipeline("False"), "Failed"),
         (pipeline("True", observed=0), "InProgress"),  # an edit the operator has not seen
         (pipeline("False", observed=0), "InProgress"),
+        (pipeline("True", blocked="True"), "Failed"),  # its scheduled run is refused
+        (pipeline("True", blocked="False"), "Current"),
     ],
 )
 def test_pipeline(celcheck: str, obj: dict[str, Any], expected: str) -> None:
