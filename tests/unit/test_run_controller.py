@@ -412,9 +412,9 @@ def test_a_job_waiting_for_its_pod_is_looked_at_again_only_at_its_deadline() -> 
     run = w.run(status={"phase": "QUEUED", "reason": "Queued", "jobName": "sales-1"})
     w.job(run)
     w.clock.advance(30)
-    w.sync()
     # No timer every few seconds: why it waits comes with the FailedCreate Event watch.
-    assert w.runs.queue.due_in((NS, "sales-1")) == pytest.approx(120 - 30 + 1)
+    # The sync says when to look again; the work queue alone requeues.
+    assert w.runs.sync((NS, "sales-1")) == pytest.approx(120 - 30 + 1)
 
 
 def test_the_pipeline_hears_at_once_when_a_run_the_operator_ended_lets_go_of_its_slot() -> None:

@@ -148,3 +148,24 @@ def test_stalled_counts_only_while_keys_wait_and_nothing_ends(clock: FakeClock) 
     assert key is not None
     queue.done(key)
     assert queue.stalled_for() == 0.0  # progress; "b" is ready again and waits from now
+
+
+def test_a_key_comes_back_when_its_processing_says_not_otherwise() -> None:
+    # As the CronJob controller's sync returns requeueAfter: the queue alone requeues.
+    queue: WorkQueue[str] = WorkQueue()
+    seen: list[str] = []
+    again = {"deadline": 0.05, "settled": None}
+
+    def process(key: str) -> float | None:
+        seen.append(key)
+        return again[key]
+
+    queue.run_workers(1, process, lambda key, error, delay, failures: None)
+    queue.add("deadline")
+    queue.add("settled")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and seen.count("deadline") < 3:
+        time.sleep(0.01)
+    queue.stop()
+    assert seen.count("deadline") >= 3  # back after its 50 ms, again and again
+    assert seen.count("settled") == 1  # None: only when something changes

@@ -18,6 +18,7 @@ Only this controller writes a run's status, one worker per run at a time.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
 import threading
 from collections.abc import Callable
@@ -86,6 +87,15 @@ class _Acted:
     job_created: float | None = None  # monotonic
     job_rejected: str | None = None  # the apiserver's answer to the Job it refused
     gate_lifted: dict[str, dt.datetime] = field(default_factory=dict)  # by pod UID
+
+
+class Refused(enum.Enum):
+    """What `_act` returns when the apiserver refused the run's Job for good."""
+
+    JOB = "refused"
+
+
+REFUSED = Refused.JOB
 
 
 class RunController:
@@ -264,21 +274,24 @@ class RunController:
         self.queue.stop()
         self.logs.stop()
 
-    def sync(self, key: Key) -> None:
+    def sync(self, key: Key) -> float | None:
+        """One sync of the run: observe, decide, act. Returns when to look again (seconds)
+        though nothing changes; the work queue requeues, nothing else does."""
         # Decisions need the whole picture of Jobs and pods: wait for the first lists.
         if not self.synced(key[0]):
-            self.queue.add_after(key, 0.5)
-            return
+            return 0.5
         raw = self.cache.runs.get(*key)
         if raw is None:
-            return
+            return None
         uid = raw["metadata"]["uid"]
         try:
             seen, tail_version = self._observe(raw)
-            if self._act(raw, seen, decide_run(seen, self.clock.now()), tail_version):
+            again = self._act(raw, seen, decide_run(seen, self.clock.now()), tail_version)
+            if again is REFUSED:
                 # The apiserver refused the Job for good: the run ends now, saying why.
                 seen, tail_version = self._observe(raw)
-                self._act(raw, seen, decide_run(seen, self.clock.now()), tail_version)
+                again = self._act(raw, seen, decide_run(seen, self.clock.now()), tail_version)
+            return None if isinstance(again, Refused) else again
         finally:
             # Deleted while this sync ran: its DELETED event may have forgotten the run
             # before this sync recorded more of it (a log follow, a parsed model).
@@ -331,48 +344,51 @@ class RunController:
         )
         return seen, unwritten[1] if unwritten else 0
 
-    def _act(self, raw: Obj, seen: Observed, decision: Decision, tail_version: int) -> bool:
-        """Makes the decision's requests (pods let go, a log read), then takes its step;
-        queues the run again for what time alone will change. True when the apiserver
-        refused the Job for good (the run is decided again at once)."""
+    def _act(
+        self, raw: Obj, seen: Observed, decision: Decision, tail_version: int
+    ) -> float | Refused | None:
+        """Makes the decision's requests (pods let go, a log read), then takes its step.
+        Returns when to look again (seconds; None: when something changes), or REFUSED
+        when the apiserver refused the Job for good (the run is decided again at once)."""
         key, uid = key_of(raw), raw["metadata"]["uid"]
         if decision.step == Step.SETTLE:
-            if decision.status.logs is not None and not self._write(
-                raw, decision.status, tail_version
-            ):
-                return False  # the archive's news after the end: written before its pod goes
+            if decision.status.logs is not None:
+                written = self._write(raw, decision.status, tail_version)
+                if written is not True:
+                    return written  # the archive's news after the end: before its pod goes
             if decision.delete_job and seen.job is not None:
                 self._delete_job(seen.job)  # again: a restart came between write and delete
             self._release(decision.release)  # recorded: the API may let them go
-            return False
+            return None
         if seen.pipeline is not None:
             owned = self._ensure_owned_by_pipeline(raw, seen.pipeline)
             if owned is None:
-                return False  # deleted meanwhile: its DELETED event forgets it
+                return None  # deleted meanwhile: its DELETED event forgets it
             raw = owned
         self._request(uid, seen, decision)
         match decision.step:
             case Step.AWAIT_ADMISSION:
                 self.pipeline_changed(key[0], seen.run.spec.pipeline_ref.name, True)
+                return None
             case Step.AWAIT_LOG:
-                pass  # the read, once done, queues the run again
+                return None  # the read, once done, queues the run again
             case Step.CREATE_JOB:
                 assert decision.job_to_create is not None
-                return self._create_job(key, uid, decision.job_to_create, decision.hold_for)
+                return self._create_job(uid, decision.job_to_create, decision.hold_for)
             case Step.HOLD_WRITE:
-                self.queue.add_after(key, decision.hold_for or QUEUED_WRITE_DELAY)
-            case Step.WRITE:
-                if self._write(raw, decision.status, tail_version):
-                    if decision.delete_job and seen.job is not None:
-                        self._delete_job(seen.job)
-                    self._release(decision.release)
-                if decision.recheck_after is not None:
-                    self.queue.add_after(key, decision.recheck_after)
+                return decision.hold_for or QUEUED_WRITE_DELAY
+            case _:  # Step.WRITE
+                written = self._write(raw, decision.status, tail_version)
+                if written is not True:
+                    return written  # the run changed meanwhile: look again
+                if decision.delete_job and seen.job is not None:
+                    self._delete_job(seen.job)
+                self._release(decision.release)
+                later = [decision.recheck_after]
                 if decision.status.phase in (Phase.RUNNING, Phase.STOPPING):
                     due = self.logs.due_in(uid)
-                    if due is not None:
-                        self.queue.add_after(key, max(0.2, due))
-        return False
+                    later.append(None if due is None else max(0.2, due))
+                return min((t for t in later if t is not None), default=None)
 
     def _request(self, uid: str, seen: Observed, decision: Decision) -> None:
         """What comes before any step: pods of the run's own Job let go (they may start
@@ -415,8 +431,9 @@ class RunController:
 
     # --- acting -----------------------------------------------------------------
 
-    def _create_job(self, key: Key, uid: str, body: Obj, write_after: float | None) -> bool:
-        """Creates the Job; True when the apiserver refused it for good."""
+    def _create_job(self, uid: str, body: Obj, hold_for: float | None) -> float | Refused:
+        """Creates the Job; returns when to look again, or REFUSED when the apiserver
+        refused it for good."""
         try:
             created = self.kube.create_job(body)
         except ApiException as e:
@@ -424,12 +441,11 @@ class RunController:
                 existing = self.kube.read_job(*key_of(body))
                 if existing is not None:
                     self.cache.jobs.add_created(existing)
-                self.queue.add(key)
-                return False
+                return 0.0
             if e.status in (400, 403, 413, 422) or _too_large(e):
                 with self._lock:  # observed by the decision that ends the run, saying why
                     self._acted.setdefault(uid, _Acted()).job_rejected = error_message(e)
-                return True
+                return REFUSED
             raise
         self.cache.jobs.add_created(created)  # not if already deleted (its run is gone)
         now = self.clock.monotonic()
@@ -439,8 +455,7 @@ class RunController:
         if acted.first_seen is not None:
             metrics.JOB_CREATION_LATENCY.observe(now - acted.first_seen)
         log.info("created Job %s", created["metadata"]["name"], extra=object_ref(body))
-        self.queue.add_after(key, write_after or QUEUED_WRITE_DELAY)
-        return False
+        return hold_for or QUEUED_WRITE_DELAY
 
     def _release(self, pods: list[Obj]) -> None:
         """Removes the operator's finalizer from pods whose end is recorded (or no longer
@@ -475,9 +490,10 @@ class RunController:
             raise
         return self.cache.runs.update(updated)  # None: deleted meanwhile
 
-    def _write(self, raw: Obj, status: PipelineJobStatus, tail_version: int) -> bool:
+    def _write(self, raw: Obj, status: PipelineJobStatus, tail_version: int) -> bool | float | None:
         """Patches the status once, and only when it changed (or new log lines were read);
-        posts an Event on a new phase. True when the run's status now says `status`."""
+        posts an Event on a new phase. True when the run's status now says `status`; else
+        when to look again (None: the run is gone)."""
         uid = raw["metadata"]["uid"]
         old = raw.get("status") or {}
         # The cached run's status as a model (its log tail is not cached): equal models
@@ -496,10 +512,9 @@ class RunController:
             )
         except ApiException as e:
             if e.status == 409:  # the run changed since: its event queues it again
-                self.queue.add_after(key_of(raw), 1.0)
-                return False
+                return 1.0
             if e.status == 404:
-                return False
+                return None
             raise
         metrics.STATUS_WRITES.labels("PipelineJob").inc()
         if tail is not None:

@@ -201,23 +201,27 @@ class WorkQueue(Generic[K]):
     def run_workers(
         self,
         count: int,
-        process: Callable[[K], None],
+        process: Callable[[K], float | None],
         on_error: Callable[[K, Exception, float, int], None],
         name: str = "worker",
     ) -> list[threading.Thread]:
-        """Processes keys on `count` threads. A key whose processing raised is reported to
+        """Processes keys on `count` threads. `process` returns when to look at the key
+        again (seconds; None: only when something changes), as the CronJob controller's
+        sync returns its requeueAfter. A key whose processing raised is reported to
         `on_error` (with the delay before its retry and how many times in a row it failed)
         and retried after its backoff: one object's trouble never stops the others."""
 
         def work() -> None:
             while (key := self.get()) is not None:
                 try:
-                    process(key)
+                    again = process(key)
                 except Exception as e:
                     delay = self.add_rate_limited(key)
                     on_error(key, e, delay, self.failures(key))
                 else:
                     self.forget(key)
+                    if again is not None:
+                        self.add_after(key, again)
                 finally:
                     self.done(key)
 
