@@ -84,7 +84,7 @@ cluster-down: ## Stop the local control plane and remove its state
 cluster-test: install ## Cluster tests: on KUBECONFIG when set, else on the local plane
 	@# Build here rather than inside pytest, whose output capture would hide the progress.
 	@if [ -z "$$KUBECONFIG" ]; then hack/cluster/build.sh; fi
-	$(BIN)/pytest -m cluster
+	$(BIN)/pytest -m cluster --durations=12
 	@echo "==> again, with the operator authenticated as the Helm chart's ServiceAccount"
 	$(BIN)/pytest -m cluster --operator-as-chart \
 	  tests/cluster/test_run_lifecycle.py tests/cluster/test_orchestration.py \
@@ -93,7 +93,7 @@ cluster-test: install ## Cluster tests: on KUBECONFIG when set, else on the loca
 .PHONY: fault-test
 fault-test: install ## The fault suite: the control plane and the operator killed, frozen, starved
 	@if [ -z "$$KUBECONFIG" ]; then hack/cluster/build.sh; fi
-	$(BIN)/pytest -m faults
+	$(BIN)/pytest -m faults --durations=12
 
 IMAGE ?= ghcr.io/jobline-dev/jobline:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
@@ -109,7 +109,7 @@ e2e-test: install ## End-to-end: the image installed by the chart, real containe
 	@# Pods on the local plane's real node reach its log store through the node's netbridge.
 	if [ -z "$$KUBECONFIG" ]; then . hack/cluster/node.env; \
 	  export JOBLINE_E2E_ARCHIVE_ENDPOINT="http://$$NODE_IP:$$NODE_STORE_PORT"; fi; \
-	JOBLINE_E2E_IMAGE=$(IMAGE) $(BIN)/pytest -m e2e
+	JOBLINE_E2E_IMAGE=$(IMAGE) $(BIN)/pytest -m e2e --durations=12
 
 .PHONY: test
 test: ## Everything CI runs: lint, typecheck, unit, cluster, fault and end-to-end tests (time per tier at the end)
