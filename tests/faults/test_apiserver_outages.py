@@ -141,11 +141,14 @@ class Outage:
         return None
 
 
+# A short outage the Lease rides out (under the 10 s renew deadline), and long ones past
+# the renew deadline and the Lease's 15 s (the leader exits; a standby may take over).
+# Longer outages add nothing but time: once past both, every replica has given up.
 OUTAGES = {
     "killed-6s": ("killed", 6.0),
-    "killed-60s": ("killed", 60.0),
+    "killed-30s": ("killed", 30.0),
     "frozen-30s": ("frozen", 30.0),
-    "unreachable-60s": ("unreachable", 60.0),
+    "unreachable-30s": ("unreachable", 30.0),
 }
 
 
