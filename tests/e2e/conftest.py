@@ -122,9 +122,18 @@ def images(cluster: Cluster, placement: Placement) -> Images:
         or f"ghcr.io/jobline-dev/jobline:{_chart_app_version()}",
         busybox=os.environ.get("JOBLINE_E2E_BUSYBOX", "busybox:1.35"),
     )
-    node = client.CoreV1Api(cluster.api).read_node(placement.node)
-    on_node = {name for image in node.status.images or [] for name in image.names or []}
-    if _normalized(found.operator) not in on_node:
+
+    def on_node() -> bool:
+        node = client.CoreV1Api(cluster.api).read_node(placement.node)
+        names = {name for image in node.status.images or [] for name in image.names or []}
+        return _normalized(found.operator) in names
+
+    # An image imported into a node already running shows in its status at the kubelet's
+    # next report (`make run`, then `make e2e-test`): a minute at most.
+    deadline = time.monotonic() + 90
+    while not on_node() and time.monotonic() < deadline:
+        time.sleep(2)
+    if not on_node():
         pytest.fail(
             f"the image {found.operator} is not on node {placement.node}: build and load it "
             "with `make image` (or `kind load docker-image` on kind), or name another one "

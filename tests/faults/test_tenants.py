@@ -276,3 +276,70 @@ def _as_user(jl: Jobline, user: str) -> client.CustomObjectsApi:
     api = config.new_client_from_config(config_file=jl.cluster.kubeconfig)
     api.set_default_header("Impersonate-User", user)
     return client.CustomObjectsApi(api)
+
+
+def test_a_job_of_another_namespace_naming_a_waiting_run_decides_nothing(jl: Jobline) -> None:
+    # A tenant who may create Jobs in its own namespace and reads a run's UID (the Jobs
+    # API's id) makes a Job there whose controller reference names the run, with a
+    # finalizer of its own so that the garbage collector cannot take it away.
+    jl.pipeline("q", {"sim.jobline.dev/duration": "300s"}, concurrencyPolicy="Queue")
+    jl.start("q-1", "q")
+    jl.wait_phase("q-1", "RUNNING")
+    jl.start("q-2", "q")
+    jl.wait_reason("q-2", "WaitingForRun")
+    evil = f"{jl.namespace}-evil"
+    jl.core.create_namespace({"metadata": {"name": evil}})
+    forged = {
+        "metadata": {
+            "name": "q-2",
+            "labels": {"jobline.dev/pipeline": "q", "jobline.dev/pipelinejob": "q-2"},
+            "finalizers": ["example.com/keep"],
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                    "kind": "PipelineJob",
+                    "name": "q-2",
+                    "uid": jl.run("q-2")["metadata"]["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "template": {
+                "metadata": {
+                    "labels": {"jobline.dev/pipelinejob": "q-2"},
+                    "annotations": {
+                        "sim.jobline.dev/duration": "1s",
+                        "sim.jobline.dev/log": "forged result",
+                    },
+                },
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": "busybox:1.36"}],
+                },
+            }
+        },
+    }
+    try:
+        jl.batch.create_namespaced_job(evil, forged)
+        # The forged pod runs and succeeds in its own namespace; the run waits on.
+        wait_for(
+            "the forged pod to succeed",
+            lambda: [
+                p for p in jl.core.list_namespaced_pod(evil).items if p.status.phase == "Succeeded"
+            ],
+            timeout=60,
+        )
+        time.sleep(5)  # the operator's watch has seen it all
+        assert jl.status("q-2")["reason"] == "WaitingForRun"
+        # The slot frees: the run gets its own Job in its own namespace, its own result.
+        jl.patch("q-1", {"stopped": True})
+        done = jl.wait_phase("q-2", "RUNNING", timeout=90)
+        assert done["jobName"] == "q-2"
+        assert jl.batch.read_namespaced_job("q-2", jl.namespace).metadata.owner_references
+    finally:
+        with contextlib.suppress(ApiException):
+            jl.batch.patch_namespaced_job(
+                "q-2", evil, [{"op": "remove", "path": "/metadata/finalizers"}]
+            )
+        jl.core.delete_namespace(evil)
