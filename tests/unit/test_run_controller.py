@@ -130,6 +130,23 @@ class World:
         self.cache.pods.put(raw)
         return raw
 
+    def failed_create(self, job: Obj, message: str, namespace: str = NS) -> None:
+        """The Job controller's FailedCreate Event about `job`, posted in `namespace` (an
+        Event of another namespace can only be a forgery)."""
+        meta = job["metadata"]
+        self.cache.job_events.put(
+            {
+                "metadata": {"name": f"{meta['name']}.1", "namespace": namespace,
+                             "resourceVersion": "5"},
+                "involvedObject": {"apiVersion": "batch/v1", "kind": "Job",
+                                   "namespace": meta["namespace"], "name": meta["name"],
+                                   "uid": meta["uid"]},
+                "reason": "FailedCreate",
+                "message": message,
+                "lastTimestamp": STAMP,
+            }
+        )  # fmt: skip
+
     def sync(self, name: str = "sales-1") -> None:
         self.runs.sync((NS, name))
 
@@ -353,21 +370,7 @@ def test_why_a_job_has_no_pod_comes_from_its_failed_create_event() -> None:
     w.pipeline("Allow")
     run = w.run(status={"phase": "QUEUED", "reason": "Queued", "jobName": "sales-1"})
     job = w.job(run)
-    w.cache.job_events.put(
-        {
-            "metadata": {"name": "sales-1.1", "namespace": NS, "resourceVersion": "5"},
-            "involvedObject": {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "namespace": NS,
-                "name": "sales-1",
-                "uid": job["metadata"]["uid"],
-            },
-            "reason": "FailedCreate",
-            "message": 'pods "sales-1-x" is forbidden: exceeded quota: pods',
-            "lastTimestamp": STAMP,
-        }
-    )
+    w.failed_create(job, 'pods "sales-1-x" is forbidden: exceeded quota: pods')
     w.clock.advance(10)
     w.sync()
     status = w.status()
@@ -511,21 +514,7 @@ def test_a_failed_create_event_of_another_namespace_is_not_the_runs() -> None:
     w.pipeline("Allow")
     run = w.run(status={"phase": "QUEUED", "reason": "Queued", "jobName": "sales-1"})
     job = w.job(run)
-    w.cache.job_events.put(
-        {
-            "metadata": {"name": "sales-1.1", "namespace": "evil", "resourceVersion": "5"},
-            "involvedObject": {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "namespace": NS,
-                "name": "sales-1",
-                "uid": job["metadata"]["uid"],
-            },
-            "reason": "FailedCreate",
-            "message": "forged: exceeded quota",
-            "lastTimestamp": STAMP,
-        }
-    )
+    w.failed_create(job, "forged: exceeded quota", namespace="evil")
     w.clock.advance(10)
     w.sync()
     assert w.status()["reason"] == "Queued"
